@@ -1,0 +1,3 @@
+from renderlocal.cli.main import main
+
+main()

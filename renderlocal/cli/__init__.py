@@ -1,0 +1,1 @@
+"""The scriptable face: ``render-local`` commands over the control plane."""

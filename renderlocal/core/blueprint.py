@@ -1,0 +1,319 @@
+"""Load a Render Blueprint (``render.yaml``) into service specs.
+
+Every error names the file and the line; a field render-local does not emulate
+becomes a warning that names it, never a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from renderlocal.core.errors import BlueprintError, InvalidInput
+from renderlocal.core.plans import SERVICE_TYPES, plan_from_slug
+
+NATIVE_RUNTIMES = ("python", "node", "go", "ruby", "rust", "elixir")
+RUNTIMES = ("docker", "image", "static") + NATIVE_RUNTIMES
+
+# Render fields we read but do not act on: each gets a warning naming it.
+NOT_EMULATED = {
+    "region", "numInstances", "scaling", "healthCheckPath", "domains", "repo", "branch",
+    "previews", "pullRequestPreviewsEnabled", "maxShutdownDelaySeconds", "ipAllowList",
+    "preDeployCommand", "registryCredential", "image", "staticPublishPath", "headers",
+    "routes", "initialDeployHook", "envSpecificDetails", "plan_id",
+}
+SERVICE_FIELDS = {
+    "type", "name", "runtime", "env", "plan", "rootDir", "dockerfilePath", "dockerContext",
+    "dockerCommand", "buildCommand", "startCommand", "schedule", "disk", "envVars",
+    "autoDeploy", "autoDeployTrigger", "buildFilter",
+}
+
+
+class _LineDict(dict):
+    """A mapping that remembers the line of itself and of each key."""
+
+    line: int = 0
+    key_lines: dict
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        mapping = _LineDict(super().construct_mapping(node, deep=deep))
+        mapping.line = node.start_mark.line + 1
+        mapping.key_lines = {}
+        for key_node, _value in node.value:
+            try:
+                mapping.key_lines[key_node.value] = key_node.start_mark.line + 1
+            except TypeError:  # unhashable key; construct_mapping already complained
+                pass
+        return mapping
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
+)
+
+
+@dataclass(frozen=True)
+class EnvVarSpec:
+    key: str
+    value: str | None = None
+    generate: bool = False
+    secret: bool = False  # sync: false, supplied by the user
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    type: str
+    runtime: str
+    plan_id: str
+    root_dir: Path
+    dockerfile_path: Path | None = None
+    docker_context: Path | None = None
+    docker_command: str | None = None
+    build_command: str | None = None
+    start_command: str | None = None
+    schedule: str | None = None
+    disk: dict | None = None
+    env_vars: tuple[EnvVarSpec, ...] = ()
+    auto_deploy: bool = False
+    build_paths: tuple[str, ...] = ()
+    build_ignored_paths: tuple[str, ...] = ()
+    line: int = 0
+
+    @property
+    def own_start_command(self) -> str | None:
+        """What a job runs when no start command is given."""
+        return self.docker_command if self.runtime == "docker" else self.start_command
+
+    @property
+    def build_root(self) -> Path:
+        """The directory whose changes trigger a rebuild."""
+        return self.docker_context if self.runtime == "docker" and self.docker_context else self.root_dir
+
+
+@dataclass
+class Blueprint:
+    path: Path
+    services: list[ServiceSpec]
+    warnings: list[str] = field(default_factory=list)
+
+    def service(self, name: str) -> ServiceSpec | None:
+        return next((spec for spec in self.services if spec.name == name), None)
+
+
+def load_blueprint(path: str | Path) -> Blueprint:
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BlueprintError(path, None, "blueprint not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BlueprintError(path, None, f"cannot read blueprint: {exc}") from None
+    return parse_blueprint(text, path)
+
+
+def parse_blueprint(text: str, path: Path) -> Blueprint:
+    try:
+        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise BlueprintError(path, line, f"malformed YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise BlueprintError(path, None, f"malformed YAML: {exc}") from None
+    return _Reader(path).read(document)
+
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+        self.base = path.parent
+        self.warnings: list[str] = []
+
+    def fail(self, line: int | None, message: str) -> BlueprintError:
+        return BlueprintError(self.path, line, message)
+
+    def warn(self, line: int | None, message: str) -> None:
+        where = f"{self.path.name}:{line}" if line else self.path.name
+        self.warnings.append(f"{where}: {message}")
+
+    def read(self, document: Any) -> Blueprint:
+        if not isinstance(document, dict):
+            raise self.fail(1, "a blueprint is a mapping with a 'services' list")
+        for key in document:
+            if key not in ("services", "envVarGroups", "databases", "version", "previews"):
+                self.warn(document.key_lines.get(key), f"top-level field {key!r} is not emulated; ignored")
+        if "databases" in document:
+            self.warn(document.key_lines.get("databases"), "'databases' are not emulated; ignored")
+        groups = self.read_groups(document)
+        services_doc = document.get("services")
+        if not isinstance(services_doc, list) or not services_doc:
+            raise self.fail(document.key_lines.get("services", document.line), "'services' must be a non-empty list")
+        services: list[ServiceSpec] = []
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(services_doc):
+            spec = self.read_service(index, entry, groups, document.key_lines.get("services"))
+            if spec is None:
+                continue
+            if spec.name in seen:
+                raise self.fail(spec.line, f"services[{index}]: duplicate service name {spec.name!r} (first at line {seen[spec.name]})")
+            seen[spec.name] = spec.line
+            services.append(spec)
+        return Blueprint(self.path, services, self.warnings)
+
+    def read_groups(self, document: dict) -> dict[str, tuple[EnvVarSpec, ...]]:
+        groups: dict[str, tuple[EnvVarSpec, ...]] = {}
+        raw = document.get("envVarGroups") or []
+        if not isinstance(raw, list):
+            raise self.fail(document.key_lines.get("envVarGroups"), "'envVarGroups' must be a list")
+        for index, group in enumerate(raw):
+            where = f"envVarGroups[{index}]"
+            if not isinstance(group, dict) or not isinstance(group.get("name"), str):
+                raise self.fail(getattr(group, "line", None), f"{where}: needs a 'name'")
+            groups[group["name"]] = self.read_env(group, where, {}, allow_groups=False)
+        return groups
+
+    def read_service(self, index: int, entry: Any, groups: dict, list_line: int | None) -> ServiceSpec | None:
+        where = f"services[{index}]"
+        if not isinstance(entry, dict):
+            raise self.fail(list_line, f"{where}: each service must be a mapping")
+        line = entry.line
+
+        def at(key: str) -> int:
+            return entry.key_lines.get(key, line)
+
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise self.fail(at("name"), f"{where}: 'name' is required and must be a string")
+        where = f"services[{index}] ({name})"
+        svc_type = entry.get("type")
+        if svc_type in ("redis", "keyvalue"):
+            self.warn(line, f"{where}: type {svc_type!r} is not emulated; service skipped")
+            return None
+        if svc_type not in SERVICE_TYPES:
+            raise self.fail(at("type"), f"{where}: 'type' must be one of {', '.join(SERVICE_TYPES)}, not {svc_type!r}")
+        runtime = entry.get("runtime", entry.get("env"))
+        if runtime not in RUNTIMES:
+            raise self.fail(at("runtime"), f"{where}: 'runtime' must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if runtime in ("static", "image"):
+            self.warn(at("runtime"), f"{where}: runtime {runtime!r} is not emulated; service skipped")
+            return None
+
+        for key in entry:
+            if key in SERVICE_FIELDS:
+                continue
+            kind = "is not emulated" if key in NOT_EMULATED else "is not a field render-local knows"
+            self.warn(at(key), f"{where}: {key!r} {kind}; ignored")
+
+        try:
+            plan = plan_from_slug(svc_type, entry.get("plan", "starter"))
+        except InvalidInput as exc:
+            raise self.fail(at("plan"), f"{where}: {exc}") from None
+
+        strings = {}
+        for key in ("rootDir", "dockerfilePath", "dockerContext", "dockerCommand", "buildCommand", "startCommand", "schedule"):
+            value = entry.get(key)
+            if value is not None and not isinstance(value, str):
+                raise self.fail(at(key), f"{where}: {key!r} must be a string")
+            strings[key] = value
+
+        root = (self.base / (strings["rootDir"] or ".")).resolve()
+        if not root.is_dir():
+            raise self.fail(at("rootDir"), f"{where}: rootDir {str(root)!r} is not a directory")
+        dockerfile = context = None
+        if runtime == "docker":
+            dockerfile = (root / (strings["dockerfilePath"] or "Dockerfile")).resolve()
+            context = (root / (strings["dockerContext"] or ".")).resolve()
+            if not context.is_dir():
+                raise self.fail(at("dockerContext"), f"{where}: dockerContext {str(context)!r} is not a directory")
+        elif strings["dockerfilePath"] or strings["dockerContext"] or strings["dockerCommand"]:
+            self.warn(line, f"{where}: docker fields are ignored for runtime {runtime!r}")
+        if runtime in NATIVE_RUNTIMES and not strings["startCommand"]:
+            self.warn(line, f"{where}: no 'startCommand'; every job must give its own")
+        if svc_type == "cron" and not strings["schedule"]:
+            raise self.fail(line, f"{where}: a cron service needs a 'schedule'")
+        if svc_type != "cron" and strings["schedule"]:
+            self.warn(at("schedule"), f"{where}: 'schedule' only applies to cron services; ignored")
+
+        disk = entry.get("disk")
+        if disk is not None:
+            if not isinstance(disk, dict) or not isinstance(disk.get("mountPath"), str):
+                raise self.fail(at("disk"), f"{where}: 'disk' needs 'name', 'mountPath' and 'sizeGB'")
+            disk = dict(disk)
+
+        auto_deploy = entry.get("autoDeploy", False)
+        if not isinstance(auto_deploy, bool):
+            raise self.fail(at("autoDeploy"), f"{where}: 'autoDeploy' must be true or false")
+        trigger = entry.get("autoDeployTrigger")
+        if trigger is not None:
+            if trigger not in ("commit", "checksPass", "off"):
+                raise self.fail(at("autoDeployTrigger"), f"{where}: 'autoDeployTrigger' must be commit, checksPass or off")
+            auto_deploy = trigger != "off"
+
+        paths, ignored = (), ()
+        build_filter = entry.get("buildFilter")
+        if build_filter is not None:
+            if not isinstance(build_filter, dict):
+                raise self.fail(at("buildFilter"), f"{where}: 'buildFilter' must be a mapping")
+            paths = self.string_list(build_filter, "paths", where)
+            ignored = self.string_list(build_filter, "ignoredPaths", where)
+
+        return ServiceSpec(
+            name=name, type=svc_type, runtime=runtime, plan_id=plan.id, root_dir=root,
+            dockerfile_path=dockerfile, docker_context=context,
+            docker_command=strings["dockerCommand"], build_command=strings["buildCommand"],
+            start_command=strings["startCommand"], schedule=strings["schedule"], disk=disk,
+            env_vars=self.read_env(entry, where, groups, allow_groups=True),
+            auto_deploy=auto_deploy, build_paths=paths, build_ignored_paths=ignored, line=line,
+        )
+
+    def string_list(self, mapping: dict, key: str, where: str) -> tuple[str, ...]:
+        value = mapping.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.fail(mapping.key_lines.get(key, mapping.line), f"{where}: buildFilter.{key} must be a list of strings")
+        return tuple(value)
+
+    def read_env(self, owner: dict, where: str, groups: dict, allow_groups: bool) -> tuple[EnvVarSpec, ...]:
+        raw = owner.get("envVars") or []
+        if not isinstance(raw, list):
+            raise self.fail(owner.key_lines.get("envVars", owner.line), f"{where}: 'envVars' must be a list")
+        specs: dict[str, EnvVarSpec] = {}
+        for index, entry in enumerate(raw):
+            spot = f"{where}.envVars[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(owner.key_lines.get("envVars", owner.line), f"{spot}: each entry must be a mapping")
+            if "fromGroup" in entry:
+                name = entry["fromGroup"]
+                if not allow_groups:
+                    raise self.fail(entry.line, f"{spot}: a group cannot include another group")
+                if name not in groups:
+                    known = ", ".join(groups) or "none defined"
+                    raise self.fail(entry.line, f"{spot}: unknown envVarGroup {name!r} (known: {known})")
+                for spec in groups[name]:
+                    specs.setdefault(spec.key, spec)
+                continue
+            key = entry.get("key")
+            if not isinstance(key, str) or not key:
+                raise self.fail(entry.line, f"{spot}: 'key' is required")
+            if "value" in entry:
+                value = entry["value"]
+                if isinstance(value, (dict, list)) or value is None:
+                    raise self.fail(entry.line, f"{spot}: 'value' of {key} must be a string")
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                specs[key] = EnvVarSpec(key, value=str(value))
+            elif entry.get("generateValue") is True:
+                specs[key] = EnvVarSpec(key, generate=True)
+            elif entry.get("sync") is False:
+                specs[key] = EnvVarSpec(key, secret=True)
+            elif "fromDatabase" in entry or "fromService" in entry:
+                self.warn(entry.line, f"{spot}: {key} uses fromDatabase/fromService, which is not emulated; left unset")
+            else:
+                raise self.fail(entry.line, f"{spot}: {key} needs 'value', 'generateValue: true' or 'sync: false'")
+        return tuple(specs.values())

@@ -1,0 +1,128 @@
+"""The control plane: the one object every face (CLI, TUI, API) talks to."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from pathlib import Path
+
+from renderlocal.core.blueprint import Blueprint, ServiceSpec, load_blueprint
+from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
+from renderlocal.core.errors import BlueprintError, NotFound
+from renderlocal.core.ids import new_id
+from renderlocal.core.models import Service, stamp
+from renderlocal.core.store import Store
+
+
+class ControlPlane:
+    def __init__(self, data_dir=None, blueprint=None, engine=None):
+        self.data_dir: Path = resolve_data_dir(data_dir)
+        os.chmod(self.data_dir, 0o700)  # holds secrets and the API token
+        self.blueprint_path: Path = resolve_blueprint(blueprint)
+        self.store = Store(self.data_dir / "store")
+        self.warnings: list[str] = []
+        self._engine = engine
+        self._engine_lock = threading.Lock()
+
+    # -- engine ----------------------------------------------------------
+    @property
+    def engine(self):
+        """The docker client, connected on first use (keeps start-up fast)."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from renderlocal.core.engine import connect
+
+                    self._engine = connect()
+        return self._engine
+
+    # -- services ----------------------------------------------------------
+    def sync_services(self) -> list[Service]:
+        """Bring the stored services in line with render.yaml (ids stay stable)."""
+        blueprint = load_blueprint(self.blueprint_path)
+        self.warnings = list(blueprint.warnings)
+        now = stamp()
+        with self.store.table("services") as table:
+            docs = {doc["name"]: dict(doc) for doc in table.all()}
+            table.truncate()
+            synced = []
+            for spec in blueprint.services:
+                service = self._service_from_spec(spec, docs.pop(spec.name, None), now)
+                synced.append(service)
+                table.insert(service.to_doc())
+            for doc in docs.values():  # gone from the blueprint: kept for job history
+                doc["inBlueprint"] = False
+                table.insert(doc)
+        return synced
+
+    def refresh(self) -> None:
+        """Sync if the blueprint reads; otherwise keep the last good sync and warn."""
+        try:
+            self.sync_services()
+        except BlueprintError as exc:
+            if not self.list_services(include_removed=True):
+                raise  # nothing loaded before: the error is all there is
+            self.warnings = [f"{exc} (using the services as last loaded)"]
+
+    def _service_from_spec(self, spec: ServiceSpec, old: dict | None, now: str) -> Service:
+        prefix = "crn" if spec.type == "cron" else "srv"
+        keep = old is not None and old["id"].startswith(prefix + "-")
+        generated = dict(old.get("generatedEnv", {})) if keep else {}
+        env: dict[str, str] = {}
+        for var in spec.env_vars:
+            if var.generate:
+                # Render generates a base64-ish 256-bit secret once per service.
+                env[var.key] = generated.setdefault(var.key, secrets.token_urlsafe(32))
+            elif var.secret:
+                if var.key in os.environ:
+                    env[var.key] = os.environ[var.key]
+                else:
+                    self.warnings.append(
+                        f"{spec.name}: {var.key} is 'sync: false' and not set in render-local's environment; left unset"
+                    )
+            else:
+                env[var.key] = var.value or ""
+        return Service(
+            id=old["id"] if keep else new_id(prefix),
+            name=spec.name,
+            type=spec.type,
+            runtime=spec.runtime,
+            planId=spec.plan_id,
+            rootDir=str(spec.root_dir),
+            createdAt=old["createdAt"] if keep else now,
+            updatedAt=now,
+            dockerfilePath=str(spec.dockerfile_path) if spec.dockerfile_path else None,
+            dockerContext=str(spec.docker_context) if spec.docker_context else None,
+            dockerCommand=spec.docker_command,
+            buildCommand=spec.build_command,
+            startCommand=spec.start_command,
+            schedule=spec.schedule,
+            autoDeploy=spec.auto_deploy,
+            watch=old.get("watch", spec.auto_deploy) if keep else spec.auto_deploy,
+            buildPaths=list(spec.build_paths),
+            buildIgnoredPaths=list(spec.build_ignored_paths),
+            envVars=env,
+            generatedEnv=generated,
+            lastSuccessfulBuildId=old.get("lastSuccessfulBuildId") if keep else None,
+            latestBuildId=old.get("latestBuildId") if keep else None,
+            inBlueprint=True,
+        )
+
+    def list_services(self, include_removed: bool = False) -> list[Service]:
+        services = [Service.from_doc(doc) for doc in self.store.all("services")]
+        return [s for s in services if include_removed or s.inBlueprint]
+
+    def get_service(self, ref: str) -> Service:
+        """A service by id or by name."""
+        for service in self.list_services(include_removed=True):
+            if ref in (service.id, service.name):
+                return service
+        names = ", ".join(s.name for s in self.list_services()) or "none"
+        raise NotFound(f"unknown service {ref!r}; services: {names}")
+
+    def update_service(self, service_id: str, **changes) -> Service:
+        doc = self.store.update("services", service_id, lambda d: d.update(changes))
+        if doc is None:
+            raise NotFound(f"unknown service {service_id!r}")
+        return Service.from_doc(doc)

@@ -1,0 +1,18 @@
+"""Render-shaped ids: a prefix, a dash and 20 characters of [0-9a-z]."""
+
+import re
+import secrets
+import string
+
+_ALPHABET = string.digits + string.ascii_lowercase
+ID_PATTERN = re.compile(r"^(srv|crn|job|bld)-[0-9a-z]{20}$")
+
+
+def new_id(prefix: str) -> str:
+    return prefix + "-" + "".join(secrets.choice(_ALPHABET) for _ in range(20))
+
+
+def looks_like_id(text: str, prefix: str | None = None) -> bool:
+    if not ID_PATTERN.match(text):
+        return False
+    return prefix is None or text.startswith(prefix + "-")

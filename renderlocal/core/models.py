@@ -1,0 +1,183 @@
+"""The records the control plane keeps, and their Render-shaped JSON.
+
+Documents are stored as plain JSON (strings for times and money); these
+dataclasses give them names and compute what is derived (cost, duration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+
+from renderlocal.core import billing
+from renderlocal.core.clock import parse_stored, to_rfc3339, utcnow
+from renderlocal.core.plans import Plan, get_plan
+
+RENDER_SERVICE_TYPES = {
+    "web": "web_service",
+    "pserv": "private_service",
+    "worker": "background_worker",
+    "cron": "cron_job",
+}
+JOB_STATUSES = ("pending", "running", "succeeded", "failed", "canceled")
+FINAL_JOB_STATUSES = ("succeeded", "failed", "canceled")
+BUILD_STATUSES = ("building", "succeeded", "failed", "canceled")
+
+
+class _Doc:
+    """Dataclass <-> stored document, ignoring unknown keys from newer versions."""
+
+    @classmethod
+    def from_doc(cls, doc: dict):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in names})
+
+    def to_doc(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Service(_Doc):
+    id: str
+    name: str
+    type: str
+    runtime: str
+    planId: str
+    rootDir: str
+    createdAt: str
+    updatedAt: str
+    dockerfilePath: str | None = None
+    dockerContext: str | None = None
+    dockerCommand: str | None = None
+    buildCommand: str | None = None
+    startCommand: str | None = None
+    schedule: str | None = None
+    autoDeploy: bool = False
+    watch: bool = False
+    buildPaths: list = field(default_factory=list)
+    buildIgnoredPaths: list = field(default_factory=list)
+    envVars: dict = field(default_factory=dict)  # resolved now: key -> value
+    generatedEnv: dict = field(default_factory=dict)  # generateValue results, kept forever
+    lastSuccessfulBuildId: str | None = None
+    latestBuildId: str | None = None
+    inBlueprint: bool = True
+
+    @property
+    def plan(self) -> Plan:
+        return get_plan(self.planId)
+
+    @property
+    def own_start_command(self) -> str | None:
+        return self.dockerCommand if self.runtime == "docker" else self.startCommand
+
+    def to_render(self) -> dict:
+        """Render's service object, plus render-local's own fields."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": RENDER_SERVICE_TYPES[self.type],
+            "ownerId": "local",
+            "autoDeploy": "yes" if self.autoDeploy else "no",
+            "suspended": "not_suspended",
+            "rootDir": self.rootDir,
+            "createdAt": self.createdAt,
+            "updatedAt": self.updatedAt,
+            "serviceDetails": {
+                "runtime": self.runtime,
+                "plan": self.plan.slug,
+                "planId": self.planId,
+                "schedule": self.schedule,
+                "envSpecificDetails": {
+                    "buildCommand": self.buildCommand,
+                    "startCommand": self.startCommand,
+                    "dockerCommand": self.dockerCommand,
+                    "dockerfilePath": self.dockerfilePath,
+                    "dockerContext": self.dockerContext,
+                },
+            },
+            "planId": self.planId,
+            "lastSuccessfulBuildId": self.lastSuccessfulBuildId,
+            "watch": self.watch,
+        }
+
+
+@dataclass
+class Build(_Doc):
+    id: str
+    serviceId: str
+    status: str
+    createdAt: str
+    trigger: str = "manual"
+    startedAt: str | None = None
+    finishedAt: str | None = None
+    image: str | None = None  # the unique tag jobs run
+    imageId: str | None = None
+    failureReason: dict | None = None  # {"message", "step"?, "exitCode"?}
+    snapshotDir: str | None = None
+
+    def to_render(self) -> dict:
+        return self.to_doc()
+
+
+@dataclass
+class Job(_Doc):
+    id: str
+    serviceId: str
+    startCommand: str
+    planId: str
+    createdAt: str
+    buildId: str
+    image: str
+    status: str = "pending"
+    startedAt: str | None = None
+    finishedAt: str | None = None
+    env: dict = field(default_factory=dict)  # snapshot at creation
+    envOverrides: dict = field(default_factory=dict)
+    timeoutSeconds: int = 30 * 86_400
+    containerId: str | None = None
+    exitCode: int | None = None
+    failureReason: dict | None = None  # {"type", "message", ...}
+    cancelRequestedAt: str | None = None
+    events: list = field(default_factory=list)  # [{"at", "status", "message"}]
+
+    @property
+    def plan(self) -> Plan:
+        return get_plan(self.planId)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_JOB_STATUSES
+
+    def started(self) -> datetime | None:
+        return parse_stored(self.startedAt)
+
+    def finished(self) -> datetime | None:
+        return parse_stored(self.finishedAt)
+
+    def cost(self, now: datetime | None = None) -> Decimal:
+        """Cost so far (running) or total (finished)."""
+        seconds = billing.billable_seconds(self.started(), self.finished(), now or utcnow())
+        return billing.cost(self.plan, seconds)
+
+    def to_render(self, now: datetime | None = None) -> dict:
+        """Render's job object, plus render-local's fields."""
+        return {
+            "id": self.id,
+            "serviceId": self.serviceId,
+            "startCommand": self.startCommand,
+            "planId": self.planId,
+            "createdAt": self.createdAt,
+            "startedAt": self.startedAt,
+            "finishedAt": self.finishedAt,
+            "status": self.status,
+            "buildId": self.buildId,
+            "exitCode": self.exitCode,
+            "failureReason": self.failureReason,
+            "costUSD": billing.usd_text(self.cost(now), 8),
+        }
+
+
+def stamp(moment: datetime | None = None) -> str:
+    """A stored timestamp: RFC 3339, UTC, microseconds."""
+    return to_rfc3339(moment or utcnow())

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "nightly report at $(date -u)"

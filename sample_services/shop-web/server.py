@@ -1,0 +1,1 @@
+print("shop-web server placeholder")

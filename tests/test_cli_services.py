@@ -1,0 +1,41 @@
+import json
+import subprocess
+import sys
+
+from tests.conftest import SAMPLES
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "renderlocal", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_services_list_json_has_render_shaped_services(data_dir):
+    result = run_cli("--data-dir", str(data_dir), "--blueprint", str(SAMPLES), "services", "list", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    by_name = {item["service"]["name"]: item["service"] for item in items}
+    assert by_name["nightly"]["id"].startswith("crn-") and by_name["nightly"]["type"] == "cron_job"
+    assert by_name["shop-web"]["type"] == "web_service"
+    assert by_name["shop-web"]["serviceDetails"]["runtime"] == "docker"
+    assert by_name["reports"]["serviceDetails"]["planId"] == "plan-srv-008"
+    assert all(len(s["id"]) == 24 for s in by_name.values())
+
+
+def test_text_output_and_version(data_dir):
+    result = run_cli("--data-dir", str(data_dir), "--blueprint", str(SAMPLES), "services", "list")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].split()[:3] == ["ID", "NAME", "TYPE"]
+    assert run_cli("--version").stdout.strip() == "render-local, version 0.1.0"
+
+
+def test_blueprint_error_is_one_line_and_exit_2(data_dir, tmp_path):
+    bad = tmp_path / "render.yaml"
+    bad.write_text("services:\n  - type: web\n    name: x\n    runtime: docker\n    plan: enormous\n")
+    result = run_cli("--data-dir", str(data_dir), "--blueprint", str(bad), "services", "list")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"render-local: error: {bad}:5: services[0] (x): unknown plan 'enormous' for a web service; valid: starter, standard, pro, pro plus, pro max, pro ultra"
+
+
+def test_default_blueprint_is_local_render_yaml_else_samples(data_dir, tmp_path):
+    result = run_cli("--data-dir", str(data_dir), "services", "list", "-o", "json", cwd=tmp_path)
+    assert {i["service"]["name"] for i in json.loads(result.stdout)} >= {"shop-web", "nightly"}
