@@ -12,6 +12,9 @@ from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 from renderlocal.core.errors import BlueprintError, NotFound
 from renderlocal.core.ids import new_id
 from renderlocal.core.models import Service, stamp
+from renderlocal.core.builds import Builder
+from renderlocal.core.jobs import JobRunner
+from renderlocal.core.logstore import LogStore
 from renderlocal.core.store import Store
 
 
@@ -21,9 +24,12 @@ class ControlPlane:
         os.chmod(self.data_dir, 0o700)  # holds secrets and the API token
         self.blueprint_path: Path = resolve_blueprint(blueprint)
         self.store = Store(self.data_dir / "store")
+        self.logs = LogStore(self.data_dir / "logs")
         self.warnings: list[str] = []
         self._engine = engine
         self._engine_lock = threading.Lock()
+        self.builds = Builder(self)
+        self.jobs = JobRunner(self)
 
     # -- engine ----------------------------------------------------------
     @property
@@ -126,3 +132,25 @@ class ControlPlane:
         if doc is None:
             raise NotFound(f"unknown service {service_id!r}")
         return Service.from_doc(doc)
+
+    # -- builds and jobs: the operations every face offers --------------------------
+    def build(self, service_ref: str, trigger: str = "manual", wait: bool = True):
+        """Start a build of the service; with wait, return the finished build."""
+        service = self.get_service(service_ref)
+        self.engine  # fail before recording a build nobody can run
+        build, thread = self.builds.start(service, trigger)
+        if wait:
+            thread.join()
+            return self.builds.get(build.id)
+        return build
+
+    def create_job(self, service_ref: str, start_command: str | None = None, plan_id: str | None = None,
+                   env=None, supervise: bool = True):
+        self.refresh()  # the env snapshot is the blueprint as it is now
+        service = self.get_service(service_ref)
+        return self.jobs.create(service, start_command, plan_id, env, supervise=supervise)
+
+    def recover(self, follow: bool = True) -> list[str]:
+        """After a crash: end builds nobody runs, adopt jobs nobody supervises."""
+        self.builds.recover()
+        return self.jobs.reconcile(follow=follow)

@@ -139,6 +139,8 @@ class Job(_Doc):
     exitCode: int | None = None
     failureReason: dict | None = None  # {"type", "message", ...}
     cancelRequestedAt: str | None = None
+    timedOutAt: str | None = None
+    logsComplete: bool = False  # every line the container printed is in the log file
     events: list = field(default_factory=list)  # [{"at", "status", "message"}]
 
     @property

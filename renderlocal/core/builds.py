@@ -1,0 +1,244 @@
+"""Builds: a service's image, from its Dockerfile or from a native build command.
+
+Each build gets a unique tag; the service's ``lastSuccessfulBuildId`` moves only
+when a build succeeds, so a broken rebuild never changes what new jobs run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tarfile
+import threading
+from pathlib import Path
+
+from renderlocal.core.errors import Conflict, InvalidInput, NotFound
+from renderlocal.core.ids import new_id
+from renderlocal.core.logstore import ts_now
+from renderlocal.core.models import Build, Service, stamp
+
+LABEL = "render-local"
+KEEP_BUILDS = 3  # successful build images kept per service, besides those in use
+NATIVE_WORKDIR = "/opt/render/project/src"  # where Render puts a native service's code
+RUNTIME_IMAGES = {
+    "python": "python:3.11-slim",
+    "node": "node:20-slim",
+    "go": "golang:1.22",
+    "ruby": "ruby:3.3-slim",
+    "rust": "rust:1-slim",
+    "elixir": "elixir:1.16-slim",
+}
+SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "node_modules")
+_STEP = re.compile(r"^Step \d+/\d+ : ")
+
+
+def image_tag(service: Service, build_id: str) -> str:
+    return f"render-local/{service.id}:{build_id}"
+
+
+class Builder:
+    def __init__(self, plane):
+        self.plane = plane
+        self.store = plane.store
+        self.logs = plane.logs
+
+    # -- queries ---------------------------------------------------------------
+    def get(self, build_id: str) -> Build:
+        doc = self.store.get("builds", build_id)
+        if doc is None:
+            raise NotFound(f"unknown build {build_id!r}")
+        return Build.from_doc(doc)
+
+    def list(self, service_id: str | None = None) -> list[Build]:
+        docs = self.store.find("builds", serviceId=service_id) if service_id else self.store.all("builds")
+        return sorted((Build.from_doc(d) for d in docs), key=lambda b: b.createdAt, reverse=True)
+
+    def building(self, service_id: str) -> Build | None:
+        return next((b for b in self.list(service_id) if b.status == "building"), None)
+
+    # -- running a build ---------------------------------------------------------
+    def create(self, service: Service, trigger: str = "manual") -> Build:
+        """Record a new build; ``run`` does the work (call it in a thread)."""
+        build = Build(
+            id=new_id("bld"), serviceId=service.id, status="building", createdAt=stamp(),
+            startedAt=stamp(), trigger=trigger, image=image_tag(service, "pending"),
+        )
+        build.image = image_tag(service, build.id)
+        doc = build.to_doc() | {"ownerPid": os.getpid()}
+        self.store.insert("builds", doc)
+        self.plane.update_service(service.id, latestBuildId=build.id)
+        return build
+
+    def start(self, service: Service, trigger: str = "manual") -> tuple[Build, threading.Thread]:
+        build = self.create(service, trigger)
+        thread = threading.Thread(target=self.run, args=(build.id,), name=f"build-{build.id}", daemon=True)
+        thread.start()
+        return build, thread
+
+    def run(self, build_id: str) -> Build:
+        build = self.get(build_id)
+        service = self.plane.get_service(build.serviceId)
+        writer = self.logs.writer(build.id)
+        try:
+            if service.runtime == "docker":
+                image_id, failure = self._docker_build(service, build, writer)
+            else:
+                image_id, failure = self._native_build(service, build, writer)
+        except Exception as exc:  # the engine vanished, a path is unreadable...
+            image_id, failure = None, {"message": f"{type(exc).__name__}: {exc}"}
+        finally:
+            writer.close()
+        return self._finish(build.id, image_id, failure)
+
+    def _finish(self, build_id: str, image_id: str | None, failure: dict | None) -> Build:
+        status = "failed" if failure else "succeeded"
+
+        def change(doc):
+            doc.update(status=status, finishedAt=stamp(), imageId=image_id, failureReason=failure)
+
+        build = Build.from_doc(self.store.update("builds", build_id, change))
+        if status == "succeeded":
+            self._promote(build)
+            self.prune(build.serviceId)
+        return build
+
+    def _promote(self, build: Build) -> None:
+        """Move the last-successful pointer, unless a newer build already succeeded."""
+
+        def change(doc):
+            current = doc.get("lastSuccessfulBuildId")
+            if current and current != build.id:
+                other = self.store.get("builds", current)
+                if other and other["createdAt"] > build.createdAt:
+                    return
+            doc["lastSuccessfulBuildId"] = build.id
+
+        self.store.update("services", build.serviceId, change)
+
+    def _docker_build(self, service: Service, build: Build, writer):
+        engine = self.plane.engine
+        context = Path(service.dockerContext)
+        dockerfile = Path(service.dockerfilePath)
+        if not dockerfile.is_file():
+            return None, {"message": f"Dockerfile not found: {dockerfile}"}
+        try:
+            relative = str(dockerfile.relative_to(context))
+        except ValueError:
+            relative = str(dockerfile)  # outside the context: the SDK ships it along
+        step, image_id, failure = None, None, None
+        stream = engine.api.build(
+            path=str(context), dockerfile=relative, tag=build.image, rm=True, forcerm=True,
+            decode=True, labels={LABEL: "build", f"{LABEL}.service-id": service.id, f"{LABEL}.build-id": build.id},
+        )
+        pending = ""
+        for chunk in stream:
+            if "stream" in chunk:
+                pending += chunk["stream"]
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    if _STEP.match(line):
+                        step = line
+                    writer.write(ts_now(), "stdout", line)
+            elif "error" in chunk:
+                message = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                writer.write(ts_now(), "stderr", message.rstrip("\n"))
+                failure = {"message": message.strip(), "step": step}
+            elif "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+        if pending:
+            writer.write(ts_now(), "stdout", pending)
+        if failure:
+            return None, failure
+        if image_id is None:
+            image_id = engine.images.get(build.image).id
+        return image_id, None
+
+    def _native_build(self, service: Service, build: Build, writer):
+        engine = self.plane.engine
+        base = RUNTIME_IMAGES[service.runtime]
+        try:
+            engine.images.get(base)
+        except Exception:
+            return None, {"message": f"base image {base} for runtime {service.runtime} is missing; docker pull {base}"}
+        snapshot = self.plane.data_dir / "builds" / build.id / "src"
+        shutil.copytree(service.rootDir, snapshot, symlinks=True, ignore=SNAPSHOT_IGNORE)
+        self.store.update("builds", build.id, lambda d: d.update(snapshotDir=str(snapshot)))
+        command = service.buildCommand or "true"
+        writer.write(ts_now(), "stdout", f"==> Snapshot of {service.rootDir} taken; running build command: {command}")
+        container = engine.containers.create(
+            base, entrypoint=["/bin/sh", "-c"], command=[command], working_dir=NATIVE_WORKDIR,
+            environment=service.envVars, labels={LABEL: "build", f"{LABEL}.build-id": build.id},
+        )
+        try:
+            container.put_archive("/", _tar_of(snapshot, NATIVE_WORKDIR.lstrip("/")))
+            container.start()
+            for chunk in container.logs(stream=True, follow=True):
+                for line in chunk.decode("utf-8", "replace").splitlines():
+                    writer.write(ts_now(), "stdout", line)
+            code = container.wait()["StatusCode"]
+            if code != 0:
+                return None, {"message": f"build command exited with code {code}: {command}", "exitCode": code}
+            image = container.commit(
+                repository=build.image.split(":")[0], tag=build.id,
+                changes=[f"WORKDIR {NATIVE_WORKDIR}", f'LABEL {LABEL}="build" {LABEL}.service-id="{service.id}" {LABEL}.build-id="{build.id}"'],
+            )
+            return image.id, None
+        finally:
+            container.remove(force=True)
+
+    # -- pruning and recovery --------------------------------------------------------
+    def prune(self, service_id: str) -> list[str]:
+        """Drop old build images and snapshots; keep the newest few and any in use."""
+        service = self.plane.get_service(service_id)
+        in_use = {service.lastSuccessfulBuildId}
+        in_use |= {j["buildId"] for j in self.store.all("jobs") if j["status"] in ("pending", "running")}
+        succeeded = [b for b in self.list(service_id) if b.status == "succeeded"]
+        removed = []
+        for old in succeeded[KEEP_BUILDS:]:
+            if old.id in in_use:
+                continue
+            try:
+                self.plane.engine.images.remove(old.image, noprune=False)
+            except Exception:
+                continue  # still used by a stopped container; try next time
+            shutil.rmtree(self.plane.data_dir / "builds" / old.id, ignore_errors=True)
+            self.store.update("builds", old.id, lambda d: d.update(pruned=True))
+            removed.append(old.id)
+        return removed
+
+    def recover(self) -> None:
+        """A build whose process died is not coming back: mark it failed."""
+        for doc in self.store.all("builds"):
+            if doc["status"] == "building" and not _pid_alive(doc.get("ownerPid")):
+                self.store.update("builds", doc["id"], lambda d: d.update(
+                    status="failed", finishedAt=stamp(),
+                    failureReason={"message": "render-local stopped while this build ran"}))
+
+
+def _tar_of(directory: Path, prefix: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(str(directory), arcname=prefix)
+    return buffer.getvalue()
+
+
+def _pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def require_buildable(service: Service) -> None:
+    if service.runtime not in ("docker",) + tuple(RUNTIME_IMAGES):
+        raise InvalidInput(f"service {service.name} has runtime {service.runtime}, which render-local cannot build")
+
+
+__all__ = ["Builder", "image_tag", "Conflict"]
