@@ -74,6 +74,228 @@ def services_list(obj: Context, output):
     )
 
 
+# -- builds ------------------------------------------------------------------------
+BUILD_COLUMNS = [("id", "id"), ("service", "serviceId"), ("status", "status"), ("created", "created"), ("reason", "reason")]
+
+
+def _build_row(build) -> dict:
+    from renderlocal.core.clock import parse_stored, to_local_text
+
+    reason = (build.failureReason or {})
+    text = reason.get("message", "")
+    if reason.get("step"):
+        text = f"{reason['step']}: {text}"
+    return build.to_doc() | {"created": to_local_text(parse_stored(build.createdAt)), "reason": text}
+
+
+@cli.group()
+def builds():
+    """Builds of a service (its Dockerfile or build command)."""
+
+
+@builds.command("create")
+@click.argument("service")
+@click.option("--wait", is_flag=True, help="Stream the build log; exit 1 if the build fails.")
+@output_option
+@pass_ctx
+def builds_create(obj: Context, service, wait, output):
+    """Build SERVICE (a name or id) now."""
+    plane = obj.plane
+    build = plane.build(service, wait=False)
+    if wait:
+        for line in plane.logs.follow(build.id, lambda: plane.builds.get(build.id).status != "building"):
+            click.echo(line.message, err=True)
+    else:
+        while plane.builds.get(build.id).status == "building":
+            import time
+
+            time.sleep(0.2)
+    build = plane.builds.get(build.id)
+    emit(build.to_render(), output, BUILD_COLUMNS, [_build_row(build)])
+    if build.status != "succeeded":
+        reason = build.failureReason or {}
+        click.echo(f"render-local: build {build.id} failed: {reason.get('step') or ''} {reason.get('message', '')}".rstrip(), err=True)
+        sys.exit(1 if wait else 0)
+
+
+@builds.command("list")
+@click.argument("service")
+@output_option
+@pass_ctx
+def builds_list(obj: Context, service, output):
+    """List SERVICE's builds, newest first."""
+    items = obj.plane.builds.list(obj.plane.get_service(service).id)
+    emit([b.to_render() for b in items], output, BUILD_COLUMNS, [_build_row(b) for b in items])
+
+
+@builds.command("logs")
+@click.argument("build_id")
+@pass_ctx
+def builds_logs(obj: Context, build_id):
+    """Print a build's log."""
+    obj.plane.builds.get(build_id)
+    for line in obj.plane.logs.read(build_id):
+        click.echo(line.message)
+
+
+# -- jobs ----------------------------------------------------------------------------
+JOB_COLUMNS = [("id", "id"), ("status", "status"), ("started", "started"), ("finished", "finished"),
+               ("plan", "planId"), ("cost usd", "costUSD"), ("command", "startCommand"), ("reason", "reason")]
+
+
+def _job_row(job) -> dict:
+    from renderlocal.core.clock import to_local_text
+
+    return job.to_render() | {
+        "started": to_local_text(job.started()), "finished": to_local_text(job.finished()),
+        "reason": (job.failureReason or {}).get("message", ""),
+    }
+
+
+@cli.group()
+def jobs():
+    """One-off jobs (Render CLI: render jobs ...)."""
+
+
+@jobs.command("create")
+@click.argument("service")
+@click.option("--start-command", help="Command to run (default: the service's own).")
+@click.option("--plan-id", help="Instance type override, e.g. plan-srv-010.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Env var override (repeatable).")
+@click.option("--each-arg-from", type=click.File("r"), help="Fan out: one job per line, the line appended to the command.")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 on success, 1 otherwise.")
+@click.option("--tail", is_flag=True, help="Stream the job's log while waiting (implies --wait).")
+@output_option
+@pass_ctx
+def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_from, wait, tail, output):
+    """Create a job on SERVICE's last successful build."""
+    import shlex
+
+    plane = obj.plane
+    wait = wait or tail
+    commands = [start_command]
+    if each_arg_from is not None:
+        base = start_command or plane.get_service(service).own_start_command or ""
+        args = [line.strip() for line in each_arg_from if line.strip()]
+        if not args:
+            raise click.BadParameter("the file has no arguments", param_hint="--each-arg-from")
+        commands = [f"{base} {shlex.quote(arg)}" for arg in args]
+    created = [plane.create_job(service, cmd, plan_id, list(env), supervise=wait) for cmd in commands]
+    if not wait:
+        emit([j.to_render() for j in created] if len(created) > 1 else created[0].to_render(), output,
+             JOB_COLUMNS, [_job_row(j) for j in created])
+        return
+    if tail:
+        _tail_jobs(plane, created)
+    finished = [plane.jobs.wait(j.id) for j in created]
+    emit([j.to_render() for j in finished] if len(finished) > 1 else finished[0].to_render(), output,
+         JOB_COLUMNS, [_job_row(j) for j in finished])
+    failed = [j for j in finished if j.status != "succeeded"]
+    for job in failed:
+        reason = (job.failureReason or {}).get("message") or job.status
+        click.echo(f"render-local: job {job.id} {job.status}: {reason}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+def _tail_jobs(plane, created) -> None:
+    import threading
+
+    many = len(created) > 1
+
+    def pump(job):
+        done = lambda: (lambda j: j.final and j.logsComplete)(plane.jobs.get(job.id))  # noqa: E731
+        for line in plane.logs.follow(job.id, done):
+            prefix = f"[{job.id}] " if many else ""
+            click.echo(prefix + line.message, err=line.stream == "stderr")
+
+    threads = [threading.Thread(target=pump, args=(job,), daemon=True) for job in created]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@jobs.command("list")
+@click.argument("service", required=False)
+@click.option("--status", help="Comma-separated statuses, e.g. running,failed.")
+@output_option
+@pass_ctx
+def jobs_list(obj: Context, service, status, output):
+    """List jobs, newest first (all services, or SERVICE's)."""
+    plane = obj.plane
+    plane.recover(follow=False)
+    service_id = plane.get_service(service).id if service else None
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    items = plane.jobs.list(service_id, statuses)
+    emit([{"job": j.to_render(), "cursor": j.id} for j in items], output, JOB_COLUMNS, [_job_row(j) for j in items])
+
+
+@jobs.command("get")
+@click.argument("job_id")
+@output_option
+@pass_ctx
+def jobs_get(obj: Context, job_id, output):
+    """Show one job."""
+    plane = obj.plane
+    plane.jobs.get(job_id)
+    job = plane.jobs.reconcile_one(job_id, follow=False)
+    emit(job.to_render(), output, JOB_COLUMNS, [_job_row(job)])
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@click.option("--confirm", is_flag=True, help="Do not ask.")
+@output_option
+@pass_ctx
+def jobs_cancel(obj: Context, job_id, confirm, output):
+    """Cancel a pending or running job (SIGTERM, then SIGKILL after a grace period)."""
+    plane = obj.plane
+    job = plane.jobs.get(job_id)
+    if not confirm:
+        if not sys.stdin.isatty():
+            raise click.UsageError("refusing to cancel without --confirm when not on a terminal")
+        click.confirm(f"Cancel job {job.id} ({job.startCommand})?", abort=True)
+    job = plane.jobs.cancel(job_id, wait=True)
+    emit(job.to_render(), output, JOB_COLUMNS, [_job_row(job)])
+
+
+# -- logs ----------------------------------------------------------------------------
+@cli.command("logs")
+@click.option("-r", "--resources", "resource", required=True, help="A job or build id.")
+@click.option("--tail", is_flag=True, help="Keep following new lines until the job ends.")
+@click.option("--text", help="Only lines matching this regular expression.")
+@click.option("--limit", type=click.IntRange(1), help="Only the last N lines.")
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its time (local).")
+@pass_ctx
+def logs_command(obj: Context, resource, tail, text, limit, timestamps):
+    """Print a job's (or build's) log."""
+    import re
+    from collections import deque
+
+    from renderlocal.core.clock import to_local_text
+    from renderlocal.core.logstore import ts_to_datetime
+
+    plane = obj.plane
+    if resource.startswith("bld-"):
+        plane.builds.get(resource)
+        done = lambda: plane.builds.get(resource).status != "building"  # noqa: E731
+    else:
+        plane.jobs.get(resource)
+        done = lambda: (lambda j: j.final and j.logsComplete)(plane.jobs.reconcile_one(resource, follow=False))  # noqa: E731
+    try:
+        pattern = re.compile(text) if text else None
+    except re.error as exc:
+        raise click.BadParameter(f"not a regular expression: {exc}", param_hint="--text") from None
+    lines = plane.logs.follow(resource, done) if tail else plane.logs.read(resource)
+    if limit and not tail:
+        lines = deque(lines, maxlen=limit) if not pattern else deque((l for l in lines if pattern.search(l.message)), maxlen=limit)  # noqa: E741
+    for line in lines:
+        if pattern and not pattern.search(line.message):
+            continue
+        prefix = to_local_text(ts_to_datetime(line.timestamp)) + " " if timestamps else ""
+        click.echo(prefix + line.message, err=line.stream == "stderr")
+
+
 def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="render-local", standalone_mode=False)

@@ -30,6 +30,7 @@ class ControlPlane:
         self._engine_lock = threading.Lock()
         self.builds = Builder(self)
         self.jobs = JobRunner(self)
+        self.watchers: dict = {}  # service id -> ServiceWatcher, in long-running faces
 
     # -- engine ----------------------------------------------------------
     @property
@@ -154,3 +155,25 @@ class ControlPlane:
         """After a crash: end builds nobody runs, adopt jobs nobody supervises."""
         self.builds.recover()
         return self.jobs.reconcile(follow=follow)
+
+    def set_watch(self, service_ref: str, on: bool):
+        service = self.update_service(self.get_service(service_ref).id, watch=on)
+        self.sync_watchers()
+        return service
+
+    def sync_watchers(self) -> None:
+        """Run a watcher for each service in watch mode, and only those."""
+        from renderlocal.core.watch import watcher_for
+
+        wanted = {s.id: s for s in self.list_services() if s.watch}
+        for service_id in list(self.watchers):
+            if service_id not in wanted:
+                self.watchers.pop(service_id).stop()
+        for service_id, service in wanted.items():
+            if service_id not in self.watchers:
+                self.watchers[service_id] = watcher_for(self, service).start()
+
+    def close(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.stop()
+        self.watchers.clear()

@@ -143,6 +143,7 @@ class JobRunner:
             container = engine.containers.create(
                 job.image, entrypoint=["/bin/sh", "-c"], command=[job.startCommand],
                 environment=job.env, name=f"render-local-{job.id}", detach=True,
+                init=True,  # a real PID 1, so the command gets SIGTERM on cancel
                 mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
                 labels=self._labels(job),
             )

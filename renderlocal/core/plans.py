@@ -122,9 +122,9 @@ def plan_for_job(service_type: str, service_plan_id: str, override: str | None) 
         raise InvalidInput(f"unknown planId {override!r}; valid for this service: {_choices(service_type)}")
     plan = PLANS[override]
     if plan.family != family_of(service_type):
-        kind = "a cron job" if service_type == "cron" else f"a {service_type} service"
+        wanted = "a cron job plan (plan-crn-*)" if service_type == "cron" else "a service plan (plan-srv-*)"
         raise InvalidInput(
-            f"planId {override!r} is a {plan.family} plan and cannot run a job of {kind}; "
+            f"planId {override!r} cannot run a job of a {service_type} service, which needs {wanted}; "
             f"valid: {_choices(service_type)}"
         )
     return plan

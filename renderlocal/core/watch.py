@@ -1,0 +1,134 @@
+"""Rebuild on change: watch a service's build context and start builds.
+
+A burst of saves is debounced into one build; a change while a build runs
+queues exactly one more, started when the running one ends.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+DEFAULT_IGNORED = (".git/**", "**/__pycache__/**", "**/*.pyc", "**/.DS_Store", "**/*.swp", "**/*~")
+
+
+def glob_to_regex(pattern: str) -> re.Pattern:
+    """Render's buildFilter globs: ``**`` spans directories, ``*`` and ``?`` do not."""
+    out, i = [], 0
+    pattern = pattern.lstrip("./") if pattern.startswith("./") else pattern
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("^" + "".join(out) + "$")
+
+
+class ChangeFilter:
+    """Decides whether a changed path (relative to the watched root) should rebuild."""
+
+    def __init__(self, root: Path, paths=(), ignored=(), dockerignore: bool = False, filter_root: Path | None = None):
+        self.root = Path(root)
+        self.filter_root = Path(filter_root or root)  # buildFilter globs are relative to the repo root
+        self.paths = [glob_to_regex(p) for p in paths]
+        self.ignored = [glob_to_regex(p) for p in tuple(ignored) + DEFAULT_IGNORED]
+        self.docker = None
+        ignore_file = self.root / ".dockerignore"
+        if dockerignore and ignore_file.exists():
+            from docker.utils.build import PatternMatcher
+
+            lines = [ln.strip() for ln in ignore_file.read_text().splitlines()]
+            self.docker = PatternMatcher([ln for ln in lines if ln and not ln.startswith("#")])
+
+    def wants(self, path: str | Path) -> bool:
+        resolved = Path(path).resolve()
+        try:
+            relative = resolved.relative_to(self.root.resolve()).as_posix()
+            from_repo = resolved.relative_to(self.filter_root.resolve()).as_posix()
+        except ValueError:
+            return False
+        if any(p.match(relative) or p.match(from_repo) for p in self.ignored):
+            return False
+        if self.paths and not any(p.match(from_repo) for p in self.paths):
+            return False
+        if self.docker is not None and self.docker.matches(relative):
+            return False
+        return True
+
+
+class ServiceWatcher:
+    """Watches one service and calls ``start_build()`` (which returns a thread)."""
+
+    def __init__(self, root: Path, change_filter: ChangeFilter, start_build, debounce_ms: int = 1600):
+        self.root = Path(root)
+        self.filter = change_filter
+        self.start_build = start_build
+        self.debounce_ms = debounce_ms
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._running: threading.Thread | None = None
+        self._queued = False
+        self.builds_started = 0
+        self._thread = threading.Thread(target=self._watch, name=f"watch-{self.root.name}", daemon=True)
+
+    def start(self) -> "ServiceWatcher":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        from watchfiles import watch
+
+        for _changes in watch(
+            self.root, watch_filter=lambda _change, path: self.filter.wants(path),
+            debounce=self.debounce_ms, step=200, stop_event=self.stop_event, yield_on_timeout=False,
+        ):
+            self.changed()
+
+    def changed(self) -> None:
+        with self._lock:
+            if self._running is not None and self._running.is_alive():
+                self._queued = True  # exactly one more after the running build
+                return
+            self._launch()
+
+    def _launch(self) -> None:
+        self.builds_started += 1
+        build_thread = self.start_build()
+        self._running = threading.Thread(target=self._after, args=(build_thread,), daemon=True)
+        self._running.start()
+
+    def _after(self, build_thread: threading.Thread) -> None:
+        build_thread.join()
+        with self._lock:
+            if self._queued and not self.stop_event.is_set():
+                self._queued = False
+                self._launch()
+
+
+def watcher_for(plane, service) -> ServiceWatcher:
+    """A watcher that rebuilds ``service`` through the control plane."""
+    root = Path(service.dockerContext if service.runtime == "docker" else service.rootDir)
+    change_filter = ChangeFilter(root, service.buildPaths, service.buildIgnoredPaths,
+                                 dockerignore=service.runtime == "docker", filter_root=plane.blueprint_path.parent)
+
+    def start_build() -> threading.Thread:
+        _build, thread = plane.builds.start(plane.get_service(service.id), trigger="watch")
+        return thread
+
+    return ServiceWatcher(root, change_filter, start_build)

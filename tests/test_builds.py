@@ -1,0 +1,185 @@
+import re
+import time
+
+import pytest
+
+from renderlocal.core.control import ControlPlane
+from renderlocal.core.errors import InvalidInput
+from renderlocal.core.watch import ChangeFilter, ServiceWatcher
+
+pytestmark = pytest.mark.docker
+
+BLUEPRINT = """\
+services:
+  - type: worker
+    name: app
+    runtime: docker
+    rootDir: app
+  - type: worker
+    name: native
+    runtime: python
+    rootDir: native
+    buildCommand: echo building && python -c "open('built.txt','w').write('ok')"
+    startCommand: cat message.txt
+"""
+
+
+@pytest.fixture
+def plane(engine, data_dir, write_blueprint):
+    path = write_blueprint(BLUEPRINT, {
+        "app/Dockerfile": "FROM busybox:1.36\nCOPY version.txt /version.txt\n",
+        "app/version.txt": "v1\n",
+        "native/message.txt": "first\n",
+    })
+    plane = ControlPlane(data_dir, path, engine=engine)
+    plane.sync_services()
+    yield plane
+    plane.close()
+
+
+def test_a_successful_build_becomes_the_last_successful_build(plane):
+    build = plane.build("app")
+    assert build.status == "succeeded", build.failureReason
+    assert plane.get_service("app").lastSuccessfulBuildId == build.id
+    image = plane.engine.images.get(build.image)
+    assert image.labels["render-local.build-id"] == build.id
+    log = [line.message for line in plane.logs.read(build.id)]
+    assert any(re.match(r"Step 2/\d+ : COPY version.txt", line) for line in log)
+
+
+def test_a_broken_rebuild_fails_with_its_step_and_the_pointer_stays(plane):
+    good = plane.build("app")
+    dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
+    dockerfile.write_text("FROM busybox:1.36\nRUN echo about to fail && exit 7\nCOPY version.txt /version.txt\n")
+    bad = plane.build("app")
+    assert bad.status == "failed"
+    assert re.fullmatch(r"Step 2/\d+ : RUN echo about to fail && exit 7", bad.failureReason["step"])
+    assert "returned a non-zero code: 7" in bad.failureReason["message"]
+    service = plane.get_service("app")
+    assert service.lastSuccessfulBuildId == good.id and service.latestBuildId == bad.id
+    job = plane.jobs.wait(plane.create_job("app", "cat /version.txt").id)
+    assert job.buildId == good.id and job.status == "succeeded"
+
+
+def test_no_successful_build_means_no_jobs(plane):
+    with pytest.raises(InvalidInput, match="no successful build yet; build it first: render-local builds create app"):
+        plane.create_job("app", "true")
+
+
+def test_a_native_build_snapshot_ignores_later_source_edits(plane):
+    build = plane.build("native")
+    assert build.status == "succeeded", build.failureReason
+    assert "building" in [line.message for line in plane.logs.read(build.id)]
+    (plane.blueprint_path.parent / "native" / "message.txt").write_text("edited\n")
+    job = plane.jobs.wait(plane.create_job("native").id)
+    assert job.status == "succeeded"
+    assert [line.message for line in plane.logs.read(job.id)] == ["first"]
+    job = plane.jobs.wait(plane.create_job("native", "cat built.txt; echo; pwd").id)
+    assert [line.message for line in plane.logs.read(job.id)] == ["ok", "/opt/render/project/src"]
+
+
+def test_a_failing_build_command_fails_with_its_exit_code(plane, write_blueprint):
+    path = write_blueprint(BLUEPRINT.replace('echo building && python -c "open(\'built.txt\',\'w\').write(\'ok\')"', "exit 4"))
+    plane.blueprint_path = path
+    plane.sync_services()
+    build = plane.build("native")
+    assert build.status == "failed" and build.failureReason["exitCode"] == 4
+    assert plane.get_service("native").lastSuccessfulBuildId is None
+
+
+def test_build_log_lines_arrive_while_the_build_runs(plane):
+    dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
+    nonce = time.time_ns()  # never a cached layer
+    dockerfile.write_text(f"FROM busybox:1.36\nRUN echo early-line {nonce} && sleep 3 && echo late-line\n")
+    build = plane.build("app", wait=False)
+    deadline = time.monotonic() + 30
+    seen = []
+    while time.monotonic() < deadline:
+        seen = [line.message for line in plane.logs.read(build.id)]
+        if any(line.startswith("early-line") for line in seen):
+            break
+        time.sleep(0.05)
+    assert any(line.startswith("early-line") for line in seen) and "late-line" not in seen
+    assert plane.builds.get(build.id).status == "building"
+    while plane.builds.get(build.id).status == "building":
+        time.sleep(0.1)
+    assert "late-line" in [line.message for line in plane.logs.read(build.id)]
+
+
+def test_watch_rebuilds_once_per_burst_and_ignores_filtered_paths(tmp_path):
+    root = tmp_path / "src"
+    (root / "docs").mkdir(parents=True)
+    (root / "app.py").write_text("1")
+    started = []
+
+    def fake_build():
+        import threading
+
+        started.append(time.monotonic())
+        thread = threading.Thread(target=time.sleep, args=(0.2,))
+        thread.start()
+        return thread
+
+    watcher = ServiceWatcher(root, ChangeFilter(root, ignored=["docs/**"]), fake_build, debounce_ms=300).start()
+    try:
+        time.sleep(0.5)
+        (root / "docs" / "notes.md").write_text("ignored")
+        time.sleep(1.5)
+        assert started == []
+        for n in range(5):  # a burst of saves
+            (root / "app.py").write_text(str(n))
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)
+        assert len(started) == 1
+    finally:
+        watcher.stop()
+
+
+def test_a_change_during_a_build_queues_exactly_one_more(tmp_path):
+    import threading
+
+    release = threading.Event()
+    started = []
+
+    def slow_build():
+        started.append(1)
+        thread = threading.Thread(target=release.wait, args=(10,))
+        thread.start()
+        return thread
+
+    watcher = ServiceWatcher(tmp_path, ChangeFilter(tmp_path), slow_build)
+    watcher.changed()
+    for _ in range(4):
+        watcher.changed()  # all while the first build runs
+    assert len(started) == 1
+    release.set()
+    time.sleep(0.5)
+    assert len(started) == 2
+
+
+def test_dockerignore_and_build_filter_paths(tmp_path):
+    (tmp_path / ".dockerignore").write_text("**/*.log\nsecret/\n")
+    change_filter = ChangeFilter(tmp_path, paths=["src/**"], dockerignore=True)
+    assert change_filter.wants(tmp_path / "src" / "a.py")
+    assert not change_filter.wants(tmp_path / "README.md")  # outside buildFilter.paths
+    assert not change_filter.wants(tmp_path / "src" / "debug.log")
+    assert not change_filter.wants(tmp_path / "src" / "__pycache__" / "a.pyc")
+
+
+def test_watch_mode_on_a_real_service_builds_on_save(plane):
+    plane.set_watch("app", True)
+    try:
+        time.sleep(0.5)
+        (plane.blueprint_path.parent / "app" / "version.txt").write_text("v2\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            builds = plane.builds.list(plane.get_service("app").id)
+            if builds and builds[0].status == "succeeded":
+                break
+            time.sleep(0.2)
+        assert [b.trigger for b in builds] == ["watch"] and builds[0].status == "succeeded"
+    finally:
+        plane.set_watch("app", False)
