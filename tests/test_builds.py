@@ -183,3 +183,22 @@ def test_watch_mode_on_a_real_service_builds_on_save(plane):
         assert [b.trigger for b in builds] == ["watch"] and builds[0].status == "succeeded"
     finally:
         plane.set_watch("app", False)
+
+
+def test_old_build_images_are_pruned_but_the_newest_and_used_ones_kept(plane):
+    version = plane.blueprint_path.parent / "app" / "version.txt"
+    builds = []
+    for n in range(5):
+        version.write_text(f"v{n}-{time.time_ns()}\n")
+        builds.append(plane.build("app"))
+    images = plane.engine.images
+
+    def exists(build):
+        try:
+            images.get(build.image)
+            return True
+        except Exception:
+            return False
+
+    assert [exists(b) for b in builds] == [False, False, True, True, True]
+    assert plane.get_service("app").lastSuccessfulBuildId == builds[-1].id

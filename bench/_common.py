@@ -1,0 +1,41 @@
+"""Shared helpers of the benchmark scripts: timing and a throwaway data dir."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "renderlocal"]
+
+
+def timed(command: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - start
+
+
+def median_of(runs: int, action) -> float:
+    return statistics.median(action() for _ in range(runs))
+
+
+def busybox_project() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="rl-bench-"))
+    (root / "app").mkdir()
+    (root / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (root / "render.yaml").write_text(
+        "services:\n  - type: worker\n    name: bench\n    runtime: docker\n    rootDir: app\n    plan: pro\n"
+    )
+    return root
+
+
+def report(name: str, ours: float, baseline: float, target_ratio: float | None = None, unit: str = "s") -> bool:
+    ratio = ours / baseline if baseline else float("inf")
+    ok = target_ratio is None or ratio <= target_ratio
+    target = f" target <= {target_ratio}x" if target_ratio else ""
+    print(f"{name}: render-local {ours:.3f}{unit}, baseline {baseline:.3f}{unit}, ratio {ratio:.2f}x{target} {'OK' if ok else 'MISSED'}")
+    return ok
