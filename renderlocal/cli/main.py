@@ -296,6 +296,28 @@ def logs_command(obj: Context, resource, tail, text, limit, timestamps):
         click.echo(prefix + line.message, err=line.stream == "stderr")
 
 
+# -- the local API ----------------------------------------------------------------------
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@pass_ctx
+def serve_command(obj: Context, host, port):
+    """Run the control plane with the Render-compatible API in the foreground."""
+    from renderlocal.api.server import serve
+
+    serve(obj.plane, host=host, port=port)
+
+
+@cli.command("token")
+@pass_ctx
+def token_command(obj: Context):
+    """Print the local API's bearer token (created on first use)."""
+    from renderlocal.api.token import load_or_create_token
+    from renderlocal.core.datadir import resolve_data_dir
+
+    click.echo(load_or_create_token(resolve_data_dir(obj.data_dir)))
+
+
 def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="render-local", standalone_mode=False)
