@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 from renderlocal.core.clock import parse_stored, utcnow
 from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import new_id
-from renderlocal.core.logstore import normalize_ts, ts_to_unix
+from renderlocal.core.logstore import TS_LEN, normalize_ts, ts_to_unix
 from renderlocal.core.models import FINAL_JOB_STATUSES, JOB_STATUSES, Job, Service, stamp
 from renderlocal.core.plans import plan_for_job
 
@@ -499,34 +499,79 @@ class LogCapture:
 
     def _copy(self, stream: str, follow: bool) -> None:
         since_ts, already = self.resume.get(stream, (None, 0))
-        kwargs = {"since": ts_to_unix(since_ts) - 0.000001} if since_ts else {}
-        frames = self.api.logs(self.container_id, stdout=stream == "stdout", stderr=stream == "stderr",
-                               stream=True, follow=follow, timestamps=True, **kwargs)
-        partial: bytes = b""
-        partial_ts: str | None = None
-        write = self.writer.write
-        for frame in frames:
-            ts_raw, _, message = frame.partition(b" ")
-            try:
-                ts = normalize_ts(ts_raw)
-            except ValueError:  # not a timestamped frame: keep the bytes anyway
-                ts, message = partial_ts or normalize_ts(b"1970-01-01T00:00:00Z"), frame
-            if since_ts and partial_ts is None:
-                if ts < since_ts:
+        since = ts_to_unix(since_ts) - 0.000001 if since_ts else None
+        tag = stream.encode()
+        partial: list[bytes] = []
+        partial_ts: bytes | None = None
+        for frames in _log_frames(self.api, self.container_id, stream, follow, since):
+            out = []
+            for frame in frames:
+                ts_raw, _, message = frame.partition(b" ")
+                ts = ts_raw if len(ts_raw) == TS_LEN else _normalized(ts_raw)
+                if ts is None:  # not a timestamped frame: keep the bytes anyway
+                    ts, message = partial_ts or b"1970-01-01T00:00:00.000000000Z", frame
+                if since_ts and partial_ts is None:
+                    text_ts = ts.decode()
+                    if text_ts < since_ts:
+                        continue
+                    if text_ts == since_ts and already > 0:
+                        if message.endswith(b"\n"):
+                            already -= 1
+                        continue
+                if not message.endswith(b"\n"):  # a partial frame of a long line
+                    partial_ts = partial_ts or ts
+                    partial.append(message)
                     continue
-                if ts == since_ts and already > 0:
-                    if message.endswith(b"\n"):
-                        already -= 1
-                    continue
-            if partial_ts is None:
-                partial_ts = ts
-            partial += message
-            if not partial.endswith(b"\n"):
-                continue
-            write(partial_ts, stream, partial[:-1])
-            partial, partial_ts = b"", None
+                if partial:
+                    ts, message = partial_ts, b"".join(partial) + message
+                    partial, partial_ts = [], None
+                out.append(b"%s %s %s" % (ts, tag, message))
+            if out:
+                self.writer.write_raw(b"".join(out))
         if partial:
-            write(partial_ts, stream, partial)
+            self.writer.write_raw(b"%s %s %s\n" % (partial_ts, tag, b"".join(partial)))
+
+
+def _normalized(ts_raw: bytes) -> bytes | None:
+    try:
+        return normalize_ts(ts_raw).encode()
+    except ValueError:
+        return None
+
+
+def _log_frames(api, container_id: str, stream: str, follow: bool, since: float | None):
+    """The container's log frames, a batch per socket read.
+
+    The SDK's ``api.logs`` reads twice per frame (header, then body); a job
+    printing a million lines needs bulk reads, so the multiplexed stream is
+    parsed here: an 8-byte header (stream, size) before each frame.
+    """
+    params = {"stdout": int(stream == "stdout"), "stderr": int(stream == "stderr"),
+              "timestamps": 1, "follow": int(follow), "tail": "all"}
+    if since is not None:
+        params["since"] = f"{since:.6f}"
+    response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+    api._raise_for_status(response)
+    raw = response.raw
+    buffer = bytearray()
+    try:
+        while True:
+            chunk = raw.read1(1 << 16)
+            if not chunk:
+                break
+            buffer += chunk
+            frames, used = [], 0
+            while len(buffer) - used >= 8:
+                size = int.from_bytes(buffer[used + 4 : used + 8], "big")
+                if len(buffer) - used - 8 < size:
+                    break
+                frames.append(bytes(buffer[used + 8 : used + 8 + size]))
+                used += 8 + size
+            del buffer[:used]
+            if frames:
+                yield frames
+    finally:
+        response.close()
 
 
 def _docker_time(value: str | None) -> str | None:

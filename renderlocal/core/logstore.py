@@ -143,6 +143,11 @@ class LogWriter:
         with self._lock:
             self._handle.write(data)
 
+    def write_raw(self, data: bytes) -> None:
+        """Buffer complete, already formatted lines (each ending in a newline)."""
+        with self._lock:
+            self._handle.write(data)
+
     def flush(self) -> None:
         with self._lock:
             if not self._handle.closed:
