@@ -15,7 +15,7 @@ from tests.conftest import SAMPLES
 def _writer(root, worker, count):
     store = Store(root)
     for n in range(count):
-        store.insert("jobs", {"id": f"job-{worker}-{n}", "n": n})
+        store.insert("builds", {"id": f"bld-{worker}-{n}", "n": n})
         store.update("settings", "counter", lambda d: d.update(value=d["value"] + 1))
 
 
@@ -30,27 +30,27 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         proc.join(60)
         assert proc.exitcode == 0
     store = Store(root)
-    ids = {doc["id"] for doc in store.all("jobs")}
-    assert ids == {f"job-{w}-{n}" for w in range(2) for n in range(40)}
+    ids = {doc["id"] for doc in store.all("builds")}
+    assert ids == {f"bld-{w}-{n}" for w in range(2) for n in range(40)}
     assert store.get("settings", "counter")["value"] == 80
-    json.loads((root / "jobs.json").read_text())  # still valid JSON
+    json.loads((root / "builds.json").read_text())  # still valid JSON
 
 
 def test_truncated_store_is_set_aside_with_a_clear_error(tmp_path):
     store = Store(tmp_path / "store")
     for n in range(20):
-        store.insert("jobs", {"id": f"job-{n}", "payload": "x" * 50})
-    path = tmp_path / "store" / "jobs.json"
+        store.insert("builds", {"id": f"bld-{n}", "payload": "x" * 50})
+    path = tmp_path / "store" / "builds.json"
     original = path.read_bytes()
     path.write_bytes(original[: len(original) // 2])
     with pytest.raises(StoreCorrupt) as err:
-        store.all("jobs")
+        store.all("builds")
     message = str(err.value)
-    assert "jobs.json is unreadable" in message and "moved to jobs.json.corrupt-" in message
-    aside = list(path.parent.glob("jobs.json.corrupt-*"))
+    assert "builds.json is unreadable" in message and "moved to builds.json.corrupt-" in message
+    aside = list(path.parent.glob("builds.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == original[: len(original) // 2]
     assert not path.exists()
-    assert store.all("jobs") == []  # the next run starts empty, the bad file kept aside
+    assert store.all("builds") == []  # the next run starts empty, the bad file kept aside
 
 
 def test_cli_reports_a_corrupt_store_in_one_line(tmp_path):
@@ -79,14 +79,14 @@ def test_service_ids_are_stable_and_generated_values_kept(data_dir):
 
 def test_a_crash_mid_write_leaves_the_previous_version(tmp_path, monkeypatch):
     store = Store(tmp_path / "store")
-    store.insert("jobs", {"id": "job-a"})
+    store.insert("builds", {"id": "bld-a"})
 
     def boom(*_args, **_kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr("renderlocal.core.store.os.replace", boom)
     with pytest.raises(OSError):
-        store.insert("jobs", {"id": "job-b"})
+        store.insert("builds", {"id": "bld-b"})
     monkeypatch.undo()
-    assert [d["id"] for d in store.all("jobs")] == ["job-a"]
+    assert [d["id"] for d in store.all("builds")] == ["bld-a"]
     assert not list((tmp_path / "store").glob("*.tmp"))

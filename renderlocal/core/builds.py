@@ -193,7 +193,7 @@ class Builder:
         """Drop old build images and snapshots; keep the newest few and any in use."""
         service = self.plane.get_service(service_id)
         in_use = {service.lastSuccessfulBuildId}
-        in_use |= {j["buildId"] for j in self.store.all("jobs") if j["status"] in ("pending", "running")}
+        in_use |= {j["buildId"] for j in self.plane.job_store.live() if j["status"] in ("pending", "running")}
         succeeded = [b for b in self.list(service_id) if b.status == "succeeded"]
         removed = []
         for old in succeeded[KEEP_BUILDS:]:

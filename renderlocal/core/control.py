@@ -14,6 +14,7 @@ from renderlocal.core.ids import new_id
 from renderlocal.core.models import Service, stamp
 from renderlocal.core.builds import Builder
 from renderlocal.core.jobs import JobRunner
+from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
 from renderlocal.core.store import Store
 
@@ -24,6 +25,7 @@ class ControlPlane:
         os.chmod(self.data_dir, 0o700)  # holds secrets and the API token
         self.blueprint_path: Path = resolve_blueprint(blueprint)
         self.store = Store(self.data_dir / "store")
+        self.job_store = JobStore(self.data_dir / "store" / "jobs")
         self.logs = LogStore(self.data_dir / "logs")
         self.warnings: list[str] = []
         self._engine = engine

@@ -70,7 +70,7 @@ def parse_env_overrides(pairs) -> dict[str, str]:
 class JobRunner:
     def __init__(self, plane):
         self.plane = plane
-        self.store = plane.store
+        self.store = plane.job_store
         self.logs = plane.logs
         self.lock_dir = plane.data_dir / "locks"
         self.lock_dir.mkdir(exist_ok=True)
@@ -79,21 +79,24 @@ class JobRunner:
 
     # -- queries -------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
-        doc = self.store.get("jobs", job_id)
+        doc = self.store.get(job_id)
         if doc is None:
             raise NotFound(f"unknown job {job_id!r}")
         return Job.from_doc(doc)
 
-    def list(self, service_id: str | None = None, statuses=None) -> list[Job]:
-        docs = self.store.find("jobs", serviceId=service_id) if service_id else self.store.all("jobs")
-        jobs = [Job.from_doc(d) for d in docs]
-        if statuses:
-            wanted = set(statuses)
-            unknown = wanted - set(JOB_STATUSES)
-            if unknown:
-                raise InvalidInput(f"unknown status {', '.join(sorted(unknown))}; valid: {', '.join(JOB_STATUSES)}")
-            jobs = [j for j in jobs if j.status in wanted]
-        return sorted(jobs, key=lambda j: (j.createdAt, j.id), reverse=True)
+    def list(self, service_id: str | None = None, statuses=None, limit: int | None = None,
+             before: Job | None = None) -> list[Job]:
+        """Jobs newest first (createdAt, then id); ``before``: the page starts after that job."""
+        wanted = set(statuses or ())
+        unknown = wanted - set(JOB_STATUSES)
+        if unknown:
+            raise InvalidInput(f"unknown status {', '.join(sorted(unknown))}; valid: {', '.join(JOB_STATUSES)}")
+
+        def match(doc):
+            return (service_id is None or doc["serviceId"] == service_id) and (not wanted or doc["status"] in wanted)
+
+        after = (before.createdAt, before.id) if before is not None else None
+        return [Job.from_doc(doc) for doc in self.store.query(match, limit, after)]
 
     # -- create --------------------------------------------------------------------
     def create(self, service: Service, start_command: str | None = None, plan_id: str | None = None,
@@ -124,7 +127,7 @@ class JobRunner:
         lock = self._lock(job.id)
         lock.acquire()  # before the record exists, so no reconciler launches it twice
         try:
-            self.store.insert("jobs", job.to_doc())
+            self.store.insert(job.to_doc())
             job = self._launch(job)
         except BaseException:
             lock.release()
@@ -173,7 +176,7 @@ class JobRunner:
 
     # -- lifecycle records -----------------------------------------------------------
     def _update(self, job_id: str, **changes) -> Job:
-        return Job.from_doc(self.store.update("jobs", job_id, lambda d: d.update(changes)))
+        return Job.from_doc(self.store.update(job_id, lambda d: d.update(changes)))
 
     def _mark_running(self, job_id: str, started: str) -> Job:
         def change(doc):
@@ -182,7 +185,7 @@ class JobRunner:
                 doc["startedAt"] = started
                 doc["events"].append({"at": started, "status": "running", "message": "started"})
 
-        return Job.from_doc(self.store.update("jobs", job_id, change))
+        return Job.from_doc(self.store.update(job_id, change))
 
     def _record_end(self, job_id: str, status: str, exit_code: int | None, reason: dict | None,
                     message: str | None = None, finished: str | None = None) -> Job:
@@ -197,7 +200,7 @@ class JobRunner:
             text = message or (reason or {}).get("message") or status
             doc["events"].append({"at": finished, "status": status, "message": text})
 
-        return Job.from_doc(self.store.update("jobs", job_id, change))
+        return Job.from_doc(self.store.update(job_id, change))
 
     # -- cancel ----------------------------------------------------------------------------
     def cancel(self, job_id: str, wait: bool = False) -> Job:
@@ -211,7 +214,7 @@ class JobRunner:
                 doc["cancelRequestedAt"] = now
                 doc["events"].append({"at": now, "status": doc["status"], "message": "cancel requested"})
 
-        job = Job.from_doc(self.store.update("jobs", job_id, change))
+        job = Job.from_doc(self.store.update(job_id, change))
         if not job.containerId:
             return self._record_end(job_id, "canceled", None, None, "canceled before it started")
         stopper = threading.Thread(target=self._stop_container, args=(job.containerId,), daemon=True)
@@ -275,7 +278,7 @@ class JobRunner:
         """Adopt every unfinished job nobody supervises, and jobs known only to the engine."""
         self._recreate_missing_records()
         adopted = []
-        for doc in self.store.all("jobs"):
+        for doc in self.store.live():
             if doc["status"] in FINAL_JOB_STATUSES and doc.get("logsComplete"):
                 continue
             with self._guard:
@@ -301,11 +304,10 @@ class JobRunner:
                 all=True, filters={"label": [f"{LABEL}=job", f"{LABEL}.data-dir={self.plane.data_dir}"]})
         except Exception:
             return
-        known = {d["id"] for d in self.store.all("jobs")}
         for container in containers:
             labels = container.labels
             job_id = labels.get(f"{LABEL}.job-id")
-            if not job_id or job_id in known:
+            if not job_id or self.store.get(job_id) is not None:
                 continue
             config = container.attrs["Config"]
             env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
@@ -317,7 +319,7 @@ class JobRunner:
                 containerId=container.id,
             )
             job.events = [{"at": job.createdAt, "status": "pending", "message": "created (record rebuilt from its container)"}]
-            self.store.insert("jobs", job.to_doc())
+            self.store.insert(job.to_doc())
 
     def _supervise_holding(self, job_id: str, lock: FileLock, follow: bool) -> None:
         try:
@@ -468,9 +470,10 @@ class JobSupervision:
 class LogCapture:
     """Copies a container's stdout and stderr into the job's log file, line by line.
 
-    Docker splits lines over 16 KiB into partial frames, each with its own
-    timestamp and without a newline; they are joined back into one line. On a
-    resume, lines already in the file (by stream and timestamp) are skipped.
+    One log request carries both streams in the engine's order (each frame's
+    header says which). Docker splits lines over 16 KiB into partial frames,
+    each with its own timestamp and without a newline; they are joined back
+    into one line. On a resume, lines already in the file are skipped.
     """
 
     def __init__(self, runner: JobRunner, job: Job, container_id: str):
@@ -478,39 +481,35 @@ class LogCapture:
         self.path = runner.logs.path(job.id)
         self.writer = runner.logs.writer(job.id)
         self.container_id = container_id
-        self.resume = self.writer.last_positions() if self.path.stat().st_size else {}
-        self.threads: list[threading.Thread] = []
+        self.resume = self.writer.last_position() if self.path.stat().st_size else None
+        self.thread: threading.Thread | None = None
 
     def start_following(self) -> None:
-        for stream in ("stdout", "stderr"):
-            thread = threading.Thread(target=self._copy, args=(stream, True), daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        self.thread = threading.Thread(target=self._copy, args=(True,), daemon=True)
+        self.thread.start()
 
     def join(self) -> None:
-        for thread in self.threads:
-            thread.join()
+        if self.thread is not None:
+            self.thread.join()
         self.writer.close()
 
     def fetch_once(self) -> None:
-        for stream in ("stdout", "stderr"):
-            self._copy(stream, False)
+        self._copy(False)
         self.writer.close()
 
-    def _copy(self, stream: str, follow: bool) -> None:
-        since_ts, already = self.resume.get(stream, (None, 0))
+    def _copy(self, follow: bool) -> None:
+        since_ts, already = self.resume or (None, 0)
         since = ts_to_unix(since_ts) - 0.000001 if since_ts else None
-        tag = stream.encode()
-        partial: list[bytes] = []
-        partial_ts: bytes | None = None
-        for frames in _log_frames(self.api, self.container_id, stream, follow, since):
+        partial = {1: [], 2: []}  # per stream: pieces of a long line
+        partial_ts: dict[int, bytes | None] = {1: None, 2: None}
+        for frames in _log_frames(self.api, self.container_id, follow, since):
             out = []
-            for frame in frames:
+            for kind, frame in frames:
                 ts_raw, _, message = frame.partition(b" ")
                 ts = ts_raw if len(ts_raw) == TS_LEN else _normalized(ts_raw)
                 if ts is None:  # not a timestamped frame: keep the bytes anyway
-                    ts, message = partial_ts or b"1970-01-01T00:00:00.000000000Z", frame
-                if since_ts and partial_ts is None:
+                    ts, message = partial_ts[kind] or b"1970-01-01T00:00:00.000000000Z", frame
+                if since_ts and partial_ts[kind] is None:
                     text_ts = ts.decode()
                     if text_ts < since_ts:
                         continue
@@ -519,17 +518,21 @@ class LogCapture:
                             already -= 1
                         continue
                 if not message.endswith(b"\n"):  # a partial frame of a long line
-                    partial_ts = partial_ts or ts
-                    partial.append(message)
+                    partial_ts[kind] = partial_ts[kind] or ts
+                    partial[kind].append(message)
                     continue
-                if partial:
-                    ts, message = partial_ts, b"".join(partial) + message
-                    partial, partial_ts = [], None
-                out.append(b"%s %s %s" % (ts, tag, message))
+                if partial[kind]:
+                    ts, message = partial_ts[kind], b"".join(partial[kind]) + message
+                    partial[kind], partial_ts[kind] = [], None
+                out.append(b"%s %s %s" % (ts, _STREAM_NAMES[kind], message))
             if out:
                 self.writer.write_raw(b"".join(out))
-        if partial:
-            self.writer.write_raw(b"%s %s %s\n" % (partial_ts, tag, b"".join(partial)))
+        for kind, pieces in partial.items():
+            if pieces:
+                self.writer.write_raw(b"%s %s %s\n" % (partial_ts[kind], _STREAM_NAMES[kind], b"".join(pieces)))
+
+
+_STREAM_NAMES = {1: b"stdout", 2: b"stderr"}
 
 
 def _normalized(ts_raw: bytes) -> bytes | None:
@@ -539,15 +542,14 @@ def _normalized(ts_raw: bytes) -> bytes | None:
         return None
 
 
-def _log_frames(api, container_id: str, stream: str, follow: bool, since: float | None):
-    """The container's log frames, a batch per socket read.
+def _log_frames(api, container_id: str, follow: bool, since: float | None):
+    """The container's log frames as (stream, bytes), a batch per socket read.
 
     The SDK's ``api.logs`` reads twice per frame (header, then body); a job
     printing a million lines needs bulk reads, so the multiplexed stream is
-    parsed here: an 8-byte header (stream, size) before each frame.
+    parsed here: an 8-byte header (stream 1 or 2, three zero bytes, size) before each frame.
     """
-    params = {"stdout": int(stream == "stdout"), "stderr": int(stream == "stderr"),
-              "timestamps": 1, "follow": int(follow), "tail": "all"}
+    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"}
     if since is not None:
         params["since"] = f"{since:.6f}"
     response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
@@ -565,7 +567,7 @@ def _log_frames(api, container_id: str, stream: str, follow: bool, since: float 
                 size = int.from_bytes(buffer[used + 4 : used + 8], "big")
                 if len(buffer) - used - 8 < size:
                     break
-                frames.append(bytes(buffer[used + 8 : used + 8 + size]))
+                frames.append((buffer[used], bytes(buffer[used + 8 : used + 8 + size])))
                 used += 8 + size
             del buffer[:used]
             if frames:

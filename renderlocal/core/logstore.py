@@ -153,17 +153,16 @@ class LogWriter:
             if not self._handle.closed:
                 self._handle.flush()
 
-    def last_positions(self) -> dict[str, tuple[str, int]]:
-        """Per stream: the last timestamp written and how many lines carry it."""
-        seen: dict[str, tuple[str, int]] = {}
+    def last_position(self) -> tuple[str, int] | None:
+        """The last timestamp written and how many lines carry it (a resume point)."""
+        last: tuple[str, int] | None = None
         with open(self.path, "rb") as handle:
             for raw in handle:
                 if len(raw) < TS_LEN + 7 or not raw.endswith(b"\n"):
                     continue
-                ts, stream = raw[:TS_LEN].decode(), raw[TS_LEN + 1 : TS_LEN + 7].decode()
-                last = seen.get(stream)
-                seen[stream] = (ts, last[1] + 1) if last and last[0] == ts else (ts, 1)
-        return seen
+                ts = raw[:TS_LEN].decode()
+                last = (ts, last[1] + 1) if last and last[0] == ts else (ts, 1)
+        return last
 
     def close(self) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from tinydb.table import Table
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import StoreCorrupt
 
-TABLES = ("services", "builds", "jobs", "settings")
+TABLES = ("services", "builds", "settings")  # jobs: see jobstore.py
 LOCK_TIMEOUT_SECONDS = 30
 
 
@@ -114,6 +114,10 @@ class Store:
         with self.table(name) as table:
             table.insert(doc)
         return doc
+
+    def bulk_insert(self, name: str, docs: list[dict]) -> None:
+        with self.table(name) as table:
+            table.insert_multiple(docs)
 
     def upsert(self, name: str, doc: dict) -> dict:
         with self.table(name) as table:

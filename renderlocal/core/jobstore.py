@@ -1,0 +1,210 @@
+"""The job history: TinyDB files laid out so that no operation grows with it.
+
+- ``jobs/live.json``: jobs not yet archived (pending, running, or ended with a
+  log still being completed). Small: creating a job rewrites only this file.
+- ``jobs/archive/NNNNNN.json``: ended jobs, ARCHIVE_SHARD_SIZE per file, in the
+  order they ended; only the newest shard is ever appended to.
+- ``jobs/manifest.json``: per shard, how many jobs and their newest/oldest
+  ``createdAt``, so the newest page of a list reads one or two shards.
+- ``jobs/index/XX.json``: job id -> shard, bucketed by the id's first two
+  random characters, so a lookup reads one tiny file.
+
+Writers hold one file lock; every file is replaced atomically, so readers take
+no lock. A job moving to the archive is written to its shard, the index and the
+manifest before it leaves ``live.json``: a reader may see it twice (and keeps
+the live copy), never zero times.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+from tinydb import Query, TinyDB
+
+from renderlocal.core.models import FINAL_JOB_STATUSES
+from renderlocal.core.store import LOCK_TIMEOUT_SECONDS, AtomicJSONStorage
+
+ARCHIVE_SHARD_SIZE = 250
+
+
+def _sort_key(doc: dict) -> tuple[str, str]:
+    return doc["createdAt"], doc["id"]
+
+
+class _File:
+    """One TinyDB file with one table, read through a (path, mtime, size) cache."""
+
+    def __init__(self, path: Path, table: str):
+        self.path = path
+        self.table_name = table
+        self._cache: tuple[tuple, list[dict]] | None = None
+
+    def _stamp(self):
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def docs(self) -> list[dict]:
+        stamp = self._stamp()
+        if stamp is None:
+            return []
+        if self._cache and self._cache[0] == stamp:
+            return self._cache[1]
+        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        try:
+            docs = [dict(doc) for doc in db.table(self.table_name, cache_size=0).all()]
+        finally:
+            db.close()
+        self._cache = (stamp, docs)
+        return docs
+
+    @contextmanager
+    def write(self):
+        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        try:
+            yield db.table(self.table_name, cache_size=0)
+        finally:
+            db.close()
+            self._cache = None
+
+
+class JobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        (self.root / "archive").mkdir(parents=True, exist_ok=True)
+        (self.root / "index").mkdir(exist_ok=True)
+        self.lock = FileLock(str(self.root / "jobs.lock"), timeout=LOCK_TIMEOUT_SECONDS)
+        self.live_file = _File(self.root / "live.json", "jobs")
+        self.manifest = _File(self.root / "manifest.json", "shards")
+        self._shards: dict[str, _File] = {}
+        self._buckets: dict[str, _File] = {}
+
+    def _shard(self, shard_id: str) -> _File:
+        if shard_id not in self._shards:
+            self._shards[shard_id] = _File(self.root / "archive" / f"{shard_id}.json", "jobs")
+        return self._shards[shard_id]
+
+    def _bucket(self, job_id: str) -> _File:
+        key = job_id[4:6] if len(job_id) >= 6 else "__"
+        if key not in self._buckets:
+            self._buckets[key] = _File(self.root / "index" / f"{key}.json", "ids")
+        return self._buckets[key]
+
+    # -- reads (no lock) ---------------------------------------------------------
+    def live(self) -> list[dict]:
+        return [dict(doc) for doc in self.live_file.docs()]
+
+    def get(self, job_id: str) -> dict | None:
+        for doc in self.live_file.docs():
+            if doc["id"] == job_id:
+                return dict(doc)
+        entry = next((e for e in self._bucket(job_id).docs() if e["id"] == job_id), None)
+        if entry is None:
+            return None
+        doc = next((d for d in self._shard(entry["shard"]).docs() if d["id"] == job_id), None)
+        return dict(doc) if doc else None
+
+    def query(self, match: Callable[[dict], bool] | None = None, limit: int | None = None,
+              before: tuple[str, str] | None = None) -> list[dict]:
+        """Matching jobs, newest first; ``before`` = (createdAt, id) of the last one seen."""
+        match = match or (lambda _doc: True)
+
+        def wanted(doc):
+            return (before is None or _sort_key(doc) < before) and match(doc)
+
+        found = {d["id"]: d for d in self.live_file.docs() if wanted(d)}
+        shards = sorted(self.manifest.docs(), key=lambda s: s["newest"], reverse=True)
+        for shard in shards:
+            if limit is not None and len(found) >= limit:
+                cutoff = sorted(found.values(), key=_sort_key, reverse=True)[limit - 1]["createdAt"]
+                if shard["newest"] < cutoff:
+                    break  # this shard and all after it hold only older jobs
+            if before is not None and shard["oldest"] > before[0]:
+                continue
+            for doc in self._shard(shard["id"]).docs():
+                if doc["id"] not in found and wanted(doc):
+                    found[doc["id"]] = doc
+        ordered = sorted(found.values(), key=_sort_key, reverse=True)
+        return [dict(doc) for doc in ordered[:limit]]
+
+    # -- writes (locked) -----------------------------------------------------------
+    def insert(self, doc: dict) -> dict:
+        with self.lock, self.live_file.write() as table:
+            table.insert(doc)
+        return doc
+
+    def update(self, job_id: str, change: Callable[[dict], object]) -> dict | None:
+        """Read-modify-write one job; an ended job with a complete log moves to the archive."""
+        with self.lock:
+            with self.live_file.write() as table:
+                current = table.get(Query().id == job_id)
+                if current is not None:
+                    doc = dict(current)
+                    change(doc)
+                    if doc["status"] in FINAL_JOB_STATUSES and doc.get("logsComplete"):
+                        self._archive([doc])  # archived before it leaves live: never missing
+                        table.remove(doc_ids=[current.doc_id])
+                    else:
+                        table.update(doc, doc_ids=[current.doc_id])
+                    return doc
+            return self._update_archived(job_id, change)
+
+    def bulk_insert(self, docs: list[dict]) -> None:
+        """Seed many jobs at once (imports, benchmarks): ended ones go straight to the archive."""
+        with self.lock:
+            ended = [d for d in docs if d["status"] in FINAL_JOB_STATUSES and d.get("logsComplete")]
+            live = [d for d in docs if not (d["status"] in FINAL_JOB_STATUSES and d.get("logsComplete"))]
+            for start in range(0, len(ended), ARCHIVE_SHARD_SIZE):
+                self._archive(ended[start : start + ARCHIVE_SHARD_SIZE])
+            if live:
+                with self.live_file.write() as table:
+                    table.insert_multiple(live)
+
+    def remove_all(self) -> None:
+        """Forget every record (containers still know their jobs: see reconcile)."""
+        with self.lock:
+            for path in [self.live_file.path, self.manifest.path, *self.root.glob("archive/*.json"), *self.root.glob("index/*.json")]:
+                path.unlink(missing_ok=True)
+
+    def _update_archived(self, job_id: str, change) -> dict | None:
+        entry = next((e for e in self._bucket(job_id).docs() if e["id"] == job_id), None)
+        if entry is None:
+            return None
+        with self._shard(entry["shard"]).write() as table:
+            current = table.get(Query().id == job_id)
+            if current is None:
+                return None
+            doc = dict(current)
+            change(doc)
+            table.update(doc, doc_ids=[current.doc_id])
+        return doc
+
+    def _archive(self, docs: list[dict]) -> None:
+        """Append ended jobs to the open shard (a new one when it is full)."""
+        shards = sorted(self.manifest.docs(), key=lambda s: s["id"])
+        pending = list(docs)
+        while pending:
+            last = shards[-1] if shards else None
+            if last is None or last["count"] >= ARCHIVE_SHARD_SIZE:
+                last = {"id": f"{len(shards):06d}", "count": 0, "newest": "", "oldest": "9999"}
+                shards.append(last)
+            room = ARCHIVE_SHARD_SIZE - last["count"]
+            batch, pending = pending[:room], pending[room:]
+            with self._shard(last["id"]).write() as table:
+                table.insert_multiple(batch)
+            by_bucket: dict[str, list[str]] = {}
+            for doc in batch:
+                by_bucket.setdefault(doc["id"][4:6] if len(doc["id"]) >= 6 else "__", []).append(doc["id"])
+            for ids in by_bucket.values():
+                with self._bucket(ids[0]).write() as table:
+                    table.insert_multiple({"id": job_id, "shard": last["id"]} for job_id in ids)
+            last["count"] += len(batch)
+            last["newest"] = max([last["newest"]] + [d["createdAt"] for d in batch])
+            last["oldest"] = min([last["oldest"]] + [d["createdAt"] for d in batch])
+            with self.manifest.write() as table:
+                table.upsert(last, Query().id == last["id"])
