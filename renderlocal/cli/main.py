@@ -180,7 +180,13 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         if not args:
             raise click.BadParameter("the file has no arguments", param_hint="--each-arg-from")
         commands = [f"{base} {shlex.quote(arg)}" for arg in args]
-    created = [plane.create_job(service, cmd, plan_id, list(env), supervise=wait) for cmd in commands]
+    if len(commands) == 1:
+        created = [plane.create_job(service, commands[0], plan_id, list(env), supervise=wait)]
+    else:  # a fan-out: launch in parallel, as the engine takes container starts concurrently
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(16, len(commands))) as pool:
+            created = list(pool.map(lambda cmd: plane.create_job(service, cmd, plan_id, list(env), supervise=wait), commands))
     if not wait:
         emit([j.to_render() for j in created] if len(created) > 1 else created[0].to_render(), output,
              JOB_COLUMNS, [_job_row(j) for j in created])
