@@ -30,6 +30,11 @@ class Context:
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
 
+    def forward_logs(self) -> None:
+        """While this command runs, forward logs to the log stream (drained at exit)."""
+        self.plane.start_forwarding()
+        click.get_current_context().call_on_close(self.plane.close)
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -101,6 +106,7 @@ def builds():
 def builds_create(obj: Context, service, wait, output):
     """Build SERVICE (a name or id) now."""
     plane = obj.plane
+    obj.forward_logs()
     build = plane.build(service, wait=False)
     if wait:
         for line in plane.logs.follow(build.id, lambda: plane.builds.get(build.id).status != "building"):
@@ -173,6 +179,8 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
 
     plane = obj.plane
     wait = wait or tail
+    if wait:
+        obj.forward_logs()
     commands = [start_command]
     if each_arg_from is not None:
         base = start_command or plane.get_service(service).own_start_command or ""
@@ -322,6 +330,69 @@ def token_command(obj: Context):
     from renderlocal.core.datadir import resolve_data_dir
 
     click.echo(load_or_create_token(resolve_data_dir(obj.data_dir)))
+
+
+# -- log streams ----------------------------------------------------------------------
+@cli.group("log-streams")
+def log_streams():
+    """Forward job and build logs to a syslog endpoint (RFC 5424 over TCP/TLS)."""
+
+
+def _stream_view(plane) -> dict:
+    streams = plane.log_streams
+    config = streams.get()
+    state = streams.state()
+    if config is None:
+        return {"endpoint": None}
+    return {
+        "endpoint": f"{config.host}:{config.port}", "tls": config.tls, "insecure": config.insecure,
+        "token": streams.masked_token(), "maxQueueBytes": config.maxQueueBytes,
+        "optOut": [plane.get_service(s).name for s in config.optOut],
+        "sent": state.get("sent", 0), "dropped": state.get("dropped", 0),
+        "connected": state.get("connected", False), "lastError": state.get("lastError"),
+    }
+
+
+@log_streams.command("set")
+@click.argument("endpoint", metavar="HOST:PORT")
+@click.option("--tls", is_flag=True, help="Send over TLS.")
+@click.option("--token", help="Token the receiver expects (stored owner-only, never printed in full).")
+@click.option("--insecure", is_flag=True, help="With --tls: do not verify the certificate.")
+@click.option("--max-queue-bytes", type=click.IntRange(1), help="Bound of the unsent backlog while the endpoint is down.")
+@output_option
+@pass_ctx
+def log_streams_set(obj: Context, endpoint, tls, token, insecure, max_queue_bytes, output):
+    """Send every job and build log line to HOST:PORT."""
+    obj.plane.log_streams.set(endpoint, tls, token, insecure, max_queue_bytes)
+    view = _stream_view(obj.plane)
+    emit(view, output, [(k, k) for k in view])
+
+
+@log_streams.command("show")
+@output_option
+@pass_ctx
+def log_streams_show(obj: Context, output):
+    """Show the log stream, what was sent and dropped, and the last error."""
+    view = _stream_view(obj.plane)
+    emit(view, output, [(k, k) for k in view])
+
+
+@log_streams.command("clear")
+@pass_ctx
+def log_streams_clear(obj: Context):
+    """Stop forwarding logs."""
+    obj.plane.log_streams.clear()
+    click.echo("log stream cleared")
+
+
+@log_streams.command("service")
+@click.argument("service")
+@click.option("--on/--off", "enabled", required=True, help="Forward this service's logs or keep them local.")
+@pass_ctx
+def log_streams_service(obj: Context, service, enabled):
+    """Opt a service out of (or back into) the log stream."""
+    obj.plane.log_streams.set_service(service, enabled)
+    click.echo(f"{service}: log stream {'on' if enabled else 'off'}")
 
 
 def main(argv=None) -> None:

@@ -33,6 +33,7 @@ class ControlPlane:
         self.builds = Builder(self)
         self.jobs = JobRunner(self)
         self.watchers: dict = {}  # service id -> ServiceWatcher, in long-running faces
+        self.forwarder = None  # LogForwarder, while a stream is configured
 
     # -- engine ----------------------------------------------------------
     @property
@@ -175,7 +176,23 @@ class ControlPlane:
             if service_id not in self.watchers:
                 self.watchers[service_id] = watcher_for(self, service).start()
 
-    def close(self) -> None:
+    @property
+    def log_streams(self):
+        from renderlocal.core.logstream import LogStreams
+
+        return LogStreams(self)
+
+    def start_forwarding(self) -> None:
+        """Forward logs to the log stream from this process (if it wins the lock)."""
+        if self.forwarder is None:
+            from renderlocal.core.logstream import LogForwarder
+
+            self.forwarder = LogForwarder(self).start()
+
+    def close(self, drain_seconds: float = 5.0) -> None:
         for watcher in self.watchers.values():
             watcher.stop()
         self.watchers.clear()
+        if self.forwarder is not None:
+            self.forwarder.stop(drain_seconds)
+            self.forwarder = None

@@ -84,8 +84,29 @@ class LogStore:
     def path(self, resource_id: str) -> Path:
         return self.root / f"{resource_id}.log"
 
+    @property
+    def index_path(self) -> Path:
+        return self.root / ".index"
+
+    def new_resources(self, offset: int) -> tuple[list[str], int]:
+        """Resources whose log was started since ``offset`` of the index, and the new offset."""
+        try:
+            with open(self.index_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        complete = data[: data.rfind(b"\n") + 1]
+        ids = list(dict.fromkeys(complete.decode().split()))
+        return ids, offset + len(complete)
+
     def writer(self, resource_id: str) -> "LogWriter":
-        writer = LogWriter(self.path(resource_id))
+        path = self.path(resource_id)
+        if not path.exists():
+            # one short O_APPEND write: atomic, so processes can share the index
+            with open(self.index_path, "ab") as index:
+                index.write(resource_id.encode() + b"\n")
+        writer = LogWriter(path)
         with self._flusher_guard:
             self._writers.add(writer)
             if self._flusher is None:
