@@ -14,7 +14,7 @@ import tarfile
 import threading
 from pathlib import Path
 
-from renderlocal.core.errors import Conflict, InvalidInput, NotFound
+from renderlocal.core.errors import NotFound
 from renderlocal.core.ids import new_id
 from renderlocal.core.logstore import ts_now
 from renderlocal.core.models import Build, Service, stamp
@@ -234,11 +234,3 @@ def _pid_alive(pid) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def require_buildable(service: Service) -> None:
-    if service.runtime not in ("docker",) + tuple(RUNTIME_IMAGES):
-        raise InvalidInput(f"service {service.name} has runtime {service.runtime}, which render-local cannot build")
-
-
-__all__ = ["Builder", "image_tag", "Conflict"]

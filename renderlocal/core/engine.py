@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from renderlocal.core.errors import EngineUnavailable
 
@@ -32,8 +33,11 @@ def connect():
         client.ping()
     except Exception as exc:  # the SDK raises several unrelated types here
         where = url or os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+        # the SDK nests the OS error deep in its message: keep the part a person can act on
+        text = str(exc)
+        reasons = re.findall(r"\[Errno -?\d+\] [^'\")\]]+", text) or re.findall(r"\w+Error\(-?\d+, '([^']+)'\)", text)
+        reason = reasons[-1] if reasons else f"{type(exc).__name__}: {exc}"
         raise EngineUnavailable(
-            f"the Docker engine at {where} does not answer ({type(exc).__name__}: {exc}); "
-            "start dockerd or set DOCKER_HOST"
+            f"the Docker engine at {where} does not answer ({reason}); start dockerd or set DOCKER_HOST"
         ) from None
     return client
