@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 from renderlocal.core.clock import parse_stored, utcnow
 from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import new_id
-from renderlocal.core.logstore import TS_LEN, normalize_ts, ts_to_unix
+from renderlocal.core.logstore import TS_LEN, normalize_ts, ts_now
 from renderlocal.core.models import FINAL_JOB_STATUSES, JOB_STATUSES, Job, Service, stamp
 from renderlocal.core.plans import plan_for_job
 
@@ -75,6 +75,7 @@ class JobRunner:
         self.lock_dir = plane.data_dir / "locks"
         self.lock_dir.mkdir(exist_ok=True)
         self._supervised: dict[str, threading.Thread] = {}
+        self._attached: dict[str, object] = {}  # job id -> output stream opened before start
         self._guard = threading.Lock()
 
     # -- queries -------------------------------------------------------------------
@@ -128,7 +129,7 @@ class JobRunner:
         lock.acquire()  # before the record exists, so no reconciler launches it twice
         try:
             self.store.insert(job.to_doc())
-            job = self._launch(job)
+            job = self._launch(job, attach=supervise)
         except BaseException:
             lock.release()
             raise
@@ -138,8 +139,12 @@ class JobRunner:
             lock.release()
         return job
 
-    def _launch(self, job: Job) -> Job:
-        """Create and start the job's container; a launch error fails the job."""
+    def _launch(self, job: Job, attach: bool = False) -> Job:
+        """Create and start the job's container; a launch error fails the job.
+
+        With ``attach``, its output stream is opened before the start, as
+        ``docker run`` does, so the supervisor captures every byte live.
+        """
         plan = job.plan
         try:
             engine = self.plane.engine
@@ -154,6 +159,8 @@ class JobRunner:
             if self.get(job.id).cancelRequestedAt:
                 container.remove(force=True)
                 return self._record_end(job.id, "canceled", None, None, "canceled before it started")
+            if attach:
+                self._attached[job.id] = _attach(engine.api, container.id)
             container.start()
             container.reload()
             started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
@@ -366,7 +373,7 @@ class JobSupervision:
                 state = container.attrs["State"]
         if job.status == "pending":
             job = runner._mark_running(job.id, _docker_time(state["StartedAt"]) or stamp())
-        capture = LogCapture(runner, job, container.id)
+        capture = LogCapture(runner, job, container.id, runner._attached.pop(job.id, None))
         if self.follow:
             capture.start_following()
             timed_out = self._wait_for_exit(job, container)
@@ -470,22 +477,26 @@ class JobSupervision:
 class LogCapture:
     """Copies a container's stdout and stderr into the job's log file, line by line.
 
-    One log request carries both streams in the engine's order (each frame's
-    header says which). Docker splits lines over 16 KiB into partial frames,
-    each with its own timestamp and without a newline; they are joined back
-    into one line. On a resume, lines already in the file are skipped.
+    A job launched here is attached before it starts: its output arrives live,
+    a few frames per socket read, and each batch is stamped when received.
+    A job adopted after a crash (or read once by a short-lived CLI) is caught up
+    from the engine's log API instead, skipping as many lines per stream as the
+    file already holds. Docker's log API splits lines over 16 KiB into partial
+    frames without a newline; they are joined back into one line.
     """
 
-    def __init__(self, runner: JobRunner, job: Job, container_id: str):
+    def __init__(self, runner: JobRunner, job: Job, container_id: str, attached=None):
         self.api = runner.plane.engine.api
         self.path = runner.logs.path(job.id)
         self.writer = runner.logs.writer(job.id)
         self.container_id = container_id
-        self.resume = self.writer.last_position() if self.path.stat().st_size else None
+        self.attached = attached
         self.thread: threading.Thread | None = None
 
     def start_following(self) -> None:
-        self.thread = threading.Thread(target=self._copy, args=(True,), daemon=True)
+        target = self._copy_attached if self.attached is not None else self._copy_logs
+        args = () if self.attached is not None else (True,)
+        self.thread = threading.Thread(target=target, args=args, daemon=True)
         self.thread.start()
 
     def join(self) -> None:
@@ -494,29 +505,40 @@ class LogCapture:
         self.writer.close()
 
     def fetch_once(self) -> None:
-        self._copy(False)
+        self._copy_logs(False)
         self.writer.close()
 
-    def _copy(self, follow: bool) -> None:
-        since_ts, already = self.resume or (None, 0)
-        since = ts_to_unix(since_ts) - 0.000001 if since_ts else None
+    def _copy_attached(self) -> None:
+        carry = {1: b"", 2: b""}
+        for frames in _frames_of(self.attached):
+            stamp_now = ts_now().encode()
+            out = []
+            for kind, chunk in frames:
+                kind = kind if kind in carry else 1
+                *lines, carry[kind] = (carry[kind] + chunk).split(b"\n")
+                name = _STREAM_NAMES[kind]
+                out.extend(b"%s %s %s\n" % (stamp_now, name, line) for line in lines)
+            if out:
+                self.writer.write_raw(b"".join(out))
+        stamp_now = ts_now().encode()
+        for kind, rest in carry.items():
+            if rest:
+                self.writer.write_raw(b"%s %s %s\n" % (stamp_now, _STREAM_NAMES[kind], rest))
+
+    def _copy_logs(self, follow: bool) -> None:
+        skip = self.writer.line_counts() if self.path.stat().st_size else {}
+        skip = {1: skip.get("stdout", 0), 2: skip.get("stderr", 0)}
         partial = {1: [], 2: []}  # per stream: pieces of a long line
         partial_ts: dict[int, bytes | None] = {1: None, 2: None}
-        for frames in _log_frames(self.api, self.container_id, follow, since):
+        frames_iter = _frames_of(_log_request(self.api, self.container_id, follow))
+        for frames in frames_iter:
             out = []
             for kind, frame in frames:
+                kind = kind if kind in partial else 1
                 ts_raw, _, message = frame.partition(b" ")
                 ts = ts_raw if len(ts_raw) == TS_LEN else _normalized(ts_raw)
                 if ts is None:  # not a timestamped frame: keep the bytes anyway
                     ts, message = partial_ts[kind] or b"1970-01-01T00:00:00.000000000Z", frame
-                if since_ts and partial_ts[kind] is None:
-                    text_ts = ts.decode()
-                    if text_ts < since_ts:
-                        continue
-                    if text_ts == since_ts and already > 0:
-                        if message.endswith(b"\n"):
-                            already -= 1
-                        continue
                 if not message.endswith(b"\n"):  # a partial frame of a long line
                     partial_ts[kind] = partial_ts[kind] or ts
                     partial[kind].append(message)
@@ -524,11 +546,14 @@ class LogCapture:
                 if partial[kind]:
                     ts, message = partial_ts[kind], b"".join(partial[kind]) + message
                     partial[kind], partial_ts[kind] = [], None
+                if skip[kind] > 0:  # already in the file
+                    skip[kind] -= 1
+                    continue
                 out.append(b"%s %s %s" % (ts, _STREAM_NAMES[kind], message))
             if out:
                 self.writer.write_raw(b"".join(out))
         for kind, pieces in partial.items():
-            if pieces:
+            if pieces and skip[kind] <= 0:
                 self.writer.write_raw(b"%s %s %s\n" % (partial_ts[kind], _STREAM_NAMES[kind], b"".join(pieces)))
 
 
@@ -542,23 +567,38 @@ def _normalized(ts_raw: bytes) -> bytes | None:
         return None
 
 
-def _log_frames(api, container_id: str, follow: bool, since: float | None):
-    """The container's log frames as (stream, bytes), a batch per socket read.
+def _attach(api, container_id: str):
+    """The container's output stream, opened before it starts (as docker run does)."""
+    response = api._post(api._url("/containers/{0}/attach", container_id),
+                         params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}, stream=True)
+    api._raise_for_status(response)
+    return response
 
-    The SDK's ``api.logs`` reads twice per frame (header, then body); a job
-    printing a million lines needs bulk reads, so the multiplexed stream is
-    parsed here: an 8-byte header (stream 1 or 2, three zero bytes, size) before each frame.
-    """
+
+def _log_request(api, container_id: str, follow: bool):
+    """The container's whole log so far (and, with follow, to its end), timestamped."""
     params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"}
-    if since is not None:
-        params["since"] = f"{since:.6f}"
     response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
     api._raise_for_status(response)
+    return response
+
+
+def _frames_of(response):
+    """Frames of a multiplexed stream as (stream, bytes), a batch per socket read.
+
+    The SDK reads twice per frame (header, then body); a job printing a million
+    lines needs bulk reads, so the stream is parsed here: an 8-byte header
+    (stream 1 or 2, three zero bytes, size) before each frame.
+    """
     raw = response.raw
+    read = raw.read1 if hasattr(raw, "read1") else raw.read
     buffer = bytearray()
     try:
         while True:
-            chunk = raw.read1(1 << 16)
+            try:
+                chunk = read(1 << 16)
+            except (OSError, ValueError):
+                break  # the engine closed the stream
             if not chunk:
                 break
             buffer += chunk

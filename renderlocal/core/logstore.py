@@ -174,16 +174,16 @@ class LogWriter:
             if not self._handle.closed:
                 self._handle.flush()
 
-    def last_position(self) -> tuple[str, int] | None:
-        """The last timestamp written and how many lines carry it (a resume point)."""
-        last: tuple[str, int] | None = None
+    def line_counts(self) -> dict[str, int]:
+        """How many complete lines of each stream the file holds (a resume point)."""
+        self.flush()
+        counts = {"stdout": 0, "stderr": 0}
         with open(self.path, "rb") as handle:
             for raw in handle:
-                if len(raw) < TS_LEN + 7 or not raw.endswith(b"\n"):
-                    continue
-                ts = raw[:TS_LEN].decode()
-                last = (ts, last[1] + 1) if last and last[0] == ts else (ts, 1)
-        return last
+                if raw.endswith(b"\n") and len(raw) >= TS_LEN + 7:
+                    stream = raw[TS_LEN + 1 : TS_LEN + 7].decode()
+                    counts[stream] = counts.get(stream, 0) + 1
+        return counts
 
     def close(self) -> None:
         with self._lock:

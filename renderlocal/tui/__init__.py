@@ -1,0 +1,1 @@
+"""The terminal app (Textual): services, builds, jobs, job logs and spend."""
