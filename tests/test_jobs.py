@@ -207,3 +207,11 @@ def test_jobs_create_wait_exit_codes_via_cli(plane):
     assert bad.returncode == 1 and '"exitCode": 3' in bad.stdout and "exited with code 3" in bad.stderr
     unknown = subprocess.run(base + ["jobs", "get", "job-00000000000000000000"], capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and unknown.stderr.strip() == "render-local: error: unknown job 'job-00000000000000000000'"
+
+
+def test_a_command_that_cannot_start_fails_with_the_engines_reason(plane, engine):
+    build = plane.builds.get(plane.get_service("box").lastSuccessfulBuildId)
+    engine.images.remove(build.image, force=True)  # the build's image vanished
+    job = plane.create_job("box", "echo hi")
+    assert job.status == "failed" and job.failureReason["type"] == "startFailed"
+    assert "could not start" in job.failureReason["message"] and job.logsComplete

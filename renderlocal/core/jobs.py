@@ -165,6 +165,9 @@ class JobRunner:
             container.reload()
             started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
         except Exception as exc:
+            stream = self._attached.pop(job.id, None)
+            if stream is not None:
+                stream.close()
             return self._record_end(job.id, "failed", None, {
                 "type": "startFailed", "message": f"the container could not start: {_short(exc)}"})
         return self._mark_running(job.id, started)
