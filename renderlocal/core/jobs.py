@@ -29,6 +29,10 @@ LABEL = "render-local"
 DEFAULT_TIMEOUT_SECONDS = 30 * 86_400
 ENV_TIMEOUT = "RENDER_LOCAL_JOB_TIMEOUT_SECONDS"
 ENV_GRACE = "RENDER_LOCAL_CANCEL_GRACE_SECONDS"
+# On cancel every process of the command gets SIGTERM (docker-init signals the
+# process group); the shell then waits for its child to finish handling it and
+# exits instead of going on to the command's next step.
+CANCELABLE = "trap 'exit 143' TERM; "
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -149,9 +153,9 @@ class JobRunner:
         try:
             engine = self.plane.engine
             container = engine.containers.create(
-                job.image, entrypoint=["/bin/sh", "-c"], command=[job.startCommand],
-                environment=job.env, name=f"render-local-{job.id}", detach=True,
-                init=True,  # a real PID 1, so the command gets SIGTERM on cancel
+                job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
+                environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=f"render-local-{job.id}", detach=True,
+                init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
                 mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
                 labels=self._labels(job),
             )
@@ -321,8 +325,10 @@ class JobRunner:
                 continue
             config = container.attrs["Config"]
             env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
+            env.pop("TINI_KILL_PROCESS_GROUP", None)
             job = Job(
-                id=job_id, serviceId=labels[f"{LABEL}.service-id"], startCommand=(config.get("Cmd") or [""])[-1],
+                id=job_id, serviceId=labels[f"{LABEL}.service-id"],
+                startCommand=(config.get("Cmd") or [""])[-1].removeprefix(CANCELABLE),
                 planId=labels[f"{LABEL}.plan-id"], createdAt=labels[f"{LABEL}.created-at"],
                 buildId=labels[f"{LABEL}.build-id"], image=config.get("Image", ""), env=env,
                 timeoutSeconds=int(labels.get(f"{LABEL}.timeout-seconds", DEFAULT_TIMEOUT_SECONDS)),

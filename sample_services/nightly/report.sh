@@ -1,2 +1,4 @@
 #!/bin/sh
-echo "nightly report at $(date -u)"
+# The cron job's work: a nightly report (runs on plan-crn-* plans).
+echo "nightly report for $(date -u +%Y-%m-%d)"
+echo "orders: 0"
