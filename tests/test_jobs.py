@@ -53,7 +53,7 @@ def run(plane, command, service="box", **kwargs):
 
 def test_echo_hi_succeeds_with_times_and_log(plane):
     created = plane.create_job("box", "echo hi")
-    assert created.status in ("pending", "running") and created.finishedAt is None
+    assert created.status == "pending" and created.startedAt is None and created.finishedAt is None
     job = plane.jobs.wait(created.id)
     assert job.status == "succeeded" and job.exitCode == 0 and job.failureReason is None
     assert job.startedAt and job.finishedAt and job.createdAt <= job.startedAt <= job.finishedAt
@@ -212,6 +212,6 @@ def test_jobs_create_wait_exit_codes_via_cli(plane):
 def test_a_command_that_cannot_start_fails_with_the_engines_reason(plane, engine):
     build = plane.builds.get(plane.get_service("box").lastSuccessfulBuildId)
     engine.images.remove(build.image, force=True)  # the build's image vanished
-    job = plane.create_job("box", "echo hi")
+    job = plane.jobs.wait(plane.create_job("box", "echo hi").id, timeout=60)
     assert job.status == "failed" and job.failureReason["type"] == "startFailed"
     assert "could not start" in job.failureReason["message"] and job.logsComplete

@@ -90,15 +90,19 @@ class JobRunner:
         return Job.from_doc(doc)
 
     def list(self, service_id: str | None = None, statuses=None, limit: int | None = None,
-             before: Job | None = None) -> list[Job]:
-        """Jobs newest first (createdAt, then id); ``before``: the page starts after that job."""
+             before: Job | None = None, where=None) -> list[Job]:
+        """Jobs newest first (createdAt, then id); ``before``: the page starts after that job.
+
+        ``where`` is an extra test on the stored document (e.g. time filters).
+        """
         wanted = set(statuses or ())
         unknown = wanted - set(JOB_STATUSES)
         if unknown:
             raise InvalidInput(f"unknown status {', '.join(sorted(unknown))}; valid: {', '.join(JOB_STATUSES)}")
 
         def match(doc):
-            return (service_id is None or doc["serviceId"] == service_id) and (not wanted or doc["status"] in wanted)
+            return ((service_id is None or doc["serviceId"] == service_id) and (not wanted or doc["status"] in wanted)
+                    and (where is None or where(doc)))
 
         after = (before.createdAt, before.id) if before is not None else None
         return [Job.from_doc(doc) for doc in self.store.query(match, limit, after)]
@@ -133,15 +137,16 @@ class JobRunner:
         lock.acquire()  # before the record exists, so no reconciler launches it twice
         try:
             self.store.insert(job.to_doc())
-            job = self._launch(job, attach=supervise)
         except BaseException:
             lock.release()
             raise
-        if supervise and not job.final:
+        if supervise:  # returned pending, as on Render; the supervisor launches it
             self._start_supervisor(job.id, lock)
-        else:
+            return job
+        try:
+            return self._launch(job)  # nobody stays to supervise: launch before returning
+        finally:
             lock.release()
-        return job
 
     def _launch(self, job: Job, attach: bool = False) -> Job:
         """Create and start the job's container; a launch error fails the job.
@@ -367,7 +372,7 @@ class JobSupervision:
             if job.cancelRequestedAt:
                 runner._record_end(job.id, "canceled", None, None, "canceled before it started")
                 return
-            job = runner._launch(job)  # created but never launched (a crash in between)
+            job = runner._launch(job, attach=self.follow)  # new, or never launched before a crash
             if job.final:
                 return
         container = self._container(job)

@@ -130,6 +130,18 @@ class LogStore:
                 yield LogLine.parse(offset, offset + len(raw), raw[:-1].decode("utf-8", "replace"))
                 offset += len(raw)
 
+    def query(self, resource_ids: list[str], start: str, end: str, backward: bool = True,
+              limit: int = 20, match=None) -> tuple[list[tuple[str, LogLine]], bool]:
+        """Lines of the resources with start <= timestamp <= end (30-char form), newest
+        first when ``backward``; returns (resource, line) pairs and whether more match."""
+        found = []
+        for resource_id in resource_ids:
+            for line in self.read(resource_id):
+                if start <= line.timestamp <= end and (match is None or match(line.message)):
+                    found.append((resource_id, line))
+        found.sort(key=lambda pair: (pair[1].timestamp, pair[0], pair[1].offset), reverse=backward)
+        return found[:limit], len(found) > limit
+
     def follow(self, resource_id: str, is_done, start: int = 0, poll: float = 0.1) -> Iterator[LogLine]:
         """Lines as they are written, until ``is_done()`` and the file is drained."""
         offset = start

@@ -1,0 +1,104 @@
+"""The OpenAPI document of exactly what the local API serves."""
+
+from __future__ import annotations
+
+from renderlocal import __version__
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _op(summary: str, ok: str, ok_schema: dict, params=(), body=None, errors=("400", "401", "404")) -> dict:
+    op = {"summary": summary, "parameters": list(params),
+          "responses": {ok: {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}}
+    for code in errors:
+        op["responses"][code] = _ERROR
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _path(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict | None = None, description: str = "") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema or {"type": "string"}, "description": description}
+
+
+LIST_PARAMS = [
+    _query("cursor", description="id of the last item of the previous page"),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+]
+JOB_FILTERS = [_query("status", description="comma-separated: pending,running,succeeded,failed,canceled")] + [
+    _query(name, {"type": "string", "format": "date-time"})
+    for name in ("createdBefore", "createdAfter", "startedBefore", "startedAfter", "finishedBefore", "finishedAfter")
+]
+JOB = {"$ref": "#/components/schemas/Job"}
+SERVICE = {"type": "object", "description": "Render's service object plus planId, lastSuccessfulBuildId, watch"}
+
+
+def openapi_document() -> dict:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "render-local API (Render-compatible one-off jobs)", "version": __version__},
+        "servers": [{"url": "/v1"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/services": {"get": _op("List services", "200", {"type": "array", "items": {
+                "type": "object", "properties": {"service": SERVICE, "cursor": {"type": "string"}}}}, LIST_PARAMS)},
+            "/services/{serviceId}": {"get": _op("Get a service (id or name)", "200", SERVICE, [_path("serviceId")])},
+            "/services/{serviceId}/jobs": {
+                "get": _op("List jobs, newest first", "200", {"type": "array", "items": {
+                    "type": "object", "properties": {"job": JOB, "cursor": {"type": "string"}}}},
+                    [_path("serviceId")] + LIST_PARAMS + JOB_FILTERS),
+                "post": _op("Create a job on the last successful build", "201", JOB, [_path("serviceId")],
+                            {"$ref": "#/components/schemas/CreateJob"}, ("400", "401", "404", "415")),
+            },
+            "/services/{serviceId}/jobs/{jobId}": {"get": _op("Get a job", "200", JOB, [_path("serviceId"), _path("jobId")])},
+            "/services/{serviceId}/jobs/{jobId}/cancel": {"post": _op(
+                "Cancel a job (SIGTERM, then SIGKILL after a grace period)", "200", JOB, [_path("serviceId"), _path("jobId")])},
+            "/logs": {"get": _op("Query logs of jobs and builds", "200", {"$ref": "#/components/schemas/Logs"}, [
+                {"name": "resource", "in": "query", "required": True, "schema": {"type": "array", "items": {"type": "string"}},
+                 "style": "form", "explode": True},
+                _query("startTime", {"type": "string", "format": "date-time"}, "default: endTime - 1 hour"),
+                _query("endTime", {"type": "string", "format": "date-time"}, "default: now"),
+                _query("direction", {"type": "string", "enum": ["backward", "forward"], "default": "backward"}),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+                _query("text", description="words with * wildcards, or /regex/"),
+                _query("level", {"type": "string", "enum": ["info", "error"]}),
+                _query("type", {"type": "string", "enum": ["app", "build"]}),
+            ])},
+            "/logs/subscribe": {"get": {
+                "summary": "Follow logs over a WebSocket: one log entry (JSON) per message, closed when the job ends",
+                "parameters": [{"name": "resource", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {"101": {"description": "Switching to the WebSocket protocol"}, "401": _ERROR}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "render-local token"}},
+            "responses": {"Error": {"description": "Error", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["id", "message"],
+                "properties": {"id": {"type": "string"}, "message": {"type": "string"}}}}}}},
+            "schemas": {
+                "CreateJob": {"type": "object", "required": ["startCommand"], "properties": {
+                    "startCommand": {"type": "string", "minLength": 1},
+                    "planId": {"type": "string"},
+                    "envVars": {"type": "array", "description": "render-local extension", "items": {
+                        "type": "object", "required": ["key", "value"],
+                        "properties": {"key": {"type": "string"}, "value": {"type": "string"}}}}}},
+                "Job": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "serviceId": {"type": "string"}, "startCommand": {"type": "string"},
+                    "planId": {"type": "string"}, "createdAt": {"type": "string", "format": "date-time"},
+                    "startedAt": {"type": "string", "format": "date-time", "nullable": True},
+                    "finishedAt": {"type": "string", "format": "date-time", "nullable": True},
+                    "status": {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "canceled"]},
+                    "buildId": {"type": "string"}, "exitCode": {"type": "integer", "nullable": True},
+                    "failureReason": {"type": "object", "nullable": True},
+                    "costUSD": {"type": "string", "description": "decimal, prorated per second over a 30-day month"}}},
+                "Logs": {"type": "object", "properties": {
+                    "hasMore": {"type": "boolean"}, "nextStartTime": {"type": "string"}, "nextEndTime": {"type": "string"},
+                    "logs": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "message": {"type": "string"}, "timestamp": {"type": "string"},
+                        "labels": {"type": "array", "items": {"type": "object"}}}}}}},
+            },
+        },
+    }
