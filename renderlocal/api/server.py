@@ -75,7 +75,7 @@ def _server(plane, host: str, port: int):
     from renderlocal.api.app import create_app
 
     app = create_app(plane, load_or_create_token(plane.data_dir))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
     return uvicorn.Server(config)
 
 
@@ -103,5 +103,8 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000) -> None:
     print(f"render-local API on http://{host}:{port}/v1 (token: render-local token)", file=sys.stderr, flush=True)
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn hands Ctrl-C back after its clean shutdown: that is the way out
     finally:
         supervisor.stop()
+    print("render-local API stopped", file=sys.stderr)
