@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -11,11 +12,14 @@ from tests.conftest import ROOT, SAMPLES
 
 pytestmark = pytest.mark.docker
 
+ARGS = ROOT / "sample_services" / "args.txt"
+
 
 @pytest.fixture(scope="module")
 def plane(engine, tmp_path_factory):
     plane = ControlPlane(tmp_path_factory.mktemp("samples"), SAMPLES, engine=engine)
     plane.sync_services()
+    assert plane.warnings == []
     for name in ("shop-web", "queue-worker", "reports", "nightly"):
         build = plane.build(name)
         assert build.status == "succeeded", (name, build.failureReason)
@@ -27,12 +31,35 @@ def run(plane, service, command, **kwargs):
     return job, [line.message for line in plane.logs.read(job.id)]
 
 
+def cli(plane, *args):
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(SAMPLES)]
+    return subprocess.run(base + list(args), capture_output=True, text=True, timeout=180, cwd=ROOT)
+
+
+def test_the_services_keep_their_types_runtimes_and_plans(plane):
+    services = {s.name: s for s in plane.list_services()}
+    assert {name: (s.type, s.runtime) for name, s in services.items()} == {
+        "shop-web": ("web", "docker"), "queue-worker": ("worker", "docker"),
+        "reports": ("pserv", "python"), "nightly": ("cron", "docker")}
+    assert services["reports"].planId == "plan-srv-008"
+    web = services["shop-web"].envVars
+    assert web["DATABASE_URL"] == "sqlite:////tmp/shop.db" and len(web["SECRET_KEY"]) >= 32
+    assert web["LOG_LEVEL"] == "info" == services["queue-worker"].envVars["LOG_LEVEL"]
+
+
 def test_migrations_apply_once_then_are_a_no_op(plane):
     job, log = run(plane, "shop-web", "python migrate.py && python migrate.py")
-    assert job.status == "succeeded", log
+    assert job.status == "succeeded" and job.exitCode == 0, log
     assert [line for line in log if line.startswith("applied ")] == [
         "applied 001_create_products.sql", "applied 002_create_orders.sql", "applied 003_seed_products.sql"]
+    assert "3 migration(s) applied to /tmp/shop.db" in log
     assert log[-1] == "no pending migrations (3 applied) in /tmp/shop.db"
+
+
+def test_migrations_follow_a_database_url_override(plane):
+    job, log = run(plane, "shop-web", "python migrate.py", env=["DATABASE_URL=sqlite:////tmp/other.db"])
+    assert job.status == "succeeded", log
+    assert log[-1] == "3 migration(s) applied to /tmp/other.db"
 
 
 def test_the_broken_migration_fails_with_exit_code_3(plane):
@@ -40,20 +67,20 @@ def test_the_broken_migration_fails_with_exit_code_3(plane):
     assert job.status == "failed" and job.exitCode == 3
     assert job.failureReason["type"] == "nonZeroExit"
     assert "applied 001_create_products.sql" in log
-    assert any("migration 002_typo.sql failed" in line for line in log)
+    assert any("migration 002_typo.sql failed" in line and "TABEL" in line for line in log), log
 
 
-def test_the_memory_hog_dies_on_starter_and_succeeds_on_pro(plane):
+def test_the_memory_hog_dies_on_starter_and_succeeds_on_standard(plane):
     starter, _ = run(plane, "queue-worker", "python hog.py 700")
+    assert starter.planId == "plan-srv-006"
     assert starter.status == "failed" and starter.failureReason["type"] == "oomKilled"
-    pro, log = run(plane, "queue-worker", "python hog.py 700", plan_id="plan-srv-010")
-    assert pro.status == "succeeded" and log[-1] == "done: held 700 MB"
-    assert pro.cost() > 0 and pro.planId == "plan-srv-010"
+    standard, log = run(plane, "queue-worker", "python hog.py 700", plan_id="plan-srv-008")
+    assert standard.status == "succeeded", log
+    assert "allocated 500 MB" in log and log[-1] == "done: held 700 MB"
+    assert standard.planId == "plan-srv-008" and standard.cost() > 0
 
 
 def test_the_long_job_can_be_canceled(plane):
-    import time
-
     job = plane.create_job("queue-worker", "python long_job.py 60")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and "progress 2/60" not in [l.message for l in plane.logs.read(job.id)]:  # noqa: E741
@@ -61,26 +88,35 @@ def test_the_long_job_can_be_canceled(plane):
     plane.jobs.cancel(job.id)
     job = plane.jobs.wait(job.id, timeout=60)
     log = [line.message for line in plane.logs.read(job.id)]
-    assert job.status == "canceled" and "canceled: stopping cleanly" in log
+    assert job.status == "canceled" and job.exitCode == 143, (job.status, job.exitCode)
+    assert "progress 1/60" in log and "canceled: stopping cleanly" in log and "finished" not in log
 
 
 def test_fan_out_makes_one_job_per_argument(plane):
-    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(SAMPLES)]
-    result = subprocess.run(base + ["jobs", "create", "queue-worker", "--start-command", "python batch.py",
-                                    "--each-arg-from", str(ROOT / "sample_services" / "args.txt"), "--wait", "-o", "json"],
-                            capture_output=True, text=True, timeout=180)
+    result = cli(plane, "jobs", "create", "queue-worker", "--start-command", "python batch.py",
+                 "--each-arg-from", str(ARGS), "--wait", "-o", "json")
     assert result.returncode == 0, result.stderr
-    jobs = json.loads(result.stdout)
-    assert sorted(j["startCommand"] for j in jobs) == [
-        "python batch.py customers-2026-01", "python batch.py customers-2026-02", "python batch.py customers-2026-03"]
-    for item in jobs:
-        lines = [line.message for line in plane.logs.read(item["id"])]
-        assert lines[0].startswith("processed " + item["startCommand"].split()[-1])
+    args = [line.strip() for line in ARGS.read_text().splitlines() if line.strip()]
+    expected = sorted(f"python batch.py {arg}" for arg in args)
+    assert sorted(j["startCommand"] for j in json.loads(result.stdout)) == expected
+    listed = cli(plane, "jobs", "list", "queue-worker", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    batches = [item["job"] for item in json.loads(listed.stdout) if item["job"]["startCommand"].startswith("python batch.py")]
+    assert sorted(j["startCommand"] for j in batches) == expected
+    for job in batches:
+        assert job["status"] == "succeeded"
+        lines = [line.message for line in plane.logs.read(job["id"])]
+        assert lines[0].startswith("processed " + job["startCommand"].split()[-1] + " -> ")
 
 
-def test_the_native_service_and_the_cron_service_run(plane):
+def test_the_native_service_builds_and_runs(plane):
     job, log = run(plane, "reports", "python summarize.py")
-    assert job.status == "succeeded" and log[0].endswith("/opt/render/project/src")
+    assert job.status == "succeeded" and log[0].endswith("/opt/render/project/src"), log
+
+
+def test_the_cron_service_runs_billed_per_minute(plane):
     cron, log = run(plane, "nightly", None)
-    assert cron.status == "succeeded" and cron.planId == "plan-crn-003"
+    assert cron.status == "succeeded" and cron.planId == "plan-crn-003", log
     assert log[0].startswith("nightly report for ") and cron.cost() > 0
+    bigger, _ = run(plane, "nightly", "sh report.sh", plan_id="plan-crn-005")
+    assert bigger.status == "succeeded" and bigger.planId == "plan-crn-005" and bigger.cost() > 0

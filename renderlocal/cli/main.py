@@ -166,7 +166,7 @@ def jobs():
 @jobs.command("create")
 @click.argument("service")
 @click.option("--start-command", help="Command to run (default: the service's own).")
-@click.option("--plan-id", help="Instance type override, e.g. plan-srv-010.")
+@click.option("--plan-id", help="Instance type override, e.g. plan-srv-008.")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Env var override (repeatable).")
 @click.option("--each-arg-from", type=click.File("r"), help="Fan out: one job per line, the line appended to the command.")
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 on success, 1 otherwise.")

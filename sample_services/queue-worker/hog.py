@@ -1,7 +1,7 @@
 """Allocate and touch MEGABYTES of memory, reporting progress.
 
-python hog.py 700 is killed for memory on Starter (512 MB) and succeeds on
-Standard (2 GB) or Pro (4 GB): the reason plan overrides exist.
+python hog.py 700 is killed for memory on Starter (512 MB) and succeeds with
+--plan-id plan-srv-008 (Standard, 2 GB): the reason plan overrides exist.
 """
 
 import sys
