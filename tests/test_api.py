@@ -1,6 +1,8 @@
 """The product page's curl flow and Render's error contract, against a live local server."""
 
 import json
+import re
+import stat
 import time
 
 import httpx
@@ -35,11 +37,21 @@ def server(engine, tmp_path_factory):
     (root / "render.yaml").write_text(BLUEPRINT)
     plane = ControlPlane(root / "data", root / "render.yaml", engine=engine)
     plane.sync_services()
-    assert plane.build("api-box").status == "succeeded"
-    assert plane.build("api-cron").status == "succeeded"
+    builds = [plane.build("api-box"), plane.build("api-cron")]
+    assert [b.status for b in builds] == ["succeeded", "succeeded"]
     handle = start_in_thread(plane, "127.0.0.1", 0)
     yield plane, handle
     handle.stop()
+    for job in plane.jobs.list():  # supervisors remove their containers once jobs end
+        if not (job.final and job.logsComplete):
+            if not job.final:
+                plane.jobs.cancel(job.id)
+            plane.jobs.wait(job.id, timeout=30)
+    for build in builds:
+        try:
+            engine.images.remove(build.image)
+        except Exception:
+            pass
 
 
 @pytest.fixture
@@ -64,6 +76,17 @@ def wait_for_job(client, sid, job_id, done):
     raise AssertionError(f"job never got there: {job}")
 
 
+def test_job_responses_are_the_cores_render_shape(client, server):
+    plane, _handle = server
+    sid = service_id(client, "api-box")
+    created = client.post(f"/services/{sid}/jobs", json={"startCommand": "echo shape"}).json()
+    done = wait_for_job(client, sid, created["id"], lambda j: j["finishedAt"] is not None)
+    assert done == plane.jobs.get(created["id"]).to_render()
+    listed = client.get(f"/services/{sid}/jobs", params={"limit": 100}).json()
+    assert next(i["job"] for i in listed if i["job"]["id"] == created["id"]) == done
+    assert set(created) == set(done)  # the same keys from the first answer on
+
+
 def test_the_product_page_flow(client):
     sid = service_id(client, "api-box")
     created = client.post(f"/services/{sid}/jobs", json={"startCommand": "sleep 1; echo hi"})
@@ -78,6 +101,7 @@ def test_the_product_page_flow(client):
     assert done["status"] == "succeeded" and done["exitCode"] == 0 and float(done["costUSD"]) > 0
     logs = client.get("/logs", params={"resource": job["id"]}).json()
     assert [entry["message"] for entry in logs["logs"]] == ["hi"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", done["createdAt"])
     labels = {label["name"]: label["value"] for label in logs["logs"][0]["labels"]}
     assert labels == {"resource": job["id"], "instance": job["id"], "level": "info", "type": "app"}
 
@@ -96,7 +120,7 @@ def test_paging_walks_every_job_exactly_once_while_jobs_are_created(client):
     for n in range(5):
         assert client.post(f"/services/{sid}/jobs", json={"startCommand": f"echo {n}"}).status_code == 201
     before = {item["job"]["id"] for item in client.get(f"/services/{sid}/jobs", params={"limit": 100}).json()}
-    seen, cursor = [], None
+    seen, cursor, created = [], None, []
     while True:
         page = client.get(f"/services/{sid}/jobs", params={"limit": 2} | ({"cursor": cursor} if cursor else {})).json()
         if not page:
@@ -104,8 +128,10 @@ def test_paging_walks_every_job_exactly_once_while_jobs_are_created(client):
         assert len(page) <= 2
         seen += [item["job"]["id"] for item in page]
         cursor = page[-1]["cursor"]
-        client.post(f"/services/{sid}/jobs", json={"startCommand": "true"})  # newer: never inside later pages
+        created.append(client.post(f"/services/{sid}/jobs", json={"startCommand": "true"}).json()["id"])  # newer: never inside later pages
     assert len(seen) == len(set(seen)) and set(seen) == before
+    first = [item["job"]["id"] for item in client.get(f"/services/{sid}/jobs", params={"limit": len(created)}).json()]
+    assert first == created[::-1]  # the jobs made while walking are the newest: before page 1
 
 
 def test_list_filters(client):
@@ -140,18 +166,28 @@ def test_cancel(client):
     ({"startCommand": "true", "planId": "plan-srv-999"}, "unknown planId"),
     ({"startCommand": "true", "planId": "plan-crn-003"}, "needs a service plan"),
     ({"startCommand": "true", "planId": 7}, "planId must be a string"),
+    ({"startCommand": "true", "planId": ""}, "planId must not be empty"),
+    ({"startCommand": "   "}, "must not be empty"),
+    ({"startCommand": ["echo", "hi"]}, "startCommand must be a string"),
+    ({"startCommand": "true", "envVars": [{"key": "A"}]}, "each envVars entry"),
+    ({"startCommand": "true", "envVars": [{"key": "A", "value": 1}]}, "each envVars entry"),
     ({"startCommand": "true", "envVars": {"A": "b"}}, "envVars must be a list"),
     ({"startCommand": "true", "envVars": [{"key": "1A", "value": "b"}]}, "is invalid"),
     ([1, 2], "must be a JSON object"),
+    (None, "must be a JSON object"),
+    ("echo hi", "must be a JSON object"),
 ])
 def test_bad_bodies_are_400_with_the_error_shape(client, body, words):
-    response = client.post(f"/services/{service_id(client, 'api-box')}/jobs", json=body)
+    raw = json.dumps(body).encode()  # also for None: the JSON null
+    response = client.post(f"/services/{service_id(client, 'api-box')}/jobs", content=raw,
+                           headers={"Content-Type": "application/json; charset=utf-8"})
     assert response.status_code == 400
     assert set(response.json()) == {"id", "message"} and words in response.json()["message"]
 
 
 def test_bad_requests(client):
     sid = service_id(client, "api-box")
+    other_job = client.post(f"/services/{service_id(client, 'api-cron')}/jobs", json={"startCommand": "true"}).json()["id"]
     cases = [
         (client.post(f"/services/{sid}/jobs", content=b"{not json", headers={"Content-Type": "application/json"}), 400, "not valid JSON"),
         (client.post(f"/services/{sid}/jobs", content=b"startCommand=x", headers={"Content-Type": "text/plain"}), 415, "Content-Type"),
@@ -168,7 +204,30 @@ def test_bad_requests(client):
         (client.get("/logs", params={"resource": "bld-x"}), 404, "unknown build"),
         (client.get("/logs", params={"resource": "bld-x", "direction": "sideways"}), 400, "direction"),
         (client.get("/logs", params={"resource": "bld-x", "startTime": "soon"}), 400, "startTime"),
+        (client.post(f"/services/{sid}/jobs", content=b""), 415, "Content-Type"),
+        (client.post(f"/services/{sid}/jobs", content=b"", headers={"Content-Type": "application/json"}), 400, "JSON object"),
+        (client.post("/services/srv-00000000000000000000/jobs", json={"startCommand": "true"}), 404, "unknown service"),
+        (client.get(f"/services/{sid}/jobs", params=[("limit", "1"), ("limit", "2")]), 400, "once"),
+        (client.get(f"/services/{sid}/jobs", params={"limit": "-1"}), 400, "limit"),
+        (client.get(f"/services/{sid}/jobs", params={"status": "running,Succeeded"}), 400, "unknown status"),
+        (client.get(f"/services/{sid}/jobs", params={"cursor": other_job}), 400, "another service"),
+        (client.get(f"/services/{sid}/jobs/{other_job}"), 404, "unknown job"),
+        (client.post(f"/services/{sid}/jobs/{other_job}/cancel"), 404, "unknown job"),
+        (client.post(f"/services/{sid}/jobs/job-00000000000000000000/cancel"), 404, "unknown job"),
+        (client.get("/services/srv-00000000000000000000/jobs"), 404, "unknown service"),
+        (client.get("/services", params={"cursor": "srv-nope"}), 400, "unknown cursor"),
+        (client.get("/services", params={"limit": 1000}), 400, "limit"),
+        *[(client.get(f"/services/{sid}/jobs", params={name: "2026-13-45"}), 400, name) for name in (
+            "createdBefore", "createdAfter", "startedBefore", "startedAfter", "finishedBefore", "finishedAfter")],
+        (client.get("/logs", params={"resource": other_job, "limit": 0}), 400, "limit"),
+        (client.get("/logs", params={"resource": other_job, "endTime": "never"}), 400, "endTime"),
+        (client.get("/logs", params={"resource": other_job, "startTime": "2026-01-02T00:00:00Z",
+                                     "endTime": "2026-01-01T00:00:00Z"}), 400, "startTime must not be after endTime"),
+        (client.get("/logs", params={"resource": other_job, "text": "/(unclosed/"}), 400, "regular expression"),
         (client.delete(f"/services/{sid}"), 405, ""),
+        (client.post("/services", json={}), 405, ""),
+        (client.put(f"/services/{sid}/jobs/{other_job}", json={}), 405, ""),
+        (client.get(f"/services/{sid}/jobs/{other_job}/cancel"), 405, ""),
         (client.get("/nothing-here"), 404, ""),
     ]
     for response, status, words in cases:
@@ -201,64 +260,235 @@ def test_logs_websocket_follows_a_job_to_its_end(client, server):
 
 def test_log_query_window_direction_and_text(client):
     sid = service_id(client, "api-box")
-    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "for i in 1 2 3 4 5; do echo line-$i; done; echo ERROR bad >&2"}).json()
+    job = client.post(f"/services/{sid}/jobs", json={
+        "startCommand": "for i in 1 2 3 4 5; do echo line-$i; sleep 0.05; done; echo ERROR bad >&2"}).json()
     wait_for_job(client, sid, job["id"], lambda j: j["status"] == "succeeded")
     backward = client.get("/logs", params={"resource": job["id"], "limit": 2}).json()
-    assert backward["hasMore"] is True and len(backward["logs"]) == 2
+    assert backward["hasMore"] is True and 1 <= len(backward["logs"]) <= 2
+    assert backward["logs"][0]["message"] == "ERROR bad"  # newest first
     forward = client.get("/logs", params={"resource": job["id"], "direction": "forward", "limit": 100, "text": "line-*"}).json()
     assert [e["message"] for e in forward["logs"]] == [f"line-{i}" for i in range(1, 6)]
+    assert forward["hasMore"] is False
     errors = client.get("/logs", params={"resource": job["id"], "level": "error"}).json()
     assert [e["message"] for e in errors["logs"]] == ["ERROR bad"]
+    assert {label["name"]: label["value"] for label in errors["logs"][0]["labels"]}["level"] == "error"
     regex = client.get("/logs", params={"resource": job["id"], "text": "/line-[24]$/", "limit": 100}).json()
     assert sorted(e["message"] for e in regex["logs"]) == ["line-2", "line-4"]
+    either = client.get("/logs", params=[("resource", job["id"]), ("text", "LINE-1"), ("text", "/^ERROR/")]).json()
+    assert sorted(e["message"] for e in either["logs"]) == ["ERROR bad", "line-1"]
     old = client.get("/logs", params={"resource": job["id"], "startTime": "2000-01-01T00:00:00Z", "endTime": "2000-01-02T00:00:00Z"}).json()
     assert old["logs"] == [] and old["hasMore"] is False
 
 
-def test_openapi_lists_exactly_the_served_routes(server):
-    plane, handle = server
-    document = httpx.get(handle.url.removesuffix("/v1") + "/openapi.json").json()
-    documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
-    app = handle.server.config.app
+def walk_logs(client, resource, direction, limit, **extra):
+    """Every page of a log query, following nextEndTime/nextStartTime as handed back."""
+    params, pages = {"resource": resource, "direction": direction, "limit": limit} | extra, []
+    for _ in range(100):
+        page = client.get("/logs", params=params).json()
+        pages.append(page["logs"])
+        if not page["hasMore"]:
+            return pages
+        bound = "endTime" if direction == "backward" else "startTime"
+        params[bound] = page["nextEndTime" if direction == "backward" else "nextStartTime"]
+        other = "startTime" if direction == "backward" else "endTime"
+        params[other] = page["nextStartTime" if direction == "backward" else "nextEndTime"]
+    raise AssertionError("log paging never ended")
+
+
+def test_log_paging_neither_repeats_nor_skips_lines_sharing_a_timestamp(client):
+    sid = service_id(client, "api-box")
+    # single lines apart in time, and bursts whose lines are captured together (one timestamp)
+    command = "echo a; sleep 0.1; echo b; sleep 0.1; seq 1 7; sleep 0.1; echo c; sleep 0.1; seq 10 12; sleep 0.1; echo d"
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": command}).json()
+    wait_for_job(client, sid, job["id"], lambda j: j["status"] == "succeeded")
+    every = client.get("/logs", params={"resource": job["id"], "direction": "forward", "limit": 100}).json()["logs"]
+    expected = ["a", "b"] + [str(n) for n in range(1, 8)] + ["c", "10", "11", "12", "d"]
+    assert [e["message"] for e in every] == expected
+    stamps = [e["timestamp"] for e in every]
+    assert stamps == sorted(stamps) and all(len(t) == 30 and t.endswith("Z") for t in stamps)
+    for direction in ("forward", "backward"):
+        for limit in (1, 2, 3, 5):
+            pages = walk_logs(client, job["id"], direction, limit)
+            seen = [e["id"] for page in pages for e in page]
+            assert len(seen) == len(set(seen)), (direction, limit)
+            order = [e["message"] for page in pages for e in page]
+            assert order == (expected if direction == "forward" else expected[::-1]), (direction, limit)
+            for page in pages[:-1]:
+                # a page holds at most limit lines, unless one timestamp's lines outnumber it
+                assert len(page) <= limit or len({e["timestamp"] for e in page}) == 1, (direction, limit, page)
+                assert page, (direction, limit)
+
+
+def test_log_bounds_keep_nanoseconds(client):
+    sid = service_id(client, "api-box")
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "echo one; sleep 0.1; echo two"}).json()
+    wait_for_job(client, sid, job["id"], lambda j: j["status"] == "succeeded")
+    one, two = client.get("/logs", params={"resource": job["id"], "direction": "forward"}).json()["logs"]
+    exactly = client.get("/logs", params={"resource": job["id"], "startTime": two["timestamp"], "endTime": two["timestamp"]}).json()
+    assert [e["message"] for e in exactly["logs"]] == ["two"]
+    offset = client.get("/logs", params={"resource": job["id"], "endTime": one["timestamp"].replace("Z", "+00:00")}).json()
+    assert [e["message"] for e in offset["logs"]] == ["one"]
+
+
+def served_routes(app) -> set[tuple[str, str]]:
     served = set()
     for route in app.routes:
-        if not route.path.startswith("/v1"):
-            continue
-        path = route.path.removeprefix("/v1").replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}")
-        for method in getattr(route, "methods", None) or {"GET"}:
+        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}")
+        for method in getattr(route, "methods", None) or {"GET"}:  # a WebSocket route: its GET handshake
             if method != "HEAD":
                 served.add((path, method))
-    assert documented == served
+    return served
 
 
-def test_serve_in_the_foreground_stops_cleanly_on_ctrl_c(data_dir, tmp_path):
+def test_openapi_lists_exactly_the_served_routes(server):
+    _plane, handle = server
+    response = httpx.get(handle.url.removesuffix("/v1") + "/openapi.json")  # no token needed
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
+    assert documented == served_routes(handle.app)
+    for path, ops in document["paths"].items():  # every path parameter is declared
+        for op in ops.values():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), (path, declared)
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:
+        return
+    validate(document)
+
+
+def test_every_api_route_needs_the_token(server):
+    _plane, handle = server
+    base = handle.url.removesuffix("/v1")
+    for path, method in served_routes(handle.app):
+        if path == "/openapi.json" or path.endswith("/subscribe"):
+            continue
+        url = base + path.replace("{serviceId}", "api-box").replace("{jobId}", "job-00000000000000000000")
+        response = httpx.request(method, url, json={"startCommand": "true"})
+        assert response.status_code == 401, (method, path)
+        assert response.json()["id"] == "unauthorized"
+
+
+def test_logs_websocket_refuses_bad_handshakes_with_the_error_shape(client, server):
+    plane, handle = server
+    ws_url = handle.url.replace("http://", "ws://") + "/logs/subscribe"
+    token = load_or_create_token(plane.data_dir)
+    cases = [
+        ("?resource=job-00000000000000000000", {}, 401, "unauthorized"),
+        ("?resource=job-00000000000000000000", {"Authorization": "Bearer nope"}, 401, "unauthorized"),
+        ("", {"Authorization": f"Bearer {token}"}, 400, "bad_request"),
+        ("?resource=job-00000000000000000000", {"Authorization": f"Bearer {token}"}, 404, "not_found"),
+    ]
+    for query, headers, status, code in cases:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            websockets.sync.client.connect(ws_url + query, additional_headers=headers, open_timeout=10)
+        assert refused.value.response.status_code == status
+        assert json.loads(refused.value.response.body)["id"] == code
+    plain = client.get("/logs/subscribe", params={"resource": "job-00000000000000000000"})
+    assert plain.status_code == 426 and set(plain.json()) == {"id", "message"}
+
+
+def test_logs_websocket_client_may_leave_early(client, server):
+    plane, handle = server
+    sid = service_id(client, "api-box")
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "echo first; sleep 30"}).json()
+    url = handle.url.replace("http://", "ws://") + f"/logs/subscribe?resource={job['id']}"
+    token = load_or_create_token(plane.data_dir)
+    with websockets.sync.client.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert json.loads(ws.recv(timeout=30))["message"] == "first"
+    # the server is still fine, and the job runs on until canceled
+    assert client.get(f"/services/{sid}/jobs/{job['id']}").json()["status"] == "running"
+    assert client.post(f"/services/{sid}/jobs/{job['id']}/cancel").status_code == 200
+    assert wait_for_job(client, sid, job["id"], lambda j: j["finishedAt"] is not None)["status"] == "canceled"
+
+
+def test_services_list_pages_with_cursor_and_limit(client):
+    every = client.get("/services").json()
+    assert [i["cursor"] for i in every] == [i["service"]["id"] for i in every] and len(every) == 2
+    first = client.get("/services", params={"limit": 1}).json()
+    second = client.get("/services", params={"limit": 1, "cursor": first[0]["cursor"]}).json()
+    assert [i["service"]["id"] for i in first + second] == [i["service"]["id"] for i in every]
+    assert client.get("/services", params={"cursor": every[-1]["cursor"]}).json() == []
+    by_name = client.get("/services/api-box").json()
+    assert by_name["name"] == "api-box" and by_name["type"] == "background_worker" and by_name["id"].startswith("srv-")
+    assert client.get("/services/api-cron").json()["type"] == "cron_job"
+
+
+def test_the_token_file(tmp_path):
+    import threading
+
+    first = load_or_create_token(tmp_path)
+    path = tmp_path / "api-token"
+    assert first.startswith("rnd_") and len(first) > 30 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_token(tmp_path) == first
+    path.chmod(0o644)
+    assert load_or_create_token(tmp_path) == first and stat.S_IMODE(path.stat().st_mode) == 0o600
+    racing = tmp_path / "race"
+    racing.mkdir()
+    tokens = []
+    threads = [threading.Thread(target=lambda: tokens.append(load_or_create_token(racing))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(tokens)) == 1 and tokens[0] == (racing / "api-token").read_text().strip()
+    assert sorted(p.name for p in racing.iterdir()) == ["api-token"]  # no temporary files left
+
+
+def test_urls_and_exposure_warning(capsys):
+    from renderlocal.api.server import base_url, is_loopback, warn_if_exposed
+
+    assert base_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/v1"
+    assert base_url("::1", 8000) == "http://[::1]:8000/v1"
+    assert [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "192.168.1.5", "example")] == [
+        True, True, True, False, False, False]
+    warn_if_exposed("127.0.0.1")
+    assert capsys.readouterr().err == ""
+    warn_if_exposed("0.0.0.0")
+    assert "warning" in capsys.readouterr().err
+
+
+def test_start_in_thread_on_a_busy_port_is_one_clear_error(server):
+    from renderlocal.core.errors import RenderLocalError
+
+    plane, handle = server
+    with pytest.raises(RenderLocalError, match="cannot listen on 127.0.0.1"):
+        start_in_thread(plane, "127.0.0.1", handle.port)
+
+
+def test_serve_in_the_foreground_prints_its_url_and_stops_cleanly_on_ctrl_c(data_dir):
     import signal
-    import socket
     import subprocess
     import sys
 
     from tests.conftest import SAMPLES
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(SAMPLES)]
     token = subprocess.run(base + ["token"], capture_output=True, text=True, timeout=60).stdout.strip()
     assert token.startswith("rnd_") and (data_dir / "api-token").stat().st_mode & 0o777 == 0o600
-    proc = subprocess.Popen(base + ["serve", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        url = proc.stdout.readline().strip()  # the real port, although --port 0
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url) and not url.endswith(":0/v1"), url
         deadline = time.monotonic() + 30
         response = None
         while time.monotonic() < deadline:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/v1/services", headers={"Authorization": f"Bearer {token}"})
+                response = httpx.get(url + "/services", headers={"Authorization": f"Bearer {token}"})
                 break
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert response is not None and response.status_code == 200
         assert {i["service"]["name"] for i in response.json()} >= {"shop-web", "nightly"}
+        busy = subprocess.run(base + ["serve", "--port", url.rsplit(":", 1)[1].removesuffix("/v1")],
+                              capture_output=True, text=True, timeout=60)
+        assert busy.returncode != 0 and "cannot listen on 127.0.0.1" in busy.stderr and "Traceback" not in busy.stderr
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
-        assert "Traceback" not in proc.stderr.read()
+        errors = proc.stderr.read()
+        assert "Traceback" not in errors and "stopped" in errors
     finally:
         proc.kill()
+        proc.wait()

@@ -137,6 +137,9 @@ def test_bad_env_override_and_plan_are_refused(plane):
 
 def test_a_rebuild_during_a_running_job_does_not_touch_it(plane):
     job = plane.create_job("box", "sleep 3; cat /version.txt")
+    deadline = time.monotonic() + 30
+    while plane.jobs.get(job.id).status == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
     (plane.blueprint_path.parent / "box" / "version.txt").write_text("v2\n")
     rebuilt = plane.build("box")
     assert rebuilt.status == "succeeded" and rebuilt.id != job.buildId

@@ -47,6 +47,8 @@ def test_running_cost_grows_and_rounds_up_to_the_second():
     plan = PLANS["plan-srv-006"]
     assert billing.billable_seconds(None, None, start) == 0
     assert billing.billable_seconds(start, None, start + timedelta(seconds=0.2)) == 1
+    assert billing.billable_seconds(start, start - timedelta(microseconds=3), start) == 1  # clocks disagree
+    assert billing.usd_text(Decimal(0), 8) == "0.00000000"
     later = billing.billable_seconds(start, None, start + timedelta(seconds=90))
     assert later == 90
     assert billing.cost(plan, later) > billing.cost(plan, 1) > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import sys
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
@@ -17,12 +18,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from renderlocal.api import params
 from renderlocal.api.openapi import openapi_document
 from renderlocal.core.errors import InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.logstore import LogLine
+
+UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
+FOLLOW_POLL_SECONDS = 0.2
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -40,7 +44,7 @@ def create_app(plane, token: str) -> Starlette:
 
         async def endpoint(request: Request):
             if not authorized(request.headers):
-                return error(401, "unauthorized", "missing or invalid token: send Authorization: Bearer <token> (see render-local token)")
+                return error(401, "unauthorized", UNAUTHORIZED)
             try:
                 return await handler(request)
             except RenderLocalError as exc:
@@ -119,6 +123,7 @@ def create_app(plane, token: str) -> Starlette:
         resources = query.getlist("resource")
         if not resources:
             raise InvalidInput("resource is required: a job or build id")
+        resources = list(dict.fromkeys(resources))
         for resource in resources:
             if resource.startswith("bld-"):
                 plane.builds.get(resource)
@@ -144,59 +149,64 @@ def create_app(plane, token: str) -> Starlette:
         direction = params.one(query, "direction") or "backward"
         if direction not in ("backward", "forward"):
             raise InvalidInput(f"direction must be backward or forward, not {direction!r}")
-        match = params.text_matcher(params.one(query, "text"))
-        levels = set(query.getlist("level"))
-        types = set(query.getlist("type"))
+        match = params.text_matcher(query.getlist("text"))
+        levels = params.list_of(query, "level")
+        types = params.list_of(query, "type")
         resources = await call(resources_of, query)
 
         def run():
-            lines, more = plane.logs.query(resources, _ts(start), _ts(end), direction == "backward", 10**9, match)
+            lines, _ = plane.logs.query(resources, start, end, direction == "backward", sys.maxsize, match)
             entries = [log_entry(r, line) for r, line in lines]
-            entries = [e for e in entries if (not levels or e["labels"][2]["value"] in levels)
-                       and (not types or e["labels"][3]["value"] in types)]
-            return entries[:limit], len(entries) > limit
+            return [e for e in entries if (not levels or _label(e, "level") in levels)
+                    and (not types or _label(e, "type") in types)]
 
-        entries, more = await call(run)
-        next_start, next_end = _iso(start), _iso(end)
-        if more and entries:
-            edge = entries[-1]["timestamp"]
-            if direction == "backward":
-                next_end = edge  # the next page: older than the last line returned
-            else:
-                next_start = edge
-        return JSONResponse({"hasMore": more, "nextStartTime": next_start, "nextEndTime": next_end, "logs": entries})
+        entries, next_time = _page(await call(run), limit)
+        return JSONResponse({
+            "hasMore": next_time is not None,
+            "nextStartTime": next_time if next_time and direction == "forward" else start,
+            "nextEndTime": next_time if next_time and direction == "backward" else end,
+            "logs": entries,
+        })
 
     async def subscribe_logs(websocket: WebSocket):
         if not authorized(websocket.headers):
-            await websocket.close(code=4401, reason="missing or invalid token")
+            await websocket.send_denial_response(error(401, "unauthorized", UNAUTHORIZED))
             return
         try:
             resources = await call(resources_of, websocket.query_params)
         except RenderLocalError as exc:
-            await websocket.close(code=4400 if exc.status == 400 else 4404, reason=str(exc)[:120])
+            await websocket.send_denial_response(error(exc.status, exc.code, str(exc)))
             return
         await websocket.accept()
+        closed = asyncio.ensure_future(_until_disconnect(websocket))
         offsets = {r: 0 for r in resources}
         try:
-            while offsets:
+            while offsets and not closed.done():
                 for resource in list(offsets):
-                    done = await call(_finished, plane, resource)
+                    done = await call(_finished, plane, resource)  # before reading: no last line is missed
                     lines = await call(lambda r=resource: list(plane.logs.read(r, offsets[r])))
                     for line in lines:
                         await websocket.send_json(log_entry(resource, line))
                         offsets[resource] = line.end
                     if done and not lines:
                         del offsets[resource]
-                await asyncio.sleep(0.2)
-            await websocket.close(code=1000)
-        except WebSocketDisconnect:
-            return
+                if offsets:
+                    await asyncio.wait({closed}, timeout=FOLLOW_POLL_SECONDS)
+            if not closed.done():
+                await websocket.close(code=1000)
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass  # the client went away
+        finally:
+            closed.cancel()
+
+    async def subscribe_without_websocket(_request: Request):
+        return error(426, "upgrade_required", "logs/subscribe is a WebSocket: connect with ws:// and the same Authorization header")
 
     async def openapi(_request: Request):
         return JSONResponse(openapi_document())
 
     async def http_error(request: Request, exc: HTTPException):
-        codes = {404: "not_found", 405: "method_not_allowed"}
+        codes = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
         return error(exc.status_code, codes.get(exc.status_code, "error"), exc.detail or "error")
 
     async def any_error(request: Request, exc: Exception):
@@ -211,6 +221,7 @@ def create_app(plane, token: str) -> Starlette:
         Route("/v1/services/{service_id}/jobs/{job_id}/cancel", api(cancel_job), methods=["POST"]),
         Route("/v1/logs", api(query_logs), methods=["GET"]),
         WebSocketRoute("/v1/logs/subscribe", subscribe_logs),
+        Route("/v1/logs/subscribe", api(subscribe_without_websocket), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: any_error})
@@ -223,11 +234,40 @@ def _finished(plane, resource: str) -> bool:
     return job.final and job.logsComplete
 
 
-def _ts(moment: datetime) -> str:
-    """A bound in the log files' 30-character timestamp form."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}000Z"
+def _label(entry: dict, name: str) -> str | None:
+    return next((label["value"] for label in entry["labels"] if label["name"] == name), None)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+def _page(entries: list[dict], limit: int) -> tuple[list[dict], str | None]:
+    """The first ``limit`` entries (in the query's order) and where the next page starts.
+
+    Lines captured together share one timestamp, and a page is resumed by time
+    alone (``nextStartTime``/``nextEndTime``), so a page never splits such a
+    group: it ends before the group, or, when the group alone is longer than
+    ``limit``, holds all of it. The next page's bound is the timestamp of the
+    first line not returned, inclusive: paging neither repeats nor skips a line.
+    """
+    if len(entries) <= limit:
+        return entries, None
+    cut = limit
+    edge = entries[limit - 1]["timestamp"]
+    if entries[limit]["timestamp"] == edge:
+        cut = limit - 1
+        while cut > 0 and entries[cut - 1]["timestamp"] == edge:
+            cut -= 1
+        if cut == 0:  # one group longer than a page: all of it
+            cut = limit
+            while cut < len(entries) and entries[cut]["timestamp"] == edge:
+                cut += 1
+    if cut == len(entries):
+        return entries, None
+    return entries[:cut], entries[cut]["timestamp"]
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Returns when the client closes (it sends nothing else we need)."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except Exception:
+        return

@@ -34,44 +34,69 @@ JOB_FILTERS = [_query("status", description="comma-separated: pending,running,su
     for name in ("createdBefore", "createdAfter", "startedBefore", "startedAfter", "finishedBefore", "finishedAfter")
 ]
 JOB = {"$ref": "#/components/schemas/Job"}
+RESOURCE = {"name": "resource", "in": "query", "required": True, "description": "a job or build id; repeatable",
+            "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": True}
+
+
+def _many(name: str, description: str, values=None) -> dict:
+    items = {"type": "string", **({"enum": values} if values else {})}
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "array", "items": items}, "style": "form", "explode": True}
 SERVICE = {"type": "object", "description": "Render's service object plus planId, lastSuccessfulBuildId, watch"}
 
 
+LOGS_PAGING = (
+    "Lines captured together share one timestamp; a page never splits them (it ends before them, or holds "
+    "all of them when they outnumber limit). Pass nextEndTime (backward) or nextStartTime (forward) back as "
+    "endTime/startTime for the next page: no line is repeated or skipped."
+)
+
+
 def openapi_document() -> dict:
+    """Every route the app serves, by its full path (the API under /v1, this document at /openapi.json)."""
     return {
         "openapi": "3.0.3",
-        "info": {"title": "render-local API (Render-compatible one-off jobs)", "version": __version__},
-        "servers": [{"url": "/v1"}],
+        "info": {"title": "render-local API (Render-compatible one-off jobs)", "version": __version__,
+                 "description": "Render's /v1 API for services, one-off jobs and logs, served locally."},
+        "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
-            "/services": {"get": _op("List services", "200", {"type": "array", "items": {
-                "type": "object", "properties": {"service": SERVICE, "cursor": {"type": "string"}}}}, LIST_PARAMS)},
-            "/services/{serviceId}": {"get": _op("Get a service (id or name)", "200", SERVICE, [_path("serviceId")])},
-            "/services/{serviceId}/jobs": {
-                "get": _op("List jobs, newest first", "200", {"type": "array", "items": {
+            "/v1/services": {"get": _op("List services", "200", {"type": "array", "items": {
+                "type": "object", "properties": {"service": SERVICE, "cursor": {"type": "string"}}}}, LIST_PARAMS,
+                errors=("400", "401"))},
+            "/v1/services/{serviceId}": {"get": _op("Get a service (id or name)", "200", SERVICE, [_path("serviceId")])},
+            "/v1/services/{serviceId}/jobs": {
+                "get": _op("List jobs, newest first (createdAt, then id)", "200", {"type": "array", "items": {
                     "type": "object", "properties": {"job": JOB, "cursor": {"type": "string"}}}},
                     [_path("serviceId")] + LIST_PARAMS + JOB_FILTERS),
-                "post": _op("Create a job on the last successful build", "201", JOB, [_path("serviceId")],
-                            {"$ref": "#/components/schemas/CreateJob"}, ("400", "401", "404", "415")),
+                "post": _op("Create a job on the last successful build (returned pending)", "201", JOB,
+                            [_path("serviceId")], {"$ref": "#/components/schemas/CreateJob"},
+                            ("400", "401", "404", "415", "503")),
             },
-            "/services/{serviceId}/jobs/{jobId}": {"get": _op("Get a job", "200", JOB, [_path("serviceId"), _path("jobId")])},
-            "/services/{serviceId}/jobs/{jobId}/cancel": {"post": _op(
-                "Cancel a job (SIGTERM, then SIGKILL after a grace period)", "200", JOB, [_path("serviceId"), _path("jobId")])},
-            "/logs": {"get": _op("Query logs of jobs and builds", "200", {"$ref": "#/components/schemas/Logs"}, [
-                {"name": "resource", "in": "query", "required": True, "schema": {"type": "array", "items": {"type": "string"}},
-                 "style": "form", "explode": True},
+            "/v1/services/{serviceId}/jobs/{jobId}": {"get": _op("Get a job", "200", JOB, [_path("serviceId"), _path("jobId")])},
+            "/v1/services/{serviceId}/jobs/{jobId}/cancel": {"post": _op(
+                "Cancel a job (SIGTERM, then SIGKILL after a grace period); 400 if it already ended", "200", JOB,
+                [_path("serviceId"), _path("jobId")])},
+            "/v1/logs": {"get": _op("Query logs of jobs and builds", "200", {"$ref": "#/components/schemas/Logs"}, [
+                RESOURCE,
                 _query("startTime", {"type": "string", "format": "date-time"}, "default: endTime - 1 hour"),
                 _query("endTime", {"type": "string", "format": "date-time"}, "default: now"),
                 _query("direction", {"type": "string", "enum": ["backward", "forward"], "default": "backward"}),
-                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-                _query("text", description="words with * wildcards, or /regex/"),
-                _query("level", {"type": "string", "enum": ["info", "error"]}),
-                _query("type", {"type": "string", "enum": ["app", "build"]}),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, LOGS_PAGING),
+                _many("text", "text with * wildcards (case-insensitive substring), or /regex/; a line matching any is kept"),
+                _many("level", "info (stdout) or error (stderr)", ["info", "error"]),
+                _many("type", "app (jobs) or build", ["app", "build"]),
             ])},
-            "/logs/subscribe": {"get": {
-                "summary": "Follow logs over a WebSocket: one log entry (JSON) per message, closed when the job ends",
-                "parameters": [{"name": "resource", "in": "query", "required": True, "schema": {"type": "string"}}],
-                "responses": {"101": {"description": "Switching to the WebSocket protocol"}, "401": _ERROR}}},
+            "/v1/logs/subscribe": {"get": {
+                "summary": "Follow logs over a WebSocket: one log entry (JSON) per message, closed (1000) when "
+                           "every resource has ended; a plain HTTP GET gets 426",
+                "parameters": [RESOURCE],
+                "responses": {"101": {"description": "Switching to the WebSocket protocol"},
+                              "400": _ERROR, "401": _ERROR, "404": _ERROR, "426": _ERROR}}},
+            "/openapi.json": {"get": {
+                "summary": "This document", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "render-local token"}},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from renderlocal.core.clock import parse_rfc3339, utcnow
 from renderlocal.core.errors import InvalidInput
@@ -71,26 +71,64 @@ def statuses_of(query) -> list[str] | None:
     return [s.strip() for value in raw for s in value.split(",") if s.strip()]
 
 
-def log_window(query) -> tuple[datetime, datetime]:
-    end = time_of(query, "endTime") or utcnow()
-    start = time_of(query, "startTime") or end - timedelta(hours=1)
+_FRACTION = re.compile(r"T\d\d:\d\d:\d\d[.,](\d+)")
+
+
+def log_time_of(query, name: str) -> str | None:
+    """A log window bound in the log files' 30-character form (UTC, nanoseconds).
+
+    Nanoseconds are kept, so a ``nextStartTime``/``nextEndTime`` handed back as
+    given selects exactly the lines it should.
+    """
+    raw = one(query, name)
+    moment = time_of(query, name)
+    if moment is None:
+        return None
+    fraction = _FRACTION.search(raw.strip())
+    nanos = (fraction.group(1)[:9] if fraction else "").ljust(9, "0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + nanos + "Z"
+
+
+def log_ts(moment: datetime) -> str:
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}000Z"
+
+
+def log_window(query) -> tuple[str, str]:
+    """startTime and endTime (defaults: an hour up to now) as 30-character bounds."""
+    end = log_time_of(query, "endTime") or log_ts(utcnow())
+    start = log_time_of(query, "startTime")
+    if start is None:
+        start = log_ts(parse_rfc3339(end[:26] + "Z") - timedelta(hours=1))[:26] + end[26:]  # same nanoseconds
     if start > end:
         raise InvalidInput("startTime must not be after endTime")
     return start, end
 
 
-def text_matcher(raw: str | None):
-    """Render's text filter: /regex/, or words with * wildcards (case-insensitive)."""
-    if raw is None or raw == "":
+def text_matcher(values: list[str]):
+    """Render's text filter, repeatable (a line matching any value is kept):
+    ``/regex/``, or text with ``*`` wildcards matched as a case-insensitive substring."""
+    patterns = []
+    for raw in values:
+        if raw == "":
+            continue
+        if len(raw) > 1 and raw.startswith("/") and raw.endswith("/"):
+            try:
+                patterns.append(re.compile(raw[1:-1]))
+            except re.error as exc:
+                raise InvalidInput(f"text {raw!r} is not a valid regular expression: {exc}") from None
+        else:
+            patterns.append(re.compile(".*".join(re.escape(part) for part in raw.split("*")), re.IGNORECASE))
+    if not patterns:
         return None
-    if len(raw) > 1 and raw.startswith("/") and raw.endswith("/"):
-        try:
-            pattern = re.compile(raw[1:-1])
-        except re.error as exc:
-            raise InvalidInput(f"text is not a valid regular expression: {exc}") from None
-    else:
-        pattern = re.compile(".*".join(re.escape(part) for part in raw.split("*")), re.IGNORECASE)
-    return pattern.search
+    if len(patterns) == 1:
+        return patterns[0].search
+    return lambda message: any(pattern.search(message) for pattern in patterns)
+
+
+def list_of(query, name: str) -> set[str]:
+    """A repeatable, comma-joinable filter (``level=info,error`` or ``level=info&level=error``)."""
+    return {part.strip() for value in query.getlist(name) for part in value.split(",") if part.strip()}
 
 
 def job_body(body) -> dict:
@@ -107,6 +145,8 @@ def job_body(body) -> dict:
     plan_id = body.get("planId")
     if plan_id is not None and not isinstance(plan_id, str):
         raise InvalidInput("planId must be a string")
+    if plan_id is not None and not plan_id.strip():
+        raise InvalidInput("planId must not be empty; leave it out to use the service's plan")
     env = body.get("envVars")
     if env is not None:
         if not isinstance(env, list):
@@ -114,4 +154,4 @@ def job_body(body) -> dict:
         for item in env:
             if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("value"), str)):
                 raise InvalidInput(f'each envVars entry must be {{"key": string, "value": string}}, not {item!r}')
-    return {"start_command": command, "plan_id": plan_id or None, "env": env}
+    return {"start_command": command, "plan_id": plan_id, "env": env}

@@ -1,13 +1,20 @@
-"""Running the API: in the foreground (``render-local serve``) or in a thread (the TUI)."""
+"""Running the API: in the foreground (``render-local serve``) or in a thread (the TUI).
+
+The listening socket is bound here, before uvicorn starts: the printed URL
+carries the real port (also with ``--port 0``) and a busy port is one clear
+error line instead of a server that exits from inside its event loop.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 import threading
 import time
 
 from renderlocal.api.token import load_or_create_token
+from renderlocal.core.errors import RenderLocalError
 
 RECOVER_SECONDS = 2.0
 
@@ -19,6 +26,37 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def warn_if_exposed(host: str) -> None:
+    if not is_loopback(host):
+        print(f"render-local: warning: serving on {host}, reachable from other machines; "
+              "anyone with the token can run jobs", file=sys.stderr, flush=True)
+
+
+def base_url(host: str, port: int) -> str:
+    """The API's base URL (``.../v1``), an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/v1"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (0: any free port)."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise RenderLocalError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise RenderLocalError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 class Supervisor:
@@ -51,60 +89,78 @@ class Supervisor:
 
 
 class ServerHandle:
-    def __init__(self, server, thread, host):
+    """A server running in a background thread: ``url`` (``http://host:port/v1``),
+    ``token`` (the bearer token it accepts), ``stop()``."""
+
+    def __init__(self, server, thread, sock, host: str, token: str):
         self.server = server
         self.thread = thread
+        self.sock = sock
         self.host = host
+        self.token = token
+        self.port: int = sock.getsockname()[1]
+        self.url = base_url(host, self.port)
 
     @property
-    def port(self) -> int:
-        return self.server.servers[0].sockets[0].getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+    def app(self):
+        return self.server.config.app
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.sock.close()
 
 
-def _server(plane, host: str, port: int):
+def _server(plane, token: str):
     import uvicorn
 
     from renderlocal.api.app import create_app
 
-    app = create_app(plane, load_or_create_token(plane.data_dir))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
+    ws = "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
+    config = uvicorn.Config(create_app(plane, token), log_level="warning", lifespan="off", ws=ws,
+                            timeout_graceful_shutdown=5)
     return uvicorn.Server(config)
 
 
 def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
-    """Serve the API from a background thread; returns once it listens."""
-    server = _server(plane, host, port)
-    server.install_signal_handlers = lambda: None  # the owner of the main thread handles signals
-    thread = threading.Thread(target=server.run, name="api-server", daemon=True)
+    """Serve the API from a background thread; returns once it listens.
+
+    It does not adopt jobs or run watchers: its owner (the TUI) does that.
+    """
+    warn_if_exposed(host)
+    sock = bind(host, port)
+    token = load_or_create_token(plane.data_dir)
+    server = _server(plane, token)
+    server.install_signal_handlers = lambda: None  # older uvicorn: the main thread's owner handles signals
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="api-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the API server could not listen on {host}:{port}")
+            server.should_exit = True
+            sock.close()
+            raise RenderLocalError(f"the API server did not start on {host}:{port}")
         time.sleep(0.02)
-    return ServerHandle(server, thread, host)
+    return ServerHandle(server, thread, sock, host, token)
 
 
 def serve(plane, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """``render-local serve``: the control plane and the API until Ctrl-C."""
-    if not is_loopback(host):
-        print(f"render-local: warning: serving on {host}, reachable from other machines; "
-              "anyone with the token can run jobs", file=sys.stderr)
+    """``render-local serve``: the control plane and the API until Ctrl-C.
+
+    The base URL goes to stdout (for scripts), everything else to stderr.
+    """
+    warn_if_exposed(host)
+    sock = bind(host, port)
+    server = _server(plane, load_or_create_token(plane.data_dir))
     supervisor = Supervisor(plane).start()
-    server = _server(plane, host, port)
-    print(f"render-local API on http://{host}:{port}/v1 (token: render-local token)", file=sys.stderr, flush=True)
+    print(base_url(host, sock.getsockname()[1]), flush=True)
+    print("render-local API: send Authorization: Bearer $(render-local token); Ctrl-C stops",
+          file=sys.stderr, flush=True)
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn hands Ctrl-C back after its clean shutdown: that is the way out
     finally:
         supervisor.stop()
+        sock.close()
     print("render-local API stopped", file=sys.stderr)

@@ -33,7 +33,7 @@ def billable_seconds(started: datetime | None, finished: datetime | None, now: d
     if started is None:
         return 0
     end = finished or now
-    return max(0, math.ceil((end - started).total_seconds()))
+    return max(1, math.ceil((end - started).total_seconds()))  # a started job bills its first second
 
 
 def cost(plan: Plan, seconds: int | float) -> Decimal:
@@ -42,4 +42,4 @@ def cost(plan: Plan, seconds: int | float) -> Decimal:
 
 def usd_text(amount: Decimal, places: int = 6) -> str:
     """Plain decimal string for JSON (``costUSD``) and tables."""
-    return str(amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    return format(amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")

@@ -213,11 +213,14 @@ class JobRunner:
         def change(doc):
             if doc["status"] in FINAL_JOB_STATUSES:
                 return
-            doc.update(status=status, finishedAt=finished, exitCode=exit_code, failureReason=reason)
+            end = finished
+            if doc.get("startedAt") and parse_stored(end) < parse_stored(doc["startedAt"]):
+                end = doc["startedAt"]  # the engine's two clocks can disagree by microseconds
+            doc.update(status=status, finishedAt=end, exitCode=exit_code, failureReason=reason)
             if not doc.get("containerId"):
                 doc["logsComplete"] = True  # it never ran: there is nothing to capture
             text = message or (reason or {}).get("message") or status
-            doc["events"].append({"at": finished, "status": status, "message": text})
+            doc["events"].append({"at": end, "status": status, "message": text})
 
         return Job.from_doc(self.store.update(job_id, change))
 

@@ -5,7 +5,6 @@ Times are UTC inside and shown in local time; money is Decimal USD.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -105,9 +104,11 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 
 def usd(amount: Decimal, places: int = 6) -> str:
-    """$0.000270; negative zero never shows."""
-    text = billing.usd_text(amount, places)
-    return "$" + (text[1:] if text.startswith("-") and Decimal(text) == 0 else text)
+    """$0.000270: always fixed-point (str() of a zero Decimal with 8 places says 0E-8)."""
+    quantized = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if quantized == 0:
+        quantized = abs(quantized)  # never "-0.00"
+    return "$" + format(quantized, "f")
 
 
 def usd_short(amount: Decimal) -> str:
@@ -144,10 +145,6 @@ def cpu_text(plan: Plan) -> str:
     return f"{_cpu(plan.cpu)} CPU"
 
 
-def round_money(amount: Decimal, places: int = 8) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
 def job_seconds(job, now: datetime) -> float | None:
     """How long the job ran (so far, while running); None before it starts."""
     started = job.started()
@@ -155,11 +152,6 @@ def job_seconds(job, now: datetime) -> float | None:
         return None
     end = job.finished() or now
     return max(0.0, (end - started).total_seconds())
-
-
-def billed_seconds(job, now: datetime) -> int:
-    seconds = job_seconds(job, now)
-    return 0 if seconds is None else math.ceil(seconds)
 
 
 def reason_text(job) -> str:

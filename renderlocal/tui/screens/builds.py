@@ -1,0 +1,187 @@
+"""A service's builds, newest first, and the log of the highlighted one."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from renderlocal.core.clock import parse_stored
+from renderlocal.core.models import Build
+from renderlocal.tui.format import duration, short_time, status_text
+from renderlocal.tui.logtail import LogTail
+from renderlocal.tui.screens.base import BACK, LiveScreen
+from renderlocal.tui.widgets.log_view import LogView
+
+COLUMNS = [("id", "Build"), ("status", "Status"), ("trigger", "Trigger"), ("created", "Created"),
+           ("took", "Took"), ("reason", "Failure")]
+
+
+def build_reason(build: Build) -> str:
+    reason = build.failureReason or {}
+    message = reason.get("message", "")
+    if reason.get("step"):
+        message = f"{reason['step']}: {message}"
+    return message.replace("\n", " ")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class BuildsScreen(LiveScreen):
+    SUB_TITLE = "Builds"
+    BINDINGS = [
+        BACK,
+        Binding("b", "build", "Build now"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("t", "toggle_timestamps", "Timestamps"),
+        Binding("w", "toggle_wrap", "Wrap"),
+    ]
+
+    def __init__(self, service_id: str) -> None:
+        super().__init__()
+        self.service_id = service_id
+        self.builds: dict[str, Build] = {}
+        self.tail: LogTail | None = None
+        self.log_build: str | None = None
+        self._polling = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table = DataTable(id="builds", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static(id="build-log-title", classes="section-title")
+        yield LogView(id="build-log", placeholder="(no build selected)")
+        yield Static(id="build-log-status", classes="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(0.25, self._poll_log)
+
+    def load(self):
+        plane = self.app.plane
+        return plane.get_service(self.service_id), plane.builds.list(self.service_id)
+
+    def show(self, data) -> None:
+        service, builds = data
+        self.service = service
+        fresh = bool(self.builds) and bool(builds) and builds[0].id not in self.builds
+        self.sub_title = f"Builds of {service.name}"
+        self.builds = {b.id: b for b in builds}
+        now = self.app.now()
+        table = self.query_one("#builds", DataTable)
+        wanted = [b.id for b in builds]
+        current = [str(k.value) for k in table.rows]
+        if wanted == current:
+            for build in builds:
+                for (key, _), value in zip(COLUMNS, self._cells(build, now, service)):
+                    table.update_cell(build.id, key, value, update_width=True)
+        else:
+            selected = self.selected_id()
+            table.clear()
+            for build in builds:
+                table.add_row(*self._cells(build, now, service), key=build.id)
+            if selected in wanted:
+                table.move_cursor(row=wanted.index(selected))
+        if builds and (self.log_build is None or fresh):
+            table.move_cursor(row=0)
+            self._switch_log(builds[0].id)
+        if not builds:
+            self.query_one("#build-log-title", Static).update(
+                Text(f"{service.name} has no builds yet: press b to build it", style="italic"))
+
+    def _cells(self, build: Build, now, service) -> list:
+        created = parse_stored(build.createdAt)
+        started, finished = parse_stored(build.startedAt) or created, parse_stored(build.finishedAt)
+        took = duration(((finished or now) - started).total_seconds())
+        bid = Text(build.id)
+        if build.id == service.lastSuccessfulBuildId:
+            bid.append("  ★ jobs run this", "bold green")
+        return [bid, status_text(build.status), build.trigger, short_time(created, now),
+                took if finished else f"{took}…", Text(_clip(build_reason(build), 72), style="red")]
+
+    def selected_id(self) -> str | None:
+        table = self.query_one("#builds", DataTable)
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value != self.log_build:
+            self._switch_log(str(event.row_key.value))
+
+    def _switch_log(self, build_id: str) -> None:
+        self.log_build = build_id
+        self.tail = LogTail(self.app.plane.logs, build_id)
+        view = self.query_one("#build-log", LogView)
+        view.clear()
+        view.placeholder = "(this build has not logged anything yet)"
+        self.query_one("#build-log-title", Static).update(Text(f"Log of {build_id}", style="bold"))
+        self._poll_log()
+
+    def _covered(self) -> bool:
+        """Another screen is on top (a dialog over this one still lets the log move)."""
+        stack = self.app.screen_stack
+        return not (stack and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self])))
+
+    def _poll_log(self) -> None:
+        if self._covered():
+            return
+        if self.tail is None or self._polling:
+            return
+        build = self.builds.get(self.log_build or "")
+        if build is not None and build.status != "building" and getattr(self, "_drained", None) == build.id:
+            return
+        self._polling = True
+        tail = self.tail
+
+        def work():
+            try:
+                lines = tail.read()
+            except OSError:
+                lines = []
+            self.app.call_from_thread_safe(self._got_lines, tail, lines)
+
+        self.run_worker(work, thread=True, group="log", exit_on_error=False)
+
+    def _got_lines(self, tail: LogTail, lines) -> None:
+        self._polling = False
+        if tail is not self.tail:
+            return
+        view = self.query_one("#build-log", LogView)
+        view.older_not_loaded = tail.partial
+        view.append(lines)
+        build = self.builds.get(tail.resource_id)
+        if build is not None and build.status != "building" and not lines:
+            self._drained = build.id
+        self.query_one("#build-log-status", Static).update(view.status_text())
+
+    def on_log_view_changed(self, event: LogView.Changed) -> None:
+        self.query_one("#build-log-status", Static).update(event.view.status_text())
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_build(self) -> None:
+        service = getattr(self, "service", None)
+        if service is not None:
+            self.app.start_build(service, then=self.reload)
+
+    def action_toggle_follow(self) -> None:
+        view = self.query_one("#build-log", LogView)
+        view.follow = not view.follow
+
+    def action_toggle_timestamps(self) -> None:
+        view = self.query_one("#build-log", LogView)
+        view.timestamps = not view.timestamps
+
+    def action_toggle_wrap(self) -> None:
+        view = self.query_one("#build-log", LogView)
+        view.wrap = not view.wrap
+

@@ -1,0 +1,196 @@
+"""One job: its facts, its timeline and its live log."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header, Input, Static
+
+from renderlocal.core.models import Job
+from renderlocal.tui.logtail import LogTail
+from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.widgets.job_summary import JobSummary
+from renderlocal.tui.widgets.log_view import LogView
+from renderlocal.tui.widgets.timeline import JobTimeline
+
+LOG_POLL_SECONDS = 0.25
+
+
+class JobDetailScreen(LiveScreen):
+    SUB_TITLE = "Job"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "previous_match", "Previous match", show=False),
+        Binding("m", "toggle_only_matches", "Matches only"),
+        Binding("t", "toggle_timestamps", "Times"),
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("c", "cancel_job", "Cancel job"),
+        Binding("r", "rerun", "Rerun"),
+    ]
+
+    def __init__(self, job_id: str, max_lines: int = 5000) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.job: Job | None = None
+        self.service_name = ""
+        self.max_lines = max_lines
+        self.tail: LogTail | None = None
+        self._polling = False
+        self._log_done = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield JobSummary(id="job-summary")
+        yield JobTimeline(id="job-timeline")
+        yield LogView(max_lines=self.max_lines, id="job-log", placeholder="(no output yet)")
+        yield Input(placeholder="search the log (regular expression or text); enter keeps it, esc clears",
+                    id="log-search")
+        yield Static(id="log-status", classes="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#log-search", Input).display = False
+        self.tail = LogTail(self.app.plane.logs, self.job_id, keep=self.max_lines)
+        self.query_one("#job-log", LogView).focus()
+        self.set_interval(LOG_POLL_SECONDS, self._poll_log)
+        self._poll_log()
+
+    # -- the job ------------------------------------------------------------------------
+    def load(self):
+        plane = self.app.plane
+        job = plane.jobs.get(self.job_id)
+        try:
+            name = plane.get_service(job.serviceId).name
+        except Exception:
+            name = job.serviceId
+        return job, name
+
+    def show(self, data) -> None:
+        self.job, self.service_name = data
+        self.sub_title = f"Job {self.job.id} · {self.service_name}"
+        self._render_job()
+
+    def tick(self) -> None:
+        super().tick()
+        if self.job is not None:
+            self._render_job()  # the cost and the timeline move with the clock
+
+    def _render_job(self) -> None:
+        now = self.app.now()
+        self.query_one("#job-summary", JobSummary).show(self.job, self.service_name, now)
+        self.query_one("#job-timeline", JobTimeline).show(self.job, now)
+
+    # -- the log ------------------------------------------------------------------------
+    def _covered(self) -> bool:
+        """Another screen is on top (a dialog over this one still lets the log move)."""
+        stack = self.app.screen_stack
+        return not (stack and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self])))
+
+    def _poll_log(self) -> None:
+        if self._covered():
+            return
+        if self.tail is None or self._polling or self._log_done:
+            return
+        self._polling = True
+        tail, job = self.tail, self.job
+        finished = job is not None and job.final and job.logsComplete
+
+        def work():
+            try:
+                lines = tail.read()
+            except OSError:
+                lines = []
+            self.app.call_from_thread_safe(self._got_lines, lines, finished)
+
+        self.run_worker(work, thread=True, group="log", exit_on_error=False)
+
+    def _got_lines(self, lines, finished: bool) -> None:
+        self._polling = False
+        view = self.query_one("#job-log", LogView)
+        view.older_not_loaded = self.tail.partial
+        if lines:
+            view.append(lines)
+        elif finished:
+            self._log_done = True  # the job ended and every line is in
+            if view.line_count == 0:
+                view.placeholder = "(this job printed nothing)"
+                view.refresh()
+        self._update_status()
+
+    def on_log_view_changed(self, _event: LogView.Changed) -> None:
+        self._update_status()
+
+    def _update_status(self) -> None:
+        view = self.query_one("#job-log", LogView)
+        self.query_one("#log-status", Static).update(view.status_text())
+
+    # -- log keys ------------------------------------------------------------------------
+    @property
+    def view(self) -> LogView:
+        return self.query_one("#job-log", LogView)
+
+    def action_toggle_follow(self) -> None:
+        self.view.follow = not self.view.follow
+
+    def action_toggle_timestamps(self) -> None:
+        self.view.timestamps = not self.view.timestamps
+
+    def action_toggle_wrap(self) -> None:
+        self.view.wrap = not self.view.wrap
+
+    def action_toggle_only_matches(self) -> None:
+        if not self.view.search:
+            self.notify("Search first (/), then m shows only the matching lines", severity="warning")
+            return
+        self.view.only_matches = not self.view.only_matches
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.display = True
+        box.value = self.view.search
+        box.focus()
+
+    def action_next_match(self) -> None:
+        if not self.view.next_match():
+            self.notify("No matches" if self.view.search else "Search first (/)", severity="warning")
+
+    def action_previous_match(self) -> None:
+        if not self.view.next_match(backwards=True):
+            self.notify("No matches" if self.view.search else "Search first (/)", severity="warning")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-search":
+            self.view.search = event.value
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "log-search":
+            event.input.display = bool(event.value)
+            self.view.focus()
+            if event.value:
+                self.view.next_match(backwards=True)
+
+    def action_back(self) -> None:
+        box = self.query_one("#log-search", Input)
+        if box.has_focus or self.view.search:
+            box.value = ""
+            box.display = False
+            self.view.search = ""
+            self.view.only_matches = False
+            self.view.focus()
+            return
+        self.app.pop_screen()
+
+    # -- job keys ------------------------------------------------------------------------
+    def action_cancel_job(self) -> None:
+        if self.job is not None:
+            self.app.confirm_cancel(self.job, then=self.reload)
+
+    def action_rerun(self) -> None:
+        if self.job is not None:
+            self.app.rerun(self.job)
+

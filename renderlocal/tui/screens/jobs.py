@@ -1,0 +1,291 @@
+"""Jobs, newest first: every service's or one service's, filtered as you type."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from renderlocal.core.clock import parse_stored
+from renderlocal.core.models import Job
+from renderlocal.tui.format import (PRORATED, duration, job_seconds, local_time, reason_text, short_time, status_text,
+                                    usd)
+from renderlocal.tui.screens.base import LiveScreen
+
+COLUMNS = [("id", "Job"), ("service", "Service"), ("status", "Status"), ("command", "Command"),
+           ("plan", "Plan"), ("created", "Created"), ("duration", "Duration"), ("cost", "Cost USD*")]
+STATUS_FILTERS = (None, "running", "pending", "succeeded", "failed", "canceled")
+LIST_LIMIT = 1000  # newest jobs loaded; older ones stay a command away (render-local jobs list)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class JobsScreen(LiveScreen):
+    SUB_TITLE = "Jobs"
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "status_filter", "Status filter"),
+        Binding("n", "launch", "Launch job"),
+        Binding("c", "cancel_job", "Cancel job"),
+        Binding("r", "rerun", "Rerun"),
+        Binding("a", "all_services", "All services"),
+        Binding("escape", "back", "Back / clear"),
+    ]
+
+    def __init__(self, service_id: str | None = None) -> None:
+        super().__init__()
+        self.service_id = service_id
+        self.status_filter: str | None = None
+        self.text_filter = ""
+        self.jobs: list[Job] = []
+        self.names: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="jobs-bar", classes="bar"):
+            yield Static(id="jobs-scope")
+            filter_box = Input(placeholder="filter: id, service, command, status, plan…", id="jobs-filter")
+            filter_box.display = False
+            yield filter_box
+        table = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(Text(label, justify="right") if key == "cost" else label, key=key)
+        yield table
+        yield Static(id="job-detail-line", classes="detail")
+        yield Static(id="jobs-note", classes="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#jobs", DataTable).focus()
+        self._show_scope()
+
+    # -- data --------------------------------------------------------------------------
+    def load(self):
+        plane = self.app.plane
+        names = {s.id: s.name for s in plane.list_services(include_removed=True)}
+        statuses = [self.status_filter] if self.status_filter else None
+        return names, plane.jobs.list(self.service_id, statuses, limit=LIST_LIMIT)
+
+    def show(self, data) -> None:
+        self.names, self.jobs = data
+        self._show_scope()
+        self._fill()
+
+    def _visible(self) -> list[Job]:
+        needle = self.text_filter.lower().strip()
+        if not needle:
+            return self.jobs
+        out = []
+        for job in self.jobs:
+            hay = " ".join([job.id, self.names.get(job.serviceId, job.serviceId), job.startCommand, job.status,
+                            job.planId, _plan_name(job), reason_text(job)]).lower()
+            if all(word in hay for word in needle.split()):
+                out.append(job)
+        return out
+
+    def _fill(self) -> None:
+        now = self.app.now()
+        jobs = self._visible()
+        table = self.query_one("#jobs", DataTable)
+        wanted = [job.id for job in jobs]
+        current = [str(key.value) for key in table.rows]
+        if wanted == current:
+            for job in jobs:
+                if job.status in ("running", "pending") or self._changed(job):
+                    for (key, _), value in zip(COLUMNS, self._cells(job, now)):
+                        table.update_cell(job.id, key, value, update_width=True)
+        else:
+            selected = self.selected_id()
+            table.clear()
+            for job in jobs:
+                table.add_row(*self._cells(job, now), key=job.id)
+            if selected in wanted:
+                table.move_cursor(row=wanted.index(selected))
+        self._shown = {job.id: job.status for job in jobs}
+        shown, total = len(jobs), len(self.jobs)
+        note = Text()
+        note.append(f"{shown} job{'s' if shown != 1 else ''}")
+        if shown != total:
+            note.append(f" of {total}")
+        if total >= LIST_LIMIT:
+            note.append(f" (the newest {LIST_LIMIT}; older: render-local jobs list)")
+        note.append(f" · * cost in USD, {PRORATED}", "dim")
+        if not self.jobs:
+            note.append(" · no jobs yet: press n to launch one" if not self.status_filter else
+                        f" · none {self.status_filter}: s changes the status filter", "italic")
+        elif not jobs:
+            note.append(" · nothing matches the filter: esc clears it", "italic")
+        self.query_one("#jobs-note", Static).update(note)
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        job = self.selected()
+        panel = self.query_one("#job-detail-line", Static)
+        if job is None:
+            panel.display = False
+            return
+        panel.display = True
+        now = self.app.now()
+        text = Text()
+        text.append(job.id, "bold")
+        text.append(f"  {self.names.get(job.serviceId, job.serviceId)} · ", "dim")
+        text.append_text(status_text(job.status))
+        reason = reason_text(job)
+        if reason and reason != job.status:
+            text.append(f"  {reason}", "red" if job.status == "failed" else "#ffaf00")
+        text.append("\ncommand  ", "dim")
+        text.append(job.startCommand)
+        text.append("\nstarted  ", "dim")
+        text.append(local_time(job.started()))
+        text.append("   finished  ", "dim")
+        text.append(local_time(job.finished()))
+        if job.envOverrides:
+            text.append("   env  ", "dim")
+            text.append(", ".join(f"{k}={v}" for k, v in sorted(job.envOverrides.items())))
+        text.append("\nenter opens its log · c cancel · r rerun (same command, plan and env overrides)", "dim")
+        panel.update(text)
+
+    def _changed(self, job: Job) -> bool:
+        return getattr(self, "_shown", {}).get(job.id) != job.status
+
+    def _cells(self, job: Job, now) -> list:
+        seconds = job_seconds(job, now)
+        if seconds is None:
+            took = Text(f"waiting {duration((now - parse_stored(job.createdAt)).total_seconds())}", style="dim")
+        else:
+            took = Text(duration(seconds) + ("…" if job.status == "running" else ""))
+        return [
+            job.id,
+            self.names.get(job.serviceId, job.serviceId),
+            job_status_text(job),
+            _clip(job.startCommand, 36),
+            _plan_name(job),
+            short_time(parse_stored(job.createdAt), now),
+            took,
+            Text(usd(job.cost(now), 6), justify="right"),
+        ]
+
+    def _show_scope(self) -> None:
+        scope = Text()
+        if self.service_id:
+            scope.append("service ", "dim")
+            scope.append(self.names.get(self.service_id, self.service_id), "bold")
+        else:
+            scope.append("all services", "bold")
+        scope.append(" · status ", "dim")
+        scope.append(self.status_filter or "any", "bold")
+        if self.text_filter:
+            scope.append(" · filter ", "dim")
+            scope.append(repr(self.text_filter), "bold")
+        self.sub_title = "Jobs of " + self.names.get(self.service_id, self.service_id) if self.service_id else "Jobs"
+        self.query_one("#jobs-scope", Static).update(scope)
+
+    def selected_id(self) -> str | None:
+        table = self.query_one("#jobs", DataTable)
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def selected(self) -> Job | None:
+        job_id = self.selected_id()
+        return next((job for job in self.jobs if job.id == job_id), None)
+
+    # -- filtering ------------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "jobs-filter":
+            self.text_filter = event.value
+            self._show_scope()
+            self._fill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "jobs-filter":
+            self.query_one("#jobs", DataTable).focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#jobs-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_status_filter(self) -> None:
+        index = STATUS_FILTERS.index(self.status_filter)
+        self.status_filter = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
+        self._show_scope()
+        self.reload()
+
+    def action_all_services(self) -> None:
+        if self.service_id is not None:
+            self.service_id = None
+            self._show_scope()
+            self.reload()
+
+    def action_back(self) -> None:
+        box = self.query_one("#jobs-filter", Input)
+        if box.display and (box.has_focus or self.text_filter):
+            box.value = ""
+            box.display = False
+            self.text_filter = ""
+            self.query_one("#jobs", DataTable).focus()
+            self._show_scope()
+            self._fill()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    # -- job actions ------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        job = self.selected()
+        if job is not None:
+            from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+            self.app.push_screen(JobDetailScreen(job.id))
+
+    def action_launch(self) -> None:
+        service_id = self.service_id or (self.selected().serviceId if self.selected() else None)
+        if service_id is None:
+            self.notify("Pick a service first: launch from the services screen (1)", severity="warning")
+            return
+        self.app.open_launcher_by_id(service_id)
+
+    def action_cancel_job(self) -> None:
+        job = self.selected()
+        if job is not None:
+            self.app.confirm_cancel(job, then=self.reload)
+
+    def action_rerun(self) -> None:
+        job = self.selected()
+        if job is not None:
+            self.app.rerun(job)
+
+
+def _plan_name(job: Job) -> str:
+    try:
+        return job.plan.name
+    except Exception:
+        return job.planId
+
+
+SHORT_REASONS = {"nonZeroExit": "exit {exitCode}", "oomKilled": "OOM-killed", "timedOut": "timed out",
+                 "lost": "lost", "startFailed": "did not start"}
+
+
+def job_status_text(job: Job) -> Text:
+    """The status, and for a failure the short why (the detail line and screen say it in full)."""
+    text = status_text(job.status)
+    reason = job.failureReason or {}
+    short = SHORT_REASONS.get(reason.get("type", ""))
+    if short:
+        text.append(" · " + short.format(exitCode=reason.get("exitCode", job.exitCode)), "red")
+    return text

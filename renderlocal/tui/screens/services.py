@@ -1,0 +1,196 @@
+"""Services: what each one runs, its builds, its plan and watch mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from renderlocal.core.clock import parse_stored
+from renderlocal.core.models import Build, Service
+from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly_text, status_text
+from renderlocal.tui.screens.base import LiveScreen
+
+COLUMNS = [("name", "Name"), ("type", "Type"), ("runtime", "Runtime"), ("plan", "Plan"),
+           ("last", "Last successful build"), ("latest", "Latest build"), ("watch", "Watch")]
+
+
+@dataclass
+class ServiceRow:
+    service: Service
+    last: Build | None
+    latest: Build | None
+
+
+def service_plan_text(service: Service) -> str:
+    try:
+        plan = service.plan
+    except Exception:
+        return service.planId
+    return f"{plan.name} · {plan.memory_text} · {hourly_text(plan)}"
+
+
+class ServicesScreen(LiveScreen):
+    TITLE = "render-local"
+    SUB_TITLE = "Services"
+    BINDINGS = [
+        Binding("n", "launch", "Launch job"),
+        Binding("b", "build", "Build now"),
+        Binding("w", "toggle_watch", "Watch on/off"),
+        Binding("l", "builds", "Builds & log"),
+        Binding("j", "service_jobs", "Its jobs"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table = DataTable(id="services", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static(id="service-detail", classes="detail")
+        yield Footer()
+
+    # -- data -------------------------------------------------------------------------
+    def load(self) -> list[ServiceRow]:
+        plane = self.app.plane
+        builds = {b.id: b for b in plane.builds.list()}
+        return [ServiceRow(s, builds.get(s.lastSuccessfulBuildId), builds.get(s.latestBuildId))
+                for s in plane.list_services()]
+
+    def show(self, rows: list[ServiceRow]) -> None:
+        self.rows = {row.service.id: row for row in rows}
+        self.app.services_cache = [row.service for row in rows]
+        now = self.app.now()
+        table = self.query_one("#services", DataTable)
+        wanted = [row.service.id for row in rows]
+        current = [str(key.value) for key in table.rows]
+        cells = {row.service.id: self._cells(row, now) for row in rows}
+        if wanted == current:
+            for service_id, values in cells.items():
+                for (key, _label), value in zip(COLUMNS, values):
+                    table.update_cell(service_id, key, value, update_width=True)
+        else:
+            selected = self.selected_id()
+            table.clear()
+            for service_id in wanted:
+                table.add_row(*cells[service_id], key=service_id)
+            if selected in wanted:
+                table.move_cursor(row=wanted.index(selected))
+        if not rows:
+            self.query_one("#service-detail", Static).update(
+                "No services: render-local reads them from render.yaml (--blueprint).")
+        else:
+            self._show_detail()
+
+    def _cells(self, row: ServiceRow, now) -> list:
+        service = row.service
+        last = row.last
+        if last is not None:
+            last_text = Text(f"{last.id}  ")
+            last_text.append(ago(parse_stored(last.finishedAt or last.createdAt), now), "dim")
+        else:
+            last_text = Text("none yet (b builds)", style="dim italic")
+        latest = row.latest
+        if latest is not None:
+            latest_text = status_text(latest.status)
+            latest_text.append("  " + ago(parse_stored(latest.createdAt), now), "dim")
+        else:
+            latest_text = Text("-", style="dim")
+        watch = Text("● on", style="bold green") if service.watch else Text("○ off", style="dim")
+        name = Text(service.name, style="bold")
+        if not service.inBlueprint:
+            name.append(" (removed)", "dim")
+        return [name, service.type, service.runtime, service_plan_text(service), last_text, latest_text, watch]
+
+    def selected_id(self) -> str | None:
+        table = self.query_one("#services", DataTable)
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def selected(self) -> Service | None:
+        service_id = self.selected_id()
+        row = getattr(self, "rows", {}).get(service_id)
+        return row.service if row else None
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        service_id = self.selected_id()
+        row = getattr(self, "rows", {}).get(service_id)
+        detail = self.query_one("#service-detail", Static)
+        if row is None:
+            detail.update("")
+            return
+        service = row.service
+        text = Text()
+        text.append(service.name, "bold")
+        text.append(f"  {service.id}\n", "dim")
+        text.append("start command  ", "dim")
+        text.append((service.own_start_command or "(none: give one when launching)") + "\n")
+        if service.schedule:
+            text.append("schedule       ", "dim")
+            text.append(f"{service.schedule} (UTC)\n")
+        text.append("env vars       ", "dim")
+        text.append((", ".join(sorted(service.envVars)) or "none") + "\n")
+        latest = row.latest
+        if latest is not None and latest.status == "failed":
+            reason = latest.failureReason or {}
+            text.append("latest build   ", "dim")
+            text.append(f"{latest.id} failed", STATUS_STYLES["failed"])
+            message = reason.get("message", "")
+            if reason.get("step"):
+                message = f"{reason['step']}: {message}"
+            text.append(f": {message}\n", "red")
+            if row.last is not None:
+                text.append("               new jobs still run the last successful build " + row.last.id + "\n", "dim")
+        elif latest is not None and latest.status == "building":
+            started = parse_stored(latest.startedAt or latest.createdAt)
+            text.append("latest build   ", "dim")
+            text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}\n")
+        text.append("keys: n/enter launch a job · b build · w watch · l builds and build log · j jobs", "dim")
+        detail.update(text)
+
+    # -- actions ------------------------------------------------------------------------
+    def _need_service(self) -> Service | None:
+        service = self.selected()
+        if service is None:
+            self.notify("No service selected", severity="warning")
+        return service
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            self.app.open_launcher(service)
+
+    def action_build(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            self.app.start_build(service)
+
+    def action_toggle_watch(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            self.app.toggle_watch(service)
+
+    def action_builds(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            from renderlocal.tui.screens.builds import BuildsScreen
+
+            self.app.push_screen(BuildsScreen(service.id))
+
+    def action_service_jobs(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            from renderlocal.tui.screens.jobs import JobsScreen
+
+            self.app.push_screen(JobsScreen(service.id))

@@ -1,0 +1,224 @@
+"""The terminal app driven key by key against the real Docker engine.
+
+Launch ``echo hi`` on a bigger plan and watch it succeed with ``hi`` in its log
+and a cost; refuse invalid input without creating anything; build, cancel and
+rerun from the keyboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from renderlocal.core.control import ControlPlane
+
+pytestmark = pytest.mark.docker
+
+BLUEPRINT = """\
+services:
+  - type: worker
+    name: box
+    runtime: docker
+    rootDir: box
+    plan: starter
+    dockerCommand: echo from-the-service
+"""
+FILES = {"box/Dockerfile": "FROM busybox:1.36\n"}
+SIZE = (160, 45)
+
+
+@pytest.fixture
+def plane(engine, data_dir, write_blueprint):
+    path = write_blueprint(BLUEPRINT, FILES)
+    plane = ControlPlane(data_dir, path, engine=engine)
+    plane.sync_services()
+    assert plane.build("box").status == "succeeded"
+    yield plane
+    plane.close()
+
+
+def text_of(widget) -> str:
+    """What a Static shows, as plain text."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))
+    console.print(widget.content)
+    return console.export_text()
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.1)
+        if condition():
+            return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run(scenario, plane):
+    from renderlocal.tui.app import RenderLocalApp
+
+    async def main():
+        app = RenderLocalApp(plane, cursor_blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: getattr(app.screen, "loaded_count", 0) > 0, what="the services")
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+async def open_launcher(app, pilot):
+    from renderlocal.tui.screens.launch import LaunchScreen
+
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), what="the launcher")
+    await pilot.pause(0.2)
+    return app.screen
+
+
+def test_launch_echo_hi_on_a_bigger_plan(plane):
+    from textual.widgets import Input
+
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+    from renderlocal.tui.widgets.plan_picker import PlanPicker
+
+    async def scenario(app, pilot):
+        launcher = await open_launcher(app, pilot)
+        command = launcher.query_one("#command", Input)
+        assert command.value == "echo from-the-service"  # prefilled from the service
+        await pilot.press("end", "ctrl+u", *"echo hi")
+        assert command.value == "echo hi"
+        await pilot.press("tab", "down")  # the plan picker: Starter -> Standard
+        picker = launcher.query_one("#plan", PlanPicker)
+        assert picker.plan_id == "plan-srv-008"
+        assert [p.id for p in picker.plans] == ["plan-srv-006", "plan-srv-008", "plan-srv-010", "plan-srv-011",
+                                                "plan-srv-013", "plan-srv-014"]
+        assert "$0.034722/hour" in text_of(launcher.query_one("#estimate"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="the job screen")
+        detail = app.screen
+
+        def done():
+            return (detail.job is not None and detail.job.status == "succeeded" and detail._log_done
+                    and "hi" in detail.view.visible_messages())
+
+        await wait_for(pilot, done, what="the job to succeed with its log")
+        job = plane.jobs.get(detail.job_id)
+        assert job.startCommand == "echo hi" and job.planId == "plan-srv-008" and job.exitCode == 0
+        assert job.cost() > 0, (
+            f"billed nothing: finishedAt {job.finishedAt} is not after startedAt {job.startedAt} "
+            "(the engine's FinishedAt can precede its StartedAt for a fast job; see the report)")
+        assert detail.view.visible_messages() == ["hi"]
+        summary = text_of(detail.query_one("#job-summary"))
+        assert "succeeded" in summary and "$0.0000" in summary and "prorated per second over a 30-day month" in summary
+        await pilot.press("escape")  # back to the services
+        await pilot.press("2")  # the jobs screen lists it
+        await wait_for(pilot, lambda: getattr(app.screen, "loaded_count", 0) > 0 and job.id in
+                       [str(k.value) for k in app.screen.query_one("#jobs").rows], what="the job in the list")
+
+    run(scenario, plane)
+
+
+def test_invalid_env_line_and_plan_are_refused(plane):
+    from renderlocal.tui.screens.launch import LaunchScreen
+    from renderlocal.tui.widgets.plan_picker import PlanPicker
+
+    async def scenario(app, pilot):
+        launcher = await open_launcher(app, pilot)
+        await pilot.press("tab", "tab", *"NOEQUALS")  # the env overrides
+        await pilot.pause(0.2)
+        error = launcher.query_one("#env-error")
+        assert error.display and "line 1: env override 'NOEQUALS' must look like KEY=VALUE" in text_of(error)
+        assert launcher.query_one("#launch").disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, LaunchScreen) and "nothing was launched" in text_of(
+            launcher.query_one("#launch-error"))
+        # fix the env line; an env name that starts with a digit is refused too
+        await pilot.press(*["backspace"] * 8, *"1BAD=x")
+        await pilot.pause(0.2)
+        assert "'1BAD' is invalid" in text_of(error)
+        await pilot.press(*["backspace"] * 6, *"GOOD=1")
+        await pilot.pause(0.2)
+        assert not error.display and not launcher.query_one("#launch").disabled
+        # a plan from the other family (a cron plan for a worker) is refused next to the picker
+        launcher.query_one("#plan", PlanPicker).choose("plan-crn-003")
+        await pilot.pause(0.2)
+        plan_error = launcher.query_one("#plan-error")
+        assert plan_error.display and "needs a service plan" in text_of(plan_error)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, LaunchScreen)
+        # an empty command is refused as well
+        launcher.query_one("#plan", PlanPicker).choose("plan-srv-006")
+        await pilot.click("#command")
+        await pilot.press("end", "ctrl+u", "ctrl+s")
+        await pilot.pause(0.5)
+        assert "a start command is required" in text_of(launcher.query_one("#command-error"))
+        assert isinstance(app.screen, LaunchScreen)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, LaunchScreen)
+        assert plane.jobs.list() == []  # nothing was ever created
+
+    run(scenario, plane)
+
+
+def test_fan_out_launches_one_job_per_argument(plane):
+    from renderlocal.tui.screens.jobs import JobsScreen
+
+    async def scenario(app, pilot):
+        await open_launcher(app, pilot)
+        await pilot.press("end", "ctrl+u", *"echo arg:", "tab", "tab", *"WHO=env", "tab",
+                          *"one two", "enter", *"three")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs of the fan-out")
+        jobs = plane.jobs.list()
+        assert sorted(j.startCommand for j in jobs) == ["echo arg: 'one two'", "echo arg: three"]
+        finished = [plane.jobs.wait(j.id, timeout=60) for j in jobs]
+        assert all(j.status == "succeeded" and j.envOverrides == {"WHO": "env"} for j in finished)
+        logs = sorted(line.message for j in finished for line in plane.logs.read(j.id))
+        assert logs == ["arg: one two", "arg: three"]
+
+    run(scenario, plane)
+
+
+def test_build_cancel_and_rerun_from_the_keyboard(plane):
+    from renderlocal.tui.screens.confirm import ConfirmScreen
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+    async def scenario(app, pilot):
+        before = {b.id for b in plane.builds.list()}
+        await pilot.press("b")  # build now, in a worker: the UI keeps answering
+        await wait_for(pilot, lambda: len(plane.builds.list()) == len(before) + 1, what="a new build")
+        new = next(b for b in plane.builds.list() if b.id not in before)
+        await wait_for(pilot, lambda: plane.builds.get(new.id).status == "succeeded", what="the build")
+        await wait_for(pilot, lambda: plane.get_service("box").lastSuccessfulBuildId == new.id, what="promotion")
+
+        job = plane.create_job("box", "echo started; sleep 60", "plan-srv-008", ["MODE=slow"])
+        app.push_screen(JobDetailScreen(job.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and "started" in
+                       app.screen.view.visible_messages(), what="the job's first line")
+        detail = app.screen
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("n")  # keep it running
+        await pilot.pause(0.5)
+        assert plane.jobs.get(job.id).cancelRequestedAt is None
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: detail.job is not None and detail.job.status == "canceled", timeout=60,
+                       what="the job to be canceled")
+        await pilot.press("r")  # rerun: same command, plan and overrides
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job_id != job.id,
+                       what="the rerun")
+        rerun = plane.jobs.get(app.screen.job_id)
+        assert (rerun.startCommand, rerun.planId, rerun.envOverrides) == ("echo started; sleep 60", "plan-srv-008",
+                                                                          {"MODE": "slow"})
+        assert rerun.buildId == new.id  # the newest successful build
+        plane.jobs.cancel(rerun.id, wait=True)
+
+    run(scenario, plane)

@@ -1,0 +1,405 @@
+"""Snapshots of every screen of the terminal app, on fixed data and a frozen clock.
+
+The data (services, builds, jobs and their logs) is written straight into a
+control plane's store in a temporary data dir; no Docker engine is involved
+(``live=False`` turns off crash recovery and watch mode). Times show in UTC
+(TZ is pinned) and text cursors do not blink, so every run draws the same.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from renderlocal.core.control import ControlPlane
+from renderlocal.core.models import Build, Job, Service, stamp
+
+NOW = datetime(2025, 3, 14, 15, 30, 0, tzinfo=timezone.utc)
+SIZE = (160, 45)
+
+
+def at(**delta) -> datetime:
+    return NOW - timedelta(**delta)
+
+
+def sid(prefix: str, word: str) -> str:
+    """A fixed, valid-looking id: prefix, dash, 20 chars of [0-9a-z]."""
+    return f"{prefix}-{(word + '0' * 20)[:20]}"
+
+
+SHOP, WORKER, REPORTS, NIGHTLY = sid("srv", "shopweb"), sid("srv", "queueworker"), sid("srv", "reports"), sid("crn", "nightly")
+JOB_OK, JOB_FAILED, JOB_OOM = sid("job", "migrate"), sid("job", "workeronce"), sid("job", "reportoom")
+JOB_RUNNING, JOB_CANCELED, JOB_PENDING = sid("job", "reindex"), sid("job", "nightlycancel"), sid("job", "echohi")
+
+BLUEPRINT = """\
+services:
+  - type: web
+    name: shop-web
+    runtime: docker
+    plan: starter
+    rootDir: shop-web
+    dockerCommand: python server.py
+"""
+
+
+def _service(id, name, type, runtime, plan, command, last=None, latest=None, watch=False, **extra) -> dict:
+    doc = Service(
+        id=id, name=name, type=type, runtime=runtime, planId=plan, rootDir=f"/srv/{name}",
+        createdAt=stamp(at(days=40)), updatedAt=stamp(at(days=1)),
+        dockerCommand=command if runtime == "docker" else None,
+        startCommand=command if runtime != "docker" else None,
+        watch=watch, lastSuccessfulBuildId=last, latestBuildId=latest or last,
+        envVars={"LOG_LEVEL": "info", "DATABASE_URL": "sqlite:////tmp/shop.db"}, **extra,
+    ).to_doc()
+    return doc
+
+
+def _build(id, service, status, created, took=None, reason=None) -> dict:
+    return Build(
+        id=id, serviceId=service, status=status, createdAt=stamp(created), startedAt=stamp(created),
+        finishedAt=stamp(created + timedelta(seconds=took)) if took is not None else None,
+        image=f"render-local/{service}:{id}", failureReason=reason,
+    ).to_doc()
+
+
+def _job(id, service, command, plan, created, queued=None, ran=None, status="succeeded", exit_code=None,
+         reason=None, overrides=None, cancel_after=None) -> dict:
+    started = created + timedelta(seconds=queued) if queued is not None else None
+    finished = started + timedelta(seconds=ran) if (started is not None and ran is not None) else None
+    events = [{"at": stamp(created), "status": "pending", "message": "created"}]
+    if started:
+        events.append({"at": stamp(started), "status": "running", "message": "started"})
+    cancel = None
+    if cancel_after is not None:
+        cancel = stamp(started + timedelta(seconds=cancel_after))
+        events.append({"at": cancel, "status": "running", "message": "cancel requested"})
+    if finished:
+        events.append({"at": stamp(finished), "status": status, "message": (reason or {}).get("message", status)})
+    job = Job(
+        id=id, serviceId=service, startCommand=command, planId=plan, createdAt=stamp(created),
+        buildId=sid("bld", "x" + service[4:10]), image="render-local/x:y", status=status,
+        startedAt=stamp(started) if started else None, finishedAt=stamp(finished) if finished else None,
+        envOverrides=overrides or {}, exitCode=exit_code, failureReason=reason, cancelRequestedAt=cancel,
+        containerId="c0ffee" if started else None, logsComplete=status in ("succeeded", "failed", "canceled"),
+        events=events,
+    )
+    return job.to_doc()
+
+
+def _ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+def _log(plane, resource_id, start: datetime, lines) -> None:
+    writer = plane.logs.writer(resource_id)
+    for n, item in enumerate(lines):
+        stream, message = item if isinstance(item, tuple) else ("stdout", item)
+        writer.write(_ts(start + timedelta(milliseconds=250 * n)), stream, message)
+    writer.close()
+
+
+def make_plane(root: Path) -> ControlPlane:
+    """A control plane holding every kind of service, build and job, at NOW."""
+    project = root / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "render.yaml").write_text(BLUEPRINT)
+    plane = ControlPlane(root / "data", project / "render.yaml")
+    builds = [
+        _build(sid("bld", "shop1"), SHOP, "succeeded", at(hours=2, minutes=10), took=48),
+        _build(sid("bld", "worker1"), WORKER, "succeeded", at(days=1, hours=3), took=61),
+        _build(sid("bld", "worker2"), WORKER, "failed", at(minutes=25), took=12, reason={
+            "message": "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1",
+            "step": "Step 3/4 : RUN pip install -r requirements.txt"}),
+        _build(sid("bld", "reports1"), REPORTS, "succeeded", at(days=3), took=30),
+        _build(sid("bld", "reports2"), REPORTS, "building", at(seconds=40)),
+    ]
+    for doc in builds:
+        plane.store.insert("builds", doc)
+    services = [
+        _service(SHOP, "shop-web", "web", "docker", "plan-srv-006", "python server.py", last=sid("bld", "shop1")),
+        _service(WORKER, "queue-worker", "worker", "docker", "plan-srv-008", "python worker.py",
+                 last=sid("bld", "worker1"), latest=sid("bld", "worker2"), watch=True),
+        _service(REPORTS, "reports", "pserv", "python", "plan-srv-010", "python server.py",
+                 last=sid("bld", "reports1"), latest=sid("bld", "reports2")),
+        _service(NIGHTLY, "nightly", "cron", "docker", "plan-crn-003", "sh report.sh", schedule="0 3 * * *"),
+    ]
+    for doc in services:
+        plane.store.insert("services", doc)
+    _log(plane, sid("bld", "worker2"), at(minutes=25), [
+        "Step 1/4 : FROM python:3.11-slim", " ---> 3f1c2a9b7d21", "Step 2/4 : COPY . /app", " ---> 91b0e3c4d5f6",
+        "Step 3/4 : RUN pip install -r requirements.txt", " ---> Running in 5e6f7a8b9c0d",
+        ("stderr", "ERROR: Could not find a version that satisfies the requirement celery==99.0"),
+        ("stderr", "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1"),
+    ])
+
+    jobs = [
+        _job(JOB_OK, SHOP, "python manage.py migrate", "plan-srv-006", at(hours=1, minutes=30), queued=1.4, ran=208),
+        _job(JOB_FAILED, WORKER, "python worker.py --once --queue emails", "plan-srv-008", at(hours=1), queued=0.8,
+             ran=45, status="failed", exit_code=2,
+             reason={"type": "nonZeroExit", "exitCode": 2, "message": "exited with code 2"}, overrides={"QUEUE": "emails"}),
+        _job(JOB_OOM, REPORTS, "python build_report.py --month 2025-02", "plan-srv-006", at(minutes=50), queued=2.1,
+             ran=94, status="failed", exit_code=137,
+             reason={"type": "oomKilled", "memoryLimitMB": 512,
+                     "message": "out of memory: killed at the Starter plan's 512 MB limit"}),
+        _job(JOB_RUNNING, SHOP, "python scripts/reindex.py --all", "plan-srv-010", at(minutes=10), queued=3.0,
+             status="running", overrides={"BATCH_SIZE": "500", "LOG_LEVEL": "debug"}),
+        _job(JOB_CANCELED, NIGHTLY, "sh report.sh", "plan-crn-005", at(hours=16, minutes=30), queued=1.0, ran=300,
+             status="canceled", exit_code=143, cancel_after=298),
+        _job(JOB_PENDING, SHOP, "echo hi", "plan-srv-006", at(seconds=2), status="pending"),
+    ]
+    # the month so far: one job a day on shop-web, its length varying, plus one last month
+    for day in range(1, 14):
+        created = datetime(2025, 3, day, 9, 0, tzinfo=timezone.utc)
+        jobs.append(_job(sid("job", f"daily{day:02d}"), SHOP if day % 3 else WORKER, f"python manage.py nightly --day {day}",
+                         "plan-srv-008" if day % 2 else "plan-srv-010", created, queued=1, ran=600 * (1 + day % 5)))
+    jobs.append(_job(sid("job", "lastmonth"), SHOP, "python manage.py nightly --day 0", "plan-srv-008",
+                     datetime(2025, 2, 20, 9, tzinfo=timezone.utc), queued=1, ran=3600))
+    for doc in jobs:
+        plane.job_store.insert(doc)
+
+    ok_start = at(hours=1, minutes=30) + timedelta(seconds=1.4)
+    _log(plane, JOB_OK, ok_start, [
+        "Operations to perform:", "  Apply all migrations: admin, auth, contenttypes, orders, sessions",
+        "Running migrations:", "  Applying orders.0007_add_discount... OK", "  Applying orders.0008_backfill... OK",
+        ("stderr", "WARNING: orders.0008 took 201.3s"), "Done.",
+    ])
+    _log(plane, JOB_FAILED, at(hours=1) + timedelta(seconds=1), [
+        "worker: connecting to redis://localhost:6379/0", "worker: queue emails: 3 messages",
+        "worker: sending order confirmation 1041", ("stderr", "Traceback (most recent call last):"),
+        ("stderr", '  File "/app/worker.py", line 88, in send'),
+        ("stderr", "smtplib.SMTPAuthenticationError: (535, b'5.7.8 Username and Password not accepted')"),
+        ("stderr", "worker: giving up on queue emails after 3 attempts; the failed messages were: "
+                   + ", ".join(f"order-confirmation-{n}" for n in range(1041, 1056))),
+    ])
+    _log(plane, JOB_OOM, at(minutes=50) + timedelta(seconds=2.1), [
+        "report: loading orders for 2025-02", "report: 1,204,311 orders loaded", "report: building pivot tables",
+        "report: pivot 1/3 done", "report: pivot 2/3 done",
+    ])
+    _log(plane, JOB_RUNNING, at(minutes=10) + timedelta(seconds=3), [
+        f"reindex: batch {n} of 40: 500 documents ({'warning: 3 skipped' if n % 7 == 0 else 'ok'})" for n in range(1, 31)
+    ])
+    _log(plane, JOB_CANCELED, at(hours=16, minutes=30) + timedelta(seconds=1), [
+        "report.sh: collecting", "report.sh: collecting", ("stderr", "report.sh: got SIGTERM, stopping"),
+    ])
+    return plane
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def plane(tmp_path, utc):
+    plane = make_plane(tmp_path)
+    yield plane
+    plane.close()
+
+
+def make_app(plane):
+    from renderlocal.tui.app import RenderLocalApp
+
+    return RenderLocalApp(plane, clock=lambda: NOW, live=False, cursor_blink=False)
+
+
+async def settle(pilot, condition=lambda app: True, timeout: float = 10.0) -> None:
+    """Wait until the active screen has loaded its data and ``condition(app)`` holds."""
+    from renderlocal.tui.screens.base import LiveScreen
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        screen = pilot.app.screen
+        base = screen if isinstance(screen, LiveScreen) else (
+            pilot.app.screen_stack[-2] if len(pilot.app.screen_stack) > 1 else None)
+        ready = base is None or not isinstance(base, LiveScreen) or (base.loaded_count > 0 and not base._loading)
+        if ready and condition(pilot.app):
+            await pilot.pause(0.1)
+            return
+    raise AssertionError("the app did not settle")
+
+
+def log_loaded(app) -> bool:
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+    screen = app.screen
+    return isinstance(screen, JobDetailScreen) and (screen.view.line_count > 0 or screen._log_done) and not screen._polling
+
+
+# -- the screens ------------------------------------------------------------------------------
+def push(screen_factory, condition=lambda app: True):
+    async def run_before(pilot):
+        await settle(pilot)
+        pilot.app.push_screen(screen_factory())
+        await settle(pilot, condition)
+
+    return run_before
+
+
+def job_screen(job_id):
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+    return push(lambda: JobDetailScreen(job_id), log_loaded)
+
+
+async def _settled(pilot):
+    await settle(pilot)
+
+
+def keys_then_settle(*keys, condition=lambda app: True):
+    async def run_before(pilot):
+        await settle(pilot)
+        for index, key in enumerate(keys):
+            await pilot.press(key)
+            await settle(pilot, condition if index == len(keys) - 1 else (lambda app: True))
+
+    return run_before
+
+
+def test_services(snap_compare, plane):
+    """Every service type; a failed latest build, one building, one never built; watch on for one."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=_settled)
+
+
+def test_services_failed_build_detail(snap_compare, plane):
+    """The highlighted service's failed build shows its step and message, and what jobs still run."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("down"))
+
+
+def test_builds_of_a_service(snap_compare, plane):
+    from renderlocal.tui.screens.builds import BuildsScreen
+
+    def loaded(app):
+        screen = app.screen
+        return isinstance(screen, BuildsScreen) and screen.query_one("#build-log").line_count > 0
+
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=push(lambda: BuildsScreen(WORKER), loaded))
+
+
+def test_jobs(snap_compare, plane):
+    """All jobs newest first: pending, running, OOM, failed, succeeded, canceled; cost and duration."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("2"))
+
+
+def test_jobs_status_filter(snap_compare, plane):
+    """s cycles the status filter: any, running, pending, succeeded, failed."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("2", "s", "s", "s", "s"))
+
+
+def test_jobs_text_filter(plane):
+    """Typing a filter keeps only the matching jobs (asserted on the table, not a picture:
+    under load the filtered screen's SVG id varied though every cell was the same)."""
+    import asyncio
+
+    from textual.widgets import DataTable
+
+    async def run():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            await keys_then_settle("2", "slash", *"nightly", "enter",
+                                   condition=lambda app: getattr(app.focused, "id", None) == "jobs")(pilot)
+            table = app.screen.query_one("#jobs", DataTable)
+            rows = [table.get_row_at(i) for i in range(table.row_count)]
+            assert rows and all("nightly" in " ".join(str(cell) for cell in row).lower() for row in rows)
+            every = [job for job in plane.jobs.list() if "nightly" in (job.startCommand + job.serviceId + job.id).lower()
+                     or plane.get_service(job.serviceId).name == "nightly"]
+            assert table.row_count == len(every)
+
+    asyncio.run(run())
+
+
+def test_job_failed(snap_compare, plane):
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_FAILED))
+
+
+def test_job_failed_wrapped_with_timestamps(snap_compare, plane):
+    run = job_screen(JOB_FAILED)
+
+    async def run_before(pilot):
+        await run(pilot)
+        await pilot.press("w", "t")
+        await settle(pilot)
+
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+
+
+def test_job_oom(snap_compare, plane):
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_OOM))
+
+
+def test_job_running(snap_compare, plane):
+    """Running: the timeline ends at now, the cost so far, the log followed to its end."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_RUNNING))
+
+
+def test_job_canceled(snap_compare, plane):
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_CANCELED))
+
+
+def test_job_search_only_matches(snap_compare, plane):
+    run = job_screen(JOB_RUNNING)
+
+    async def run_before(pilot):
+        await run(pilot)
+        await pilot.press("slash", *"warning", "enter", "m")
+        await settle(pilot)
+
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+
+
+def test_job_search_highlights(snap_compare, plane):
+    run = job_screen(JOB_RUNNING)
+
+    async def run_before(pilot):
+        await run(pilot)
+        await pilot.press("slash", *"batch 2", "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+
+
+def test_cancel_asks_first(snap_compare, plane):
+    run = job_screen(JOB_RUNNING)
+
+    async def run_before(pilot):
+        await run(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+
+
+def test_launcher(snap_compare, plane):
+    """Prefilled command, the web family's plans with price per hour, the estimate."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("n"))
+
+
+def test_launcher_errors_and_fan_out(snap_compare, plane):
+    """A bigger plan, a bad env line shown under its field, two fan-out arguments (shell-quoted)."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle(
+        "n", "tab", "down", "tab", *"NOEQUALS", "enter", *"GOOD=1", "tab", *"2025-02 eu", "enter", *"2025-03"))
+
+
+def test_launcher_cron_family(snap_compare, plane):
+    """A cron job is offered cron plans only; it has no build yet, which the title says."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("down", "down", "down", "n"))
+
+
+def test_billing(snap_compare, plane):
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("3"))
+
+
+def test_help(snap_compare, plane):
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("question_mark"))
+
+
+def test_small_terminal(snap_compare, plane):
+    """80x24 still shows the job list and the keys."""
+    assert snap_compare(make_app(plane), terminal_size=(80, 24), run_before=keys_then_settle("2"))

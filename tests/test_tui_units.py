@@ -1,0 +1,260 @@
+"""The terminal app's parts without an engine: big logs, spend, the launcher's rules, the palette."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from test_tui_snapshots import JOB_RUNNING, NOW, SIZE, make_app, make_plane, settle  # noqa: F401
+
+from renderlocal.core.models import Job, stamp
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def plane(tmp_path, utc):
+    plane = make_plane(tmp_path)
+    yield plane
+    plane.close()
+
+
+def write_lines(plane, resource_id: str, count: int, start: int = 0) -> None:
+    writer = plane.logs.writer(resource_id)
+    chunk = []
+    for n in range(start, start + count):
+        chunk.append(b"2025-03-14T15:20:03.000000000Z stdout line %d\n" % n)
+        if len(chunk) == 50_000:
+            writer.write_raw(b"".join(chunk))
+            chunk = []
+    writer.write_raw(b"".join(chunk))
+    writer.close()
+
+
+# -- a million-line log ---------------------------------------------------------------------
+def test_a_million_line_log_opens_fast_and_keeps_a_bounded_window(plane):
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+    big = "job-million0000000000000"
+    doc = plane.job_store.get(JOB_RUNNING) | {"id": big}
+    plane.job_store.insert(doc)
+    write_lines(plane, big, 1_000_000)
+
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            began = time.monotonic()
+            app.push_screen(JobDetailScreen(big))
+            await settle(pilot, lambda a: isinstance(a.screen, JobDetailScreen) and a.screen.view.line_count > 0)
+            opened = time.monotonic() - began
+            view = app.screen.view
+            assert opened < 5, f"opening took {opened:.1f}s"
+            assert 0 < view.line_count <= 5000
+            assert view.lines[-1].message == "line 999999"
+            assert "the last 5,000 lines (older ones: render-local logs)" in view.status_text()
+            # more lines arrive: the window moves, the view follows, it stays bounded
+            write_lines(plane, big, 20_000, start=1_000_000)
+            await settle(pilot, lambda a: view.lines[-1].message == "line 1019999")
+            assert view.line_count == 5000 and view.lines[0].message == "line 1015000"
+            assert view.scroll_y == view.max_scroll_y  # following
+            # scrolling up stops following; search across the window is quick
+            began = time.monotonic()
+            await pilot.press("pageup", "home")
+            assert not view.follow and view.scroll_y == 0
+            await pilot.press("slash", *"line 101800", "enter")
+            await settle(pilot)
+            assert view.match_count == 10 and time.monotonic() - began < 5
+            await pilot.press("m")
+            await settle(pilot)
+            assert view.visible_messages() == [f"line 101800{n}" for n in range(10)]
+
+    asyncio.run(main())
+
+
+def test_log_tail_jumps_to_the_end_of_a_long_file(tmp_path):
+    from renderlocal.core.logstore import LogStore
+    from renderlocal.tui.logtail import LogTail
+
+    store = LogStore(tmp_path)
+    writer = store.writer("job-x")
+    writer.write_raw(b"".join(b"2025-03-14T15:20:03.000000000Z stdout line %d\n" % n for n in range(200_000)))
+    writer.close()
+    tail = LogTail(store, "job-x", window_bytes=64 * 1024)
+    lines = tail.read()
+    assert tail.skipped_bytes > 0 and lines[-1].message == "line 199999"
+    assert lines[0].message.startswith("line ") and len(lines) < 2000  # whole lines only, from the tail
+    assert tail.read() == []
+    writer = store.writer("job-x")
+    writer.write("2025-03-14T15:20:04.000000000Z", "stderr", "one more")
+    writer.close()
+    [line] = tail.read()
+    assert (line.stream, line.message) == ("stderr", "one more")
+    small = LogTail(store, "job-x", keep=10)  # a reader that keeps the newest ten
+    assert [l.message for l in small.read()][-2:] == ["line 199999", "one more"] and small.partial  # noqa: E741
+
+
+def test_search_text_that_is_not_a_regex_is_matched_literally():
+    from renderlocal.tui.widgets.log_view import compile_search
+
+    assert compile_search("(oops").search("an (oops here")
+    assert compile_search("ERR.R").search("error: x")  # a regex, case-insensitive
+    assert compile_search("") is None
+
+
+# -- spend ------------------------------------------------------------------------------------
+def _job(started: datetime, seconds: int, plan="plan-srv-008", status="succeeded", service="srv-a") -> Job:
+    return Job(id=f"job-{started:%d%H%M}", serviceId=service, startCommand="x", planId=plan, createdAt=stamp(started),
+               buildId="bld-x", image="i", status=status, startedAt=stamp(started),
+               finishedAt=stamp(started + timedelta(seconds=seconds)) if status != "running" else None)
+
+
+def test_a_job_across_midnight_is_split_between_the_days(utc):
+    from renderlocal.tui.spend import build_report, job_cost_by_day
+
+    job = _job(datetime(2025, 3, 13, 23, 0, tzinfo=timezone.utc), 7200)  # 23:00 to 01:00
+    by_day = job_cost_by_day(job, NOW)
+    assert by_day[date(2025, 3, 13)] == by_day[date(2025, 3, 14)] == job.cost() / 2
+    report = build_report([job], {"srv-a": "a"}, NOW)
+    assert report.total_today == job.cost() / 2 and report.total_month == job.cost()
+    assert report.days[-1] == (date(2025, 3, 14), job.cost() / 2) and len(report.days) == 30
+    assert [(r.label, r.month) for r in report.by_plan] == [("Standard (plan-srv-008)", job.cost())]
+
+
+def test_last_month_is_not_this_month_and_running_jobs_count_so_far(utc):
+    from renderlocal.tui.spend import build_report
+
+    old = _job(datetime(2025, 2, 28, 12, tzinfo=timezone.utc), 3600)
+    running = _job(NOW - timedelta(minutes=30), 0, plan="plan-srv-010", status="running", service="srv-b")
+    report = build_report([old, running], {"srv-a": "a", "srv-b": "b"}, NOW)
+    assert report.total_month == running.cost(NOW) == Decimal(85) / 2_592_000 * 1800
+    assert [r.label for r in report.by_service] == ["b"] and report.running == 1
+    assert report.days[0][0] == date(2025, 2, 13) and dict(report.days)[date(2025, 2, 28)] == old.cost()
+
+
+# -- the launcher's rules ---------------------------------------------------------------------------
+def test_env_lines_are_checked_line_by_line():
+    from renderlocal.tui.screens.launch import parse_env_lines
+
+    pairs, errors = parse_env_lines("A=1\n\n# a comment\nNOEQUALS\n  B = two \n1X=y\nC=a=b")
+    assert pairs == ["A=1", "C=a=b"]
+    assert errors == [
+        "line 4: env override 'NOEQUALS' must look like KEY=VALUE",
+        "line 5: env var name 'B ' is invalid: use letters, digits and _, not starting with a digit",
+        "line 6: env var name '1X' is invalid: use letters, digits and _, not starting with a digit",
+    ]
+
+
+def test_fan_out_arguments_are_appended_shell_quoted():
+    from renderlocal.tui.screens.launch import commands_for, fan_out_args
+
+    args = fan_out_args("2025-01\n\n  it's here  \n$HOME; rm -rf /\n")
+    assert commands_for("python report.py", args) == [
+        "python report.py 2025-01", "python report.py 'it'\"'\"'s here'", "python report.py '$HOME; rm -rf /'"]
+    assert commands_for("echo hi", []) == ["echo hi"]
+
+
+def test_the_free_plan_service_gets_starter_by_default():
+    from renderlocal.core.models import Service
+    from renderlocal.tui.screens.launch import default_plan_id
+
+    service = Service(id="srv-x", name="x", type="web", runtime="docker", planId="free", rootDir="/", createdAt="",
+                      updatedAt="")
+    assert default_plan_id(service) == "plan-srv-006"
+    assert default_plan_id(Service(**{**service.to_doc(), "type": "cron", "planId": "plan-crn-007"})) == "plan-crn-007"
+
+
+# -- the command palette and the keys ---------------------------------------------------------------
+def test_every_binding_of_the_screen_is_in_the_command_palette(plane):
+    from renderlocal.tui.screens.billing import BillingScreen
+    from renderlocal.tui.screens.jobs import JobsScreen
+
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for binding in app.screen.BINDINGS:
+                assert f"Services: {binding.description}" in titles
+            for name in ("shop-web", "queue-worker", "reports", "nightly"):
+                assert f"Launch a job on {name}" in titles and f"Build {name}" in titles
+            await pilot.press("2")
+            await settle(pilot)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert all(f"Jobs: {b.description}" in titles for b in JobsScreen.BINDINGS)
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*"go to billing")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, BillingScreen)
+            # the palette runs a screen's action: filter the jobs to one status
+            await pilot.press("2")
+            await settle(pilot)
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*"jobs: status filter")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen.status_filter == "running"
+
+    asyncio.run(main())
+
+
+def test_help_lists_every_screen_binding(plane):
+    from renderlocal.tui.screens.help import HelpScreen
+
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, HelpScreen)
+            described = {desc for _title, keys in app.key_sections() for _key, desc in keys}
+            from renderlocal.tui.app import SCREEN_NAMES
+
+            for screen_class in SCREEN_NAMES:
+                for binding in screen_class.BINDINGS:
+                    if screen_class.__name__ != "ConfirmScreen":
+                        assert binding.description in described
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, HelpScreen)
+
+    asyncio.run(main())
+
+
+# -- money and time as people read them ----------------------------------------------------------
+def test_money_is_always_fixed_point():
+    from renderlocal.tui.format import usd
+
+    assert usd(Decimal("0E-33"), 8) == "$0.00000000"  # str(Decimal) would say 0E-8
+    assert usd(Decimal("0.0000027"), 8) == "$0.00000270" and usd(Decimal("-0.0000001"), 6) == "$0.000000"
+
+
+def test_a_finish_stamped_before_the_start_draws_no_negative_run(utc):
+    from rich.console import Console
+
+    from renderlocal.tui.widgets.timeline import timeline
+
+    started = datetime(2025, 3, 14, 15, 0, 0, 925743, tzinfo=timezone.utc)
+    job = _job(started, 0)
+    job.finishedAt = stamp(started - timedelta(microseconds=235))  # as the engine reports fast jobs
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))
+    console.print(timeline(job, NOW, 90))
+    text = console.export_text()
+    assert "ran 0.0s" in text and "-" not in text.splitlines()[2]
