@@ -377,7 +377,7 @@ def _serve_api(plane, app, api: dict) -> None:
 
         try:
             api["handle"] = start_in_thread(plane, "127.0.0.1", port)
-        except RuntimeError:  # the port is taken (another render-local?): any free one
+        except Exception:  # the port is taken (another render-local?): any free one
             api["handle"] = start_in_thread(plane, "127.0.0.1", 0)
         message = f"API on {api['handle'].url} (token: render-local token)"
     except Exception as exc:
