@@ -228,6 +228,11 @@ def test_bad_requests(client):
         (client.post("/services", json={}), 405, ""),
         (client.put(f"/services/{sid}/jobs/{other_job}", json={}), 405, ""),
         (client.get(f"/services/{sid}/jobs/{other_job}/cancel"), 405, ""),
+        (client.get(f"/services/{sid}/jobs/job-..%2Fx"), 404, ""),
+        (client.get(f"/services/{sid}/jobs/job-/x"), 404, ""),
+        (client.get(f"/services/{sid}/jobs/job-..x"), 404, "unknown job"),
+        (client.get("/logs", params={"resource": "job-/etc/passwd"}), 404, "unknown job"),
+        (client.get("/logs", params={"resource": sid}), 404, "unknown resource"),
         (client.get("/nothing-here"), 404, ""),
     ]
     for response, status, words in cases:
@@ -454,8 +459,9 @@ def test_start_in_thread_on_a_busy_port_is_one_clear_error(server):
     from renderlocal.core.errors import RenderLocalError
 
     plane, handle = server
-    with pytest.raises(RenderLocalError, match="cannot listen on 127.0.0.1"):
-        start_in_thread(plane, "127.0.0.1", handle.port)
+    for kind in (RenderLocalError, RuntimeError):  # RuntimeError: what callers caught before
+        with pytest.raises(kind, match="cannot listen on 127.0.0.1"):
+            start_in_thread(plane, "127.0.0.1", handle.port)
 
 
 def test_serve_in_the_foreground_prints_its_url_and_stops_cleanly_on_ctrl_c(data_dir):
@@ -492,3 +498,19 @@ def test_serve_in_the_foreground_prints_its_url_and_stops_cleanly_on_ctrl_c(data
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_stopping_the_thread_server_closes_open_log_followers(client, server):
+    plane, _handle = server
+    sid = service_id(client, "api-box")
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "echo waiting; sleep 30"}).json()
+    second = start_in_thread(plane, "127.0.0.1", 0)
+    url = second.url.replace("http://", "ws://") + f"/logs/subscribe?resource={job['id']}"
+    with websockets.sync.client.connect(url, additional_headers={"Authorization": f"Bearer {second.token}"}) as ws:
+        assert json.loads(ws.recv(timeout=30))["message"] == "waiting"
+        began = time.monotonic()
+        second.stop()
+        assert time.monotonic() - began < 8 and not second.thread.is_alive()
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            ws.recv(timeout=10)
+    client.post(f"/services/{sid}/jobs/{job['id']}/cancel")

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from renderlocal.api import params
 from renderlocal.api.openapi import openapi_document
 from renderlocal.core.errors import InvalidInput, NotFound, RenderLocalError
+from renderlocal.core.ids import looks_like_id
 from renderlocal.core.logstore import LogLine
 
 UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
@@ -57,6 +58,11 @@ def create_app(plane, token: str) -> Starlette:
 
     def service_of(request: Request):
         return plane.get_service(request.path_params["service_id"])
+
+    def job_by_id(job_id: str):
+        if not looks_like_id(job_id, "job"):  # never let a malformed id near the store's file names
+            raise NotFound(f"unknown job {job_id!r}")
+        return plane.jobs.get(job_id)
 
     # -- services ---------------------------------------------------------------
     async def list_services(request: Request):
@@ -95,7 +101,7 @@ def create_app(plane, token: str) -> Starlette:
         cursor = params.one(query, "cursor")
         if cursor:
             try:
-                before = await call(plane.jobs.get, cursor)
+                before = await call(job_by_id, cursor)
             except NotFound:
                 raise InvalidInput(f"unknown cursor {cursor!r}") from None
             if before.serviceId != service.id:
@@ -106,7 +112,7 @@ def create_app(plane, token: str) -> Starlette:
 
     def job_of(request: Request):
         service = service_of(request)
-        job = plane.jobs.get(request.path_params["job_id"])
+        job = job_by_id(request.path_params["job_id"])
         if job.serviceId != service.id:
             raise NotFound(f"unknown job {job.id!r} for service {service.id}")
         return job
@@ -125,10 +131,16 @@ def create_app(plane, token: str) -> Starlette:
             raise InvalidInput("resource is required: a job or build id")
         resources = list(dict.fromkeys(resources))
         for resource in resources:
-            if resource.startswith("bld-"):
+            if looks_like_id(resource, "bld"):
                 plane.builds.get(resource)
-            else:
+            elif looks_like_id(resource, "job"):
                 plane.jobs.get(resource)
+            elif resource.startswith("bld-"):
+                raise NotFound(f"unknown build {resource!r}")
+            elif resource.startswith("job-"):
+                raise NotFound(f"unknown job {resource!r}")
+            else:
+                raise NotFound(f"unknown resource {resource!r}: logs are kept per job (job-...) and build (bld-...)")
         return resources
 
     def log_entry(resource: str, line: LogLine) -> dict:

@@ -86,12 +86,16 @@ def log_time_of(query, name: str) -> str | None:
         return None
     fraction = _FRACTION.search(raw.strip())
     nanos = (fraction.group(1)[:9] if fraction else "").ljust(9, "0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + nanos + "Z"
+    return _seconds(moment) + "." + nanos + "Z"
+
+
+def _seconds(moment: datetime) -> str:
+    """UTC to the second, zero-padded (strftime's %Y is not, before year 1000)."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat()
 
 
 def log_ts(moment: datetime) -> str:
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}000Z"
+    return _seconds(moment) + f".{moment.microsecond:06d}000Z"
 
 
 def log_window(query) -> tuple[str, str]:

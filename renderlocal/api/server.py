@@ -19,6 +19,14 @@ from renderlocal.core.errors import RenderLocalError
 RECOVER_SECONDS = 2.0
 
 
+class ListenError(RenderLocalError, RuntimeError):
+    """The API cannot listen (port taken, unknown host); one line for the user.
+    A RuntimeError too, for callers that catch that."""
+
+    status = 503
+    code = "cannot_listen"
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -47,7 +55,7 @@ def bind(host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, kind, proto)
     except (OSError, UnicodeError) as exc:
-        raise RenderLocalError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
@@ -55,7 +63,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise RenderLocalError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
 
@@ -139,7 +147,7 @@ def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHand
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             sock.close()
-            raise RenderLocalError(f"the API server did not start on {host}:{port}")
+            raise ListenError(f"the API server did not start on {host}:{port}")
         time.sleep(0.02)
     return ServerHandle(server, thread, sock, host, token)
 

@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from renderlocal.core.clock import parse_stored, utcnow
 from renderlocal.core.errors import InvalidInput, NotFound
-from renderlocal.core.ids import new_id
+from renderlocal.core.ids import looks_like_id, new_id
 from renderlocal.core.logstore import TS_LEN, normalize_ts, ts_now
 from renderlocal.core.models import FINAL_JOB_STATUSES, JOB_STATUSES, Job, Service, stamp
 from renderlocal.core.plans import plan_for_job
@@ -84,7 +84,7 @@ class JobRunner:
 
     # -- queries -------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
-        doc = self.store.get(job_id)
+        doc = self.store.get(job_id) if looks_like_id(job_id, "job") else None  # ids become file names
         if doc is None:
             raise NotFound(f"unknown job {job_id!r}")
         return Job.from_doc(doc)

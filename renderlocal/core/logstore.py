@@ -140,7 +140,7 @@ class LogStore:
                 if start <= line.timestamp <= end and (match is None or match(line.message)):
                     found.append((resource_id, line))
         found.sort(key=lambda pair: (pair[1].timestamp, pair[0], pair[1].offset), reverse=backward)
-        return found[:limit], len(found) > limit
+        return found[:limit], limit is not None and len(found) > limit
 
     def follow(self, resource_id: str, is_done, start: int = 0, poll: float = 0.1) -> Iterator[LogLine]:
         """Lines as they are written, until ``is_done()`` and the file is drained."""
