@@ -254,3 +254,46 @@ def test_a_finish_stamped_before_the_start_draws_no_negative_run(utc):
     console.print(timeline(job, NOW, 90))
     text = console.export_text()
     assert "ran 0.0s" in text and "-" not in text.splitlines()[2]
+
+
+def test_the_log_stream_is_set_and_its_drops_shown_in_the_app(tmp_path):
+    """Issue 9 in the app: set the endpoint, see what was sent and dropped, a bad one refused."""
+    import json
+
+    from textual.widgets import Input, Static
+
+    from renderlocal.core.control import ControlPlane
+    from renderlocal.tui.app import RenderLocalApp
+    from renderlocal.tui.screens.log_stream import LogStreamScreen
+    from tests.conftest import SAMPLES
+
+    plane = ControlPlane(tmp_path / "data", SAMPLES)
+    plane.sync_services()
+
+    async def main():
+        app = RenderLocalApp(plane, live=False, cursor_blink=False)
+        async with app.run_test(size=(160, 45)) as pilot:
+            app.open_log_stream()
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, LogStreamScreen)
+            endpoint = app.screen.query_one("#log-stream-endpoint", Input)
+            endpoint.value = "no-port-here"
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.1)
+            assert "must look like HOST:PORT" in str(app.screen.query_one("#log-stream-error", Static).render())
+            assert plane.log_streams.get() is None
+            endpoint.value = "127.0.0.1:9"
+            app.screen.query_one("#log-stream-token", Input).value = "secret-token-123"
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.1)
+            config = plane.log_streams.get()
+            assert (config.host, config.port) == ("127.0.0.1", 9) and plane.log_streams.token() == "secret-token-123"
+            plane.close(drain_seconds=0)  # stop the forwarder the save started, then fake its state
+            (plane.data_dir / "log-stream" / "state.json").write_text(json.dumps(
+                {"sent": 12, "dropped": 34, "connected": False, "lastError": "cannot send to 127.0.0.1:9: refused"}))
+            app.screen.show_status()
+            status = str(app.screen.query_one("#log-stream-status", Static).render())
+            assert "sent 12" in status and "dropped 34" in status and "refused" in status
+            assert "secret-token-123" not in status and "se************23" in status
+
+    asyncio.run(main())

@@ -320,6 +320,8 @@ class RenderLocalApp(App):
         yield SystemCommand("Go to jobs", "Every job, newest first (2)", partial(self.switch_mode, "jobs"))
         yield SystemCommand("Go to billing", "Spend by service, plan and day (3)", partial(self.switch_mode, "billing"))
         yield SystemCommand("Show all keys", "Every key binding of every screen (?)", self.action_help)
+        yield SystemCommand("Log stream", "Forward logs to a syslog endpoint; what was sent and dropped",
+                            self.open_log_stream)
         name = SCREEN_NAMES.get(type(screen))
         if name and not isinstance(screen, (LaunchScreen, ConfirmScreen)):
             for binding in screen.BINDINGS:
@@ -340,6 +342,11 @@ class RenderLocalApp(App):
             yield SystemCommand(f"Toggle watch mode of {service.name}",
                                 f"Now {'on' if service.watch else 'off'}: rebuild when its files change",
                                 partial(self._toggle_watch_by_id, service.id))
+
+    def open_log_stream(self) -> None:
+        from renderlocal.tui.screens.log_stream import LogStreamScreen
+
+        self.push_screen(LogStreamScreen(self.plane))
 
     def _push_jobs(self, service_id: str) -> None:
         self.push_screen(JobsScreen(service_id))
