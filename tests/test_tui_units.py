@@ -117,7 +117,7 @@ def _job(started: datetime, seconds: int, plan="plan-srv-008", status="succeeded
 
 
 def test_a_job_across_midnight_is_split_between_the_days(utc):
-    from renderlocal.tui.spend import build_report, job_cost_by_day
+    from renderlocal.core.spend import build_report, job_cost_by_day
 
     job = _job(datetime(2025, 3, 13, 23, 0, tzinfo=timezone.utc), 7200)  # 23:00 to 01:00
     by_day = job_cost_by_day(job, NOW)
@@ -129,7 +129,7 @@ def test_a_job_across_midnight_is_split_between_the_days(utc):
 
 
 def test_last_month_is_not_this_month_and_running_jobs_count_so_far(utc):
-    from renderlocal.tui.spend import build_report
+    from renderlocal.core.spend import build_report
 
     old = _job(datetime(2025, 2, 28, 12, tzinfo=timezone.utc), 3600)
     running = _job(NOW - timedelta(minutes=30), 0, plan="plan-srv-010", status="running", service="srv-b")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import get_current_worker
 
 
@@ -59,6 +59,11 @@ class LiveScreen(Screen):
             self.loaded_count += 1
         if self._again:
             self.reload()
+
+    def _covered(self) -> bool:
+        """Another screen is on top (a dialog over this one still lets its log move)."""
+        stack = self.app.screen_stack
+        return not (stack and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self])))
 
     def load(self):  # pragma: no cover - every screen has its own
         return None

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.tui.format import PRORATED, usd
 from renderlocal.tui.screens.base import LiveScreen
-from renderlocal.tui.spend import SpendReport, build_report
+from renderlocal.core.spend import SpendReport, build_report
 from renderlocal.tui.widgets.spend_chart import SpendChart
 
 

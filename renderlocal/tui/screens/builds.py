@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.core.clock import parse_stored
@@ -124,11 +123,6 @@ class BuildsScreen(LiveScreen):
         view.placeholder = "(this build has not logged anything yet)"
         self.query_one("#build-log-title", Static).update(Text(f"Log of {build_id}", style="bold"))
         self._poll_log()
-
-    def _covered(self) -> bool:
-        """Another screen is on top (a dialog over this one still lets the log move)."""
-        stack = self.app.screen_stack
-        return not (stack and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self])))
 
     def _poll_log(self) -> None:
         if self._covered():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Static
 
 from renderlocal.core.models import Job
@@ -86,11 +85,6 @@ class JobDetailScreen(LiveScreen):
         self.query_one("#job-timeline", JobTimeline).show(self.job, now)
 
     # -- the log ------------------------------------------------------------------------
-    def _covered(self) -> bool:
-        """Another screen is on top (a dialog over this one still lets the log move)."""
-        stack = self.app.screen_stack
-        return not (stack and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self])))
-
     def _poll_log(self) -> None:
         if self._covered():
             return
