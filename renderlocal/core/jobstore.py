@@ -25,7 +25,7 @@ from filelock import FileLock
 from tinydb import Query, TinyDB
 
 from renderlocal.core.models import FINAL_JOB_STATUSES
-from renderlocal.core.store import LOCK_TIMEOUT_SECONDS, AtomicJSONStorage
+from renderlocal.core.store import LOCK_TIMEOUT_SECONDS, AtomicJSONStorage, modify
 
 ARCHIVE_SHARD_SIZE = 250
 
@@ -103,10 +103,10 @@ class JobStore:
         for doc in self.live_file.docs():
             if doc["id"] == job_id:
                 return dict(doc)
-        entry = next((e for e in self._bucket(job_id).docs() if e["id"] == job_id), None)
-        if entry is None:
+        shard = self._shard_of(job_id)
+        if shard is None:
             return None
-        doc = next((d for d in self._shard(entry["shard"]).docs() if d["id"] == job_id), None)
+        doc = next((d for d in self._shard(shard).docs() if d["id"] == job_id), None)
         return dict(doc) if doc else None
 
     def query(self, match: Callable[[dict], bool] | None = None, limit: int | None = None,
@@ -172,17 +172,15 @@ class JobStore:
                 path.unlink(missing_ok=True)
 
     def _update_archived(self, job_id: str, change) -> dict | None:
-        entry = next((e for e in self._bucket(job_id).docs() if e["id"] == job_id), None)
-        if entry is None:
+        shard = self._shard_of(job_id)
+        if shard is None:
             return None
-        with self._shard(entry["shard"]).write() as table:
-            current = table.get(Query().id == job_id)
-            if current is None:
-                return None
-            doc = dict(current)
-            change(doc)
-            table.update(doc, doc_ids=[current.doc_id])
-        return doc
+        with self._shard(shard).write() as table:
+            return modify(table, job_id, change)
+
+    def _shard_of(self, job_id: str) -> str | None:
+        entry = next((e for e in self._bucket(job_id).docs() if e["id"] == job_id), None)
+        return entry["shard"] if entry else None
 
     def _archive(self, docs: list[dict]) -> None:
         """Append ended jobs to the open shard (a new one when it is full)."""

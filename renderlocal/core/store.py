@@ -127,10 +127,15 @@ class Store:
     def update(self, name: str, doc_id: str, change: Callable[[dict], dict | None]) -> dict | None:
         """Read-modify-write one document atomically; ``change`` edits it in place."""
         with self.table(name) as table:
-            current = table.get(Query().id == doc_id)
-            if current is None:
-                return None
-            doc = dict(current)
-            change(doc)
-            table.update(doc, doc_ids=[current.doc_id])
-            return doc
+            return modify(table, doc_id, change)
+
+
+def modify(table: Table, doc_id: str, change: Callable[[dict], object]) -> dict | None:
+    """Apply ``change`` to the document with this id in an open (locked) table."""
+    current = table.get(Query().id == doc_id)
+    if current is None:
+        return None
+    doc = dict(current)
+    change(doc)
+    table.update(doc, doc_ids=[current.doc_id])
+    return doc
