@@ -1,5 +1,7 @@
 import multiprocessing
 
+import pytest
+
 from renderlocal.core import jobstore
 from renderlocal.core.jobstore import JobStore
 
@@ -9,8 +11,14 @@ def doc(n, status="succeeded", service="srv-a", complete=True):
             "status": status, "logsComplete": complete}
 
 
-def test_ended_jobs_move_to_the_archive_and_stay_findable(tmp_path, monkeypatch):
+# 2: pages are read from the shards past the recent copy; 100: recent.json holds the whole archive
+recent_sizes = pytest.mark.parametrize("recent_size", [2, 100])
+
+
+@recent_sizes
+def test_ended_jobs_move_to_the_archive_and_stay_findable(tmp_path, monkeypatch, recent_size):
     monkeypatch.setattr(jobstore, "ARCHIVE_SHARD_SIZE", 3)
+    monkeypatch.setattr(jobstore, "RECENT_SIZE", recent_size)
     store = JobStore(tmp_path / "jobs")
     for n in range(8):
         store.insert(doc(n, status="running", complete=False))
@@ -26,14 +34,38 @@ def test_ended_jobs_move_to_the_archive_and_stay_findable(tmp_path, monkeypatch)
     assert store.update(doc(1)["id"], lambda d: d.update(note="x"))["note"] == "x"  # archived jobs stay editable
 
 
-def test_a_late_ending_old_job_is_still_listed_in_order(tmp_path, monkeypatch):
+@recent_sizes
+def test_a_late_ending_old_job_is_still_listed_in_order(tmp_path, monkeypatch, recent_size):
     monkeypatch.setattr(jobstore, "ARCHIVE_SHARD_SIZE", 2)
+    monkeypatch.setattr(jobstore, "RECENT_SIZE", recent_size)
     store = JobStore(tmp_path / "jobs")
     store.insert(doc(0, status="running", complete=False))  # oldest, ends last
     store.bulk_insert([doc(n) for n in range(1, 6)])
     store.update(doc(0)["id"], lambda d: d.update(status="failed", logsComplete=True))
     assert [d["id"] for d in store.query()] == [doc(n)["id"] for n in (5, 4, 3, 2, 1, 0)]
     assert [d["id"] for d in store.query(lambda d: d["status"] == "failed")] == [doc(0)["id"]]
+
+
+def test_the_first_page_comes_from_the_recent_copy_and_follows_edits(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobstore, "ARCHIVE_SHARD_SIZE", 4)
+    monkeypatch.setattr(jobstore, "RECENT_SIZE", 3)
+    root = tmp_path / "jobs"
+    store = JobStore(root)
+    store.bulk_insert([doc(n) for n in range(10)])
+    store.insert(doc(10, status="running", complete=False))
+    (root / "manifest.json").rename(root / "manifest.moved")  # the first page must not need it
+    assert [d["id"] for d in JobStore(root).query(limit=3)] == [doc(n)["id"] for n in (10, 9, 8)]
+    (root / "manifest.moved").rename(root / "manifest.json")
+    assert [d["id"] for d in JobStore(root).query(limit=4)] == [doc(n)["id"] for n in (10, 9, 8, 7)]
+    # a page the copy cannot fill (a filter, a later page, a larger limit) reads the shards
+    store.update(doc(2)["id"], lambda d: d.update(status="failed"))
+    assert [d["id"] for d in store.query(lambda d: d["status"] == "failed", limit=2)] == [doc(2)["id"]]
+    assert [d["id"] for d in store.query(limit=2, before=(doc(8)["createdAt"], doc(8)["id"]))] == [doc(7)["id"], doc(6)["id"]]
+    assert len(store.query(limit=20)) == 11
+    # an edit of an archived job shows in the copy too
+    store.update(doc(9)["id"], lambda d: d.update(status="failed"))
+    assert JobStore(root).query(limit=2)[1]["status"] == "failed"
+    assert JobStore(root).get(doc(9)["id"])["status"] == "failed"
 
 
 def _writer(root, worker):
@@ -56,3 +88,13 @@ def test_two_processes_creating_and_ending_jobs_lose_nothing(tmp_path):
         assert proc.exitcode == 0
     ids = [d["id"] for d in JobStore(root).query()]
     assert sorted(ids) == sorted(doc(w * 100 + n)["id"] for w in (1, 2) for n in range(30))
+
+
+def test_a_data_dir_without_the_recent_copy_gets_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobstore, "ARCHIVE_SHARD_SIZE", 4)
+    monkeypatch.setattr(jobstore, "RECENT_SIZE", 3)
+    root = tmp_path / "jobs"
+    JobStore(root).bulk_insert([doc(n) for n in range(10)])
+    (root / "recent.json").unlink()  # as written before the copy existed
+    assert [d["id"] for d in JobStore(root).query(limit=3)] == [doc(n)["id"] for n in (9, 8, 7)]
+    assert (root / "recent.json").exists()

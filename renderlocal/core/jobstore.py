@@ -8,11 +8,15 @@
   ``createdAt``, so the newest page of a list reads one or two shards.
 - ``jobs/index/XX.json``: job id -> shard, bucketed by the id's first two
   random characters, so a lookup reads one tiny file.
+- ``jobs/recent.json``: a copy of the RECENT_SIZE newest archived jobs (by
+  ``createdAt``), so the first page of a list, the call every face makes first,
+  reads two small files however long the history is.
 
 Writers hold one file lock; every file is replaced atomically, so readers take
 no lock. A job moving to the archive is written to its shard, the index and the
 manifest before it leaves ``live.json``: a reader may see it twice (and keeps
-the live copy), never zero times.
+the live copy), never zero times; ``recent.json`` is written before the job
+leaves ``live.json`` too, and readers read ``live.json`` first.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from tinydb import Query, TinyDB
 from renderlocal.core.models import FINAL_JOB_STATUSES
 from renderlocal.core.store import LOCK_TIMEOUT_SECONDS, AtomicJSONStorage, modify
 
-ARCHIVE_SHARD_SIZE = 250
+ARCHIVE_SHARD_SIZE = 100  # a lookup parses one shard: keep it small
+RECENT_SIZE = 100  # Render's largest page
 
 
 def _sort_key(doc: dict) -> tuple[str, str]:
@@ -63,6 +68,11 @@ class _File:
         self._cache = (stamp, docs)
         return docs
 
+    def replace(self, docs: list[dict]) -> None:
+        """The table becomes exactly ``docs``, in one atomic write."""
+        AtomicJSONStorage(str(self.path)).write({self.table_name: {str(n): doc for n, doc in enumerate(docs, 1)}})
+        self._cache = None
+
     @contextmanager
     def write(self):
         db = TinyDB(str(self.path), storage=AtomicJSONStorage)
@@ -81,8 +91,17 @@ class JobStore:
         self.lock = FileLock(str(self.root / "jobs.lock"), timeout=LOCK_TIMEOUT_SECONDS)
         self.live_file = _File(self.root / "live.json", "jobs")
         self.manifest = _File(self.root / "manifest.json", "shards")
+        self.recent = _File(self.root / "recent.json", "jobs")
         self._shards: dict[str, _File] = {}
         self._buckets: dict[str, _File] = {}
+        if self.manifest.path.exists() and not self.recent.path.exists():
+            self._rebuild_recent()  # a data dir from before recent.json existed
+
+    def _rebuild_recent(self) -> None:
+        with self.lock:
+            if not self.recent.path.exists():
+                shards = [self._shard(entry["id"]).docs() for entry in self.manifest.docs()]
+                self.recent.replace(sorted((d for docs in shards for d in docs), key=_sort_key, reverse=True)[:RECENT_SIZE])
 
     def _shard(self, shard_id: str) -> _File:
         if shard_id not in self._shards:
@@ -118,6 +137,19 @@ class JobStore:
             return (before is None or _sort_key(doc) < before) and match(doc)
 
         found = {d["id"]: d for d in self.live_file.docs() if wanted(d)}
+        recent = self.recent.docs()  # read after live.json: a job moving out is in one of them
+        from_recent = [d for d in recent if wanted(d)]
+        if len(recent) < RECENT_SIZE or (limit is not None and len(from_recent) >= limit):
+            # recent.json is the newest slice of the archive (or all of it): enough for this page
+            for doc in from_recent:
+                found.setdefault(doc["id"], doc)
+        else:
+            self._query_shards(found, wanted, limit, before)
+        ordered = sorted(found.values(), key=_sort_key, reverse=True)
+        return [dict(doc) for doc in ordered[:limit]]
+
+    def _query_shards(self, found: dict, wanted, limit: int | None, before: tuple[str, str] | None) -> None:
+        """Add the archived jobs a page needs to ``found``, newest shards first."""
         shards = sorted(self.manifest.docs(), key=lambda s: s["newest"], reverse=True)
         for shard in shards:
             if limit is not None and len(found) >= limit:
@@ -129,8 +161,6 @@ class JobStore:
             for doc in self._shard(shard["id"]).docs():
                 if doc["id"] not in found and wanted(doc):
                     found[doc["id"]] = doc
-        ordered = sorted(found.values(), key=_sort_key, reverse=True)
-        return [dict(doc) for doc in ordered[:limit]]
 
     # -- writes (locked) -----------------------------------------------------------
     def insert(self, doc: dict) -> dict:
@@ -168,7 +198,7 @@ class JobStore:
     def remove_all(self) -> None:
         """Forget every record (containers still know their jobs: see reconcile)."""
         with self.lock:
-            for path in [self.live_file.path, self.manifest.path, *self.root.glob("archive/*.json"), *self.root.glob("index/*.json")]:
+            for path in [self.live_file.path, self.manifest.path, self.recent.path, *self.root.glob("archive/*.json"), *self.root.glob("index/*.json")]:
                 path.unlink(missing_ok=True)
 
     def _update_archived(self, job_id: str, change) -> dict | None:
@@ -176,7 +206,18 @@ class JobStore:
         if shard is None:
             return None
         with self._shard(shard).write() as table:
-            return modify(table, job_id, change)
+            doc = modify(table, job_id, change)
+        if doc is not None and any(d["id"] == job_id for d in self.recent.docs()):
+            self._keep_recent([doc])
+        return doc
+
+    def _keep_recent(self, docs: list[dict]) -> None:
+        """Merge archived (or re-edited archived) jobs into the newest-N copy."""
+        merged = {d["id"]: d for d in self.recent.docs()} | {d["id"]: d for d in docs}
+        newest = sorted(merged.values(), key=_sort_key, reverse=True)[:RECENT_SIZE]
+        if not {d["id"] for d in docs} & {d["id"] for d in newest}:
+            return  # all older than the newest N: nothing to copy
+        self.recent.replace(newest)
 
     def _shard_of(self, job_id: str) -> str | None:
         entry = next((e for e in self._bucket(job_id).docs() if e["id"] == job_id), None)
@@ -206,3 +247,4 @@ class JobStore:
             last["oldest"] = min([last["oldest"]] + [d["createdAt"] for d in batch])
             with self.manifest.write() as table:
                 table.upsert(last, Query().id == last["id"])
+        self._keep_recent(docs)
