@@ -32,6 +32,7 @@ class ControlPlane:
         self._engine_lock = threading.Lock()
         self.builds = Builder(self)
         self.jobs = JobRunner(self)
+        self._synced_state: tuple | None = None  # the blueprint as of the last sync: see refresh
         self.watchers: dict = {}  # service id -> ServiceWatcher, in long-running faces
         self.forwarder = None  # LogForwarder, while a stream is configured
 
@@ -50,8 +51,10 @@ class ControlPlane:
     # -- services ----------------------------------------------------------
     def sync_services(self) -> list[Service]:
         """Bring the stored services in line with render.yaml (ids stay stable)."""
+        state = self._blueprint_state(())
         blueprint = load_blueprint(self.blueprint_path)
         self.warnings = list(blueprint.warnings)
+        secret_keys = tuple(sorted({v.key for spec in blueprint.services for v in spec.env_vars if v.secret}))
         now = stamp()
         with self.store.table("services") as table:
             docs = {doc["name"]: dict(doc) for doc in table.all()}
@@ -64,10 +67,23 @@ class ControlPlane:
             for doc in docs.values():  # gone from the blueprint: kept for job history
                 doc["inBlueprint"] = False
                 table.insert(doc)
+        self._synced_state = state[:1] + (secret_keys, tuple(os.environ.get(key) for key in secret_keys))
         return synced
 
+    def _blueprint_state(self, secret_keys: tuple) -> tuple:
+        """What a sync depends on: the file as it is on disk, and the secrets taken from our env."""
+        try:
+            info = self.blueprint_path.stat()
+            on_disk = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except OSError:
+            on_disk = None
+        return on_disk, secret_keys, tuple(os.environ.get(key) for key in secret_keys)
+
     def refresh(self) -> None:
-        """Sync if the blueprint reads; otherwise keep the last good sync and warn."""
+        """Sync if the blueprint changed and reads; a broken one keeps the last good sync, with a warning."""
+        synced = self._synced_state
+        if synced is not None and synced[0] is not None and self._blueprint_state(synced[1]) == synced:
+            return  # unchanged since this process synced (a job create syncs first: keep it cheap)
         try:
             self.sync_services()
         except BlueprintError as exc:
@@ -93,7 +109,7 @@ class ControlPlane:
                     )
             else:
                 env[var.key] = var.value or ""
-        return Service(
+        service = Service(
             id=old["id"] if keep else new_id(prefix),
             name=spec.name,
             type=spec.type,
@@ -118,6 +134,9 @@ class ControlPlane:
             latestBuildId=old.get("latestBuildId") if keep else None,
             inBlueprint=True,
         )
+        if keep and service.to_doc() | {"updatedAt": old.get("updatedAt")} == old:
+            service.updatedAt = old["updatedAt"]  # nothing changed: updatedAt says when something did
+        return service
 
     def list_services(self, include_removed: bool = False) -> list[Service]:
         services = [Service.from_doc(doc) for doc in self.store.all("services")]
