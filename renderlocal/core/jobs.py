@@ -11,7 +11,6 @@ log lines it missed and records how it ended.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from datetime import timedelta
@@ -19,6 +18,7 @@ from datetime import timedelta
 from filelock import FileLock, Timeout
 
 from renderlocal.core.clock import parse_stored, utcnow
+from renderlocal.core.envvars import parse_env_overrides
 from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import looks_like_id, new_id
 from renderlocal.core.logstore import TS_LEN, normalize_ts, ts_now
@@ -33,7 +33,6 @@ ENV_GRACE = "RENDER_LOCAL_CANCEL_GRACE_SECONDS"
 # process group); the shell then waits for its child to finish handling it and
 # exits instead of going on to the command's next step.
 CANCELABLE = "trap 'exit 143' TERM; "
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def job_timeout_seconds() -> int:
@@ -51,24 +50,6 @@ def job_timeout_seconds() -> int:
 
 def cancel_grace_seconds() -> int:
     return int(os.environ.get(ENV_GRACE, "10"))
-
-
-def parse_env_overrides(pairs) -> dict[str, str]:
-    """``KEY=VALUE`` strings or ``{"key", "value"}`` dicts to a dict, validated."""
-    env: dict[str, str] = {}
-    for item in pairs or []:
-        if isinstance(item, str):
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise InvalidInput(f"env override {item!r} must look like KEY=VALUE")
-        elif isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("value"), str):
-            key, value = item["key"], item["value"]
-        else:
-            raise InvalidInput(f"env override {item!r} must be an object with string 'key' and 'value'")
-        if not _ENV_KEY.match(key):
-            raise InvalidInput(f"env var name {key!r} is invalid: use letters, digits and _, not starting with a digit")
-        env[key] = value
-    return env
 
 
 class JobRunner:

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from renderlocal.core.errors import InvalidInput, RenderLocalError
-from renderlocal.core.jobs import parse_env_overrides
+from renderlocal.core.envvars import parse_env_overrides
 from renderlocal.core.models import Job, Service
 from renderlocal.core.plans import plan_for_job, plans_for
 from renderlocal.tui.format import PRORATED, hourly, usd
