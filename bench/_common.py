@@ -37,5 +37,6 @@ def report(name: str, ours: float, baseline: float, target_ratio: float | None =
     ratio = ours / baseline if baseline else float("inf")
     ok = target_ratio is None or ratio <= target_ratio
     target = f" target <= {target_ratio}x" if target_ratio else ""
-    print(f"{name}: render-local {ours:.3f}{unit}, baseline {baseline:.3f}{unit}, ratio {ratio:.2f}x{target} {'OK' if ok else 'MISSED'}")
+    verdict = "(no target)" if target_ratio is None else "OK" if ok else "MISSED"
+    print(f"{name}: render-local {ours:.3f}{unit}, baseline {baseline:.3f}{unit}, ratio {ratio:.2f}x{target} {verdict}")
     return ok

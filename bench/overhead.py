@@ -1,13 +1,59 @@
-"""Overhead: `jobs create --wait` of `true`, end to end, against `docker run --rm IMAGE sh -c true`.
+"""Overhead: a job of `true` end to end, against `docker run --rm IMAGE sh -c true`.
 
-Target: CLI <= 1.5x the raw docker run.
+- CLI: `render-local jobs create --wait` (a new process each time) while the
+  data dir's control plane runs (`render-local serve`, or the app), which
+  supervises the job: target <= 1.5x;
+- API: POST /v1/services/{id}/jobs to that control plane, then GET the job
+  until it has succeeded, as a script would: target <= 1.2x;
+- CLI with no control plane running (the CLI process supervises the job and
+  imports the Docker SDK itself): printed for the record, no target.
 """
 
+import http.client
+import json
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
 
 from _common import CLI, busybox_project, median_of, report, timed
+
+POLL_SECONDS = 0.01
+
+
+class Api:
+    """A keep-alive client of a running `render-local serve`."""
+
+    def __init__(self, url: str, token: str):
+        host_port = url.split("//", 1)[1].split("/", 1)[0]
+        self.connection = http.client.HTTPConnection(host_port)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body=None) -> dict:
+        try:
+            self.connection.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
+                                    headers=self.headers)
+        except OSError:  # the server closed an idle keep-alive connection: open a new one
+            self.connection.close()
+            self.connection.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
+                                    headers=self.headers)
+        response = self.connection.getresponse()
+        data = json.loads(response.read())
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status} {data}")
+        return data
+
+
+def api_job(api: Api, service_id: str) -> float:
+    start = time.perf_counter()
+    job = api.call("POST", f"/services/{service_id}/jobs", {"startCommand": "true"})
+    while job["status"] not in ("succeeded", "failed", "canceled"):
+        time.sleep(POLL_SECONDS)
+        job = api.call("GET", f"/services/{service_id}/jobs/{job['id']}")
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"job {job['id']} {job['status']}")
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -15,10 +61,28 @@ def main() -> int:
     data = tempfile.mkdtemp(prefix="rl-bench-data-")
     base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
     subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
-    timed(["docker", "run", "--rm", "busybox:1.36", "sh", "-c", "true"])  # warm the engine
-    baseline = median_of(7, lambda: timed(["docker", "run", "--rm", "busybox:1.36", "sh", "-c", "true"]))
-    ours = median_of(7, lambda: timed(base + ["jobs", "create", "bench", "--start-command", "true", "--wait"]))
-    return 0 if report("overhead (CLI jobs create --wait true)", ours, baseline, 1.5) else 1
+    raw = ["docker", "run", "--rm", "busybox:1.36", "sh", "-c", "true"]
+    cli = base + ["jobs", "create", "bench", "--start-command", "true", "--wait"]
+    timed(raw)  # warm the engine
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        token = (Path(data) / "api-token").read_text().strip()
+        api = Api(url, token)
+        service_id = next(s["service"]["id"] for s in api.call("GET", "/services") if s["service"]["name"] == "bench")
+        api_job(api, service_id)  # warm the server
+        baseline = median_of(7, lambda: timed(raw))
+        ok = report("overhead (CLI jobs create --wait true, control plane running)",
+                    median_of(7, lambda: timed(cli)), baseline, 1.5)
+        baseline = median_of(7, lambda: timed(raw))
+        ok &= report("overhead (API create until succeeded, true)", median_of(7, lambda: api_job(api, service_id)),
+                     baseline, 1.2)
+    finally:
+        server.terminate()
+        server.wait(10)
+    baseline = median_of(7, lambda: timed(raw))
+    report("for the record (CLI jobs create --wait true, no control plane running)", median_of(7, lambda: timed(cli)), baseline)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ error line instead of a server that exits from inside its event loop.
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 import sys
 import threading
 import time
 
+from renderlocal.api import discovery
 from renderlocal.api.token import load_or_create_token
 from renderlocal.core.errors import RenderLocalError
 
@@ -92,7 +94,8 @@ class Supervisor:
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.thread.join(timeout=5)
+        if self.thread.ident is not None:  # a signal may come before it started
+            self.thread.join(timeout=5)
         self.plane.close(drain_seconds=2)
 
 
@@ -100,8 +103,9 @@ class ServerHandle:
     """A server running in a background thread: ``url`` (``http://host:port/v1``),
     ``token`` (the bearer token it accepts), ``stop()``."""
 
-    def __init__(self, server, thread, sock, host: str, token: str):
+    def __init__(self, server, thread, sock, host: str, token: str, data_dir):
         self.server = server
+        self.data_dir = data_dir
         self.thread = thread
         self.sock = sock
         self.host = host
@@ -114,6 +118,7 @@ class ServerHandle:
         return self.server.config.app
 
     def stop(self) -> None:
+        discovery.withdraw(self.data_dir)
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
@@ -149,7 +154,9 @@ def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHand
             sock.close()
             raise ListenError(f"the API server did not start on {host}:{port}")
         time.sleep(0.02)
-    return ServerHandle(server, thread, sock, host, token)
+    handle = ServerHandle(server, thread, sock, host, token, plane.data_dir)
+    discovery.publish(plane.data_dir, handle.url, plane.blueprint_path)  # CLI commands hand jobs to us
+    return handle
 
 
 def serve(plane, host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -160,15 +167,26 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000) -> None:
     warn_if_exposed(host)
     sock = bind(host, port)
     server = _server(plane, load_or_create_token(plane.data_dir))
-    supervisor = Supervisor(plane).start()
-    print(base_url(host, sock.getsockname()[1]), flush=True)
-    print("render-local API: send Authorization: Bearer $(render-local token); Ctrl-C stops",
-          file=sys.stderr, flush=True)
+    # uvicorn shuts down cleanly on SIGTERM, then raises it again; ending here
+    # lets the supervisor drain the log stream and withdraw the announcement.
+    signal.signal(signal.SIGTERM, _interrupt)
+    supervisor = Supervisor(plane)
     try:
+        supervisor.start()
+        url = base_url(host, sock.getsockname()[1])
+        discovery.publish(plane.data_dir, url, plane.blueprint_path)  # CLI commands hand jobs to us
+        print(url, flush=True)
+        print("render-local API: send Authorization: Bearer $(render-local token); Ctrl-C stops",
+              file=sys.stderr, flush=True)
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        pass  # uvicorn hands Ctrl-C back after its clean shutdown: that is the way out
+        pass  # Ctrl-C or SIGTERM, before uvicorn runs or after its clean shutdown: the way out
     finally:
+        discovery.withdraw(plane.data_dir)
         supervisor.stop()
         sock.close()
     print("render-local API stopped", file=sys.stderr)
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt

@@ -30,8 +30,17 @@ class Context:
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
 
+    def remote_plane(self):
+        """The data dir's running control plane (serve, the app), if one runs on our blueprint."""
+        from renderlocal.cli.remote import RemotePlane
+        from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
+
+        return RemotePlane.find(resolve_data_dir(self.data_dir), resolve_blueprint(self.blueprint))
+
     def forward_logs(self) -> None:
         """While this command runs, forward logs to the log stream (drained at exit)."""
+        if self.plane.log_streams.get() is None:
+            return  # none configured: no forwarder thread to start and drain
         self.plane.start_forwarding()
         click.get_current_context().call_on_close(self.plane.close)
 
@@ -149,12 +158,14 @@ JOB_COLUMNS = [("id", "id"), ("status", "status"), ("started", "started"), ("fin
                ("plan", "planId"), ("cost usd", "costUSD"), ("command", "startCommand"), ("reason", "reason")]
 
 
-def _job_row(job) -> dict:
-    from renderlocal.core.clock import to_local_text
+def _job_row(job: dict) -> dict:
+    """A table row of a job as Render shows it (``Job.to_render()``, or the API's JSON)."""
+    from renderlocal.core.clock import parse_stored, to_local_text
 
-    return job.to_render() | {
-        "started": to_local_text(job.started()), "finished": to_local_text(job.finished()),
-        "reason": (job.failureReason or {}).get("message", ""),
+    return job | {
+        "started": to_local_text(parse_stored(job["startedAt"])),
+        "finished": to_local_text(parse_stored(job["finishedAt"])),
+        "reason": (job["failureReason"] or {}).get("message", ""),
     }
 
 
@@ -174,55 +185,87 @@ def jobs():
 @output_option
 @pass_ctx
 def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_from, wait, tail, output):
-    """Create a job on SERVICE's last successful build."""
+    """Create a job on SERVICE's last successful build.
+
+    With a control plane running on this data dir (serve, the app), the job is
+    handed to it and it supervises the job; otherwise this process does.
+    """
     import shlex
 
-    plane = obj.plane
     wait = wait or tail
-    if wait:
-        obj.forward_logs()
-    commands = [start_command]
+    args = None
     if each_arg_from is not None:
-        base = start_command or plane.get_service(service).own_start_command or ""
         args = [line.strip() for line in each_arg_from if line.strip()]
         if not args:
             raise click.BadParameter("the file has no arguments", param_hint="--each-arg-from")
-        commands = [f"{base} {shlex.quote(arg)}" for arg in args]
-    if len(commands) == 1:
-        created = [plane.create_job(service, commands[0], plan_id, list(env), supervise=wait)]
-    else:  # a fan-out: launch in parallel, as the engine takes container starts concurrently
-        from concurrent.futures import ThreadPoolExecutor
+    remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
+    created, by_remote = [], set()
+    if remote is not None:
+        from renderlocal.cli.remote import Unreachable
 
-        with ThreadPoolExecutor(min(16, len(commands))) as pool:
-            created = list(pool.map(lambda cmd: plane.create_job(service, cmd, plan_id, list(env), supervise=wait), commands))
+        try:
+            for arg in args or [None]:
+                command = start_command if arg is None else f"{start_command} {shlex.quote(arg)}"
+                created.append(remote.create_job(service, command, plan_id, list(env)))
+                by_remote.add(created[-1]["id"])
+        except Unreachable:
+            remote = None  # announced but gone: the rest is created here
+    done = len(created)
+    if remote is None:
+        plane = obj.plane
+        if wait:
+            obj.forward_logs()
+        base = start_command if start_command is not None else plane.get_service(service).own_start_command or ""
+        commands = [start_command] if args is None else [f"{base} {shlex.quote(arg)}" for arg in args]
+        commands = commands[done:]
+
+        def create(command):
+            return plane.create_job(service, command, plan_id, list(env), supervise=wait).to_render()
+
+        if len(commands) == 1:
+            created.append(create(commands[0]))
+        else:  # a fan-out: launch in parallel, as the engine takes container starts concurrently
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(16, len(commands))) as pool:
+                created.extend(pool.map(create, commands))
     if not wait:
-        emit([j.to_render() for j in created] if len(created) > 1 else created[0].to_render(), output,
-             JOB_COLUMNS, [_job_row(j) for j in created])
+        emit(created if len(created) > 1 else created[0], output, JOB_COLUMNS, [_job_row(j) for j in created])
         return
     if tail:
-        _tail_jobs(plane, created)
-    finished = [plane.jobs.wait(j.id) for j in created]
-    emit([j.to_render() for j in finished] if len(finished) > 1 else finished[0].to_render(), output,
-         JOB_COLUMNS, [_job_row(j) for j in finished])
-    failed = [j for j in finished if j.status != "succeeded"]
+        _tail_jobs(obj.plane, [j["id"] for j in created])
+
+    def finished(job: dict) -> dict:
+        if job["id"] in by_remote and remote is not None:
+            from renderlocal.cli.remote import Unreachable
+
+            try:
+                return remote.wait(job)
+            except Unreachable:
+                pass  # it went away: its jobs are adopted here
+        return obj.plane.jobs.wait(job["id"]).to_render()
+
+    ended = [finished(j) for j in created]
+    emit(ended if len(ended) > 1 else ended[0], output, JOB_COLUMNS, [_job_row(j) for j in ended])
+    failed = [j for j in ended if j["status"] != "succeeded"]
     for job in failed:
-        reason = (job.failureReason or {}).get("message") or job.status
-        click.echo(f"render-local: job {job.id} {job.status}: {reason}", err=True)
+        reason = (job["failureReason"] or {}).get("message") or job["status"]
+        click.echo(f"render-local: job {job['id']} {job['status']}: {reason}", err=True)
     sys.exit(1 if failed else 0)
 
 
-def _tail_jobs(plane, created) -> None:
+def _tail_jobs(plane, job_ids: list[str]) -> None:
     import threading
 
-    many = len(created) > 1
+    many = len(job_ids) > 1
 
-    def pump(job):
-        done = lambda: (lambda j: j.final and j.logsComplete)(plane.jobs.get(job.id))  # noqa: E731
-        for line in plane.logs.follow(job.id, done):
-            prefix = f"[{job.id}] " if many else ""
+    def pump(job_id):
+        done = lambda: (lambda j: j.final and j.logsComplete)(plane.jobs.get(job_id))  # noqa: E731
+        for line in plane.logs.follow(job_id, done):
+            prefix = f"[{job_id}] " if many else ""
             click.echo(prefix + line.message, err=line.stream == "stderr")
 
-    threads = [threading.Thread(target=pump, args=(job,), daemon=True) for job in created]
+    threads = [threading.Thread(target=pump, args=(job_id,), daemon=True) for job_id in job_ids]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -241,7 +284,8 @@ def jobs_list(obj: Context, service, status, output):
     service_id = plane.get_service(service).id if service else None
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
     items = plane.jobs.list(service_id, statuses)
-    emit([{"job": j.to_render(), "cursor": j.id} for j in items], output, JOB_COLUMNS, [_job_row(j) for j in items])
+    rendered = [j.to_render() for j in items]
+    emit([{"job": j, "cursor": j["id"]} for j in rendered], output, JOB_COLUMNS, [_job_row(j) for j in rendered])
 
 
 @jobs.command("get")
@@ -252,8 +296,8 @@ def jobs_get(obj: Context, job_id, output):
     """Show one job."""
     plane = obj.plane
     plane.jobs.get(job_id)
-    job = plane.jobs.reconcile_one(job_id, follow=False)
-    emit(job.to_render(), output, JOB_COLUMNS, [_job_row(job)])
+    job = plane.jobs.reconcile_one(job_id, follow=False).to_render()
+    emit(job, output, JOB_COLUMNS, [_job_row(job)])
 
 
 @jobs.command("cancel")
@@ -269,8 +313,8 @@ def jobs_cancel(obj: Context, job_id, confirm, output):
         if not sys.stdin.isatty():
             raise click.UsageError("refusing to cancel without --confirm when not on a terminal")
         click.confirm(f"Cancel job {job.id} ({job.startCommand})?", abort=True)
-    job = plane.jobs.cancel(job_id, wait=True)
-    emit(job.to_render(), output, JOB_COLUMNS, [_job_row(job)])
+    job = plane.jobs.cancel(job_id, wait=True).to_render()
+    emit(job, output, JOB_COLUMNS, [_job_row(job)])
 
 
 # -- logs ----------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import socket
-import ssl
 import tempfile
 import threading
 import time
@@ -317,7 +316,7 @@ class LogForwarder:
             if self.sock is None:
                 self.sock = self._connect(config)
             self.sock.sendall(b"".join(frames))
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError included
             self._disconnect()
             self._error(config, exc)
             return False
@@ -331,6 +330,8 @@ class LogForwarder:
         raw = socket.create_connection((config.host, config.port), timeout=5)
         if not config.tls:
             return raw
+        import ssl  # only a TLS stream needs it: the CLI starts without
+
         context = ssl.create_default_context()
         if config.insecure:
             context.check_hostname = False

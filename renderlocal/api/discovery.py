@@ -1,0 +1,65 @@
+"""Where a data dir's running control plane listens: ``<data dir>/control-plane.json``.
+
+A long-running face (``serve``, the terminal app) publishes its API's URL, its
+pid and the blueprint it loaded; short-lived CLI commands read it to hand their
+jobs to that process instead of supervising them themselves. Stdlib only: the
+CLI reads this before deciding whether to import anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE = "control-plane.json"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str  # http://host:port/v1
+    pid: int
+    blueprint: str
+
+
+def publish(data_dir: Path, url: str, blueprint: Path) -> None:
+    """Announce this process's API (atomically: a reader never sees half a file)."""
+    path = Path(data_dir) / FILE
+    tmp = path.with_name(f"{FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "blueprint": str(blueprint)}))
+    os.replace(tmp, path)
+
+
+def withdraw(data_dir: Path) -> None:
+    """Remove the announcement if it is this process's (a newer one stays)."""
+    path = Path(data_dir) / FILE
+    found = read(data_dir)
+    if found is not None and found.pid == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def read(data_dir: Path) -> Endpoint | None:
+    try:
+        data = json.loads((Path(data_dir) / FILE).read_text())
+        return Endpoint(str(data["url"]), int(data["pid"]), str(data["blueprint"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def find(data_dir: Path, blueprint: Path) -> Endpoint | None:
+    """The running control plane of this data dir, if it loaded the same blueprint."""
+    found = read(data_dir)
+    if found is None or found.blueprint != str(blueprint) or not _alive(found.pid):
+        return None
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # crashed without withdrawing: the file is stale
+    except PermissionError:
+        return True
+    return True

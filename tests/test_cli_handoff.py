@@ -1,0 +1,117 @@
+"""CLI commands hand their jobs to the data dir's running control plane (serve, the app),
+and do the work themselves when none runs or the announced one is gone."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from renderlocal.api import discovery
+from renderlocal.core.jobstore import JobStore
+from renderlocal.core.logstore import LogStore
+
+
+def test_an_announcement_counts_only_for_a_live_process_on_the_same_blueprint(tmp_path):
+    blueprint = tmp_path / "render.yaml"
+    discovery.publish(tmp_path, "http://127.0.0.1:1/v1", blueprint)
+    assert discovery.find(tmp_path, blueprint) == discovery.Endpoint("http://127.0.0.1:1/v1", os.getpid(), str(blueprint))
+    assert discovery.find(tmp_path, tmp_path / "other.yaml") is None
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / discovery.FILE).write_text(json.dumps({"url": "http://x/v1", "pid": dead.pid, "blueprint": str(blueprint)}))
+    assert discovery.find(tmp_path, blueprint) is None
+    (tmp_path / discovery.FILE).write_text("{half")
+    assert discovery.find(tmp_path, blueprint) is None
+    discovery.publish(tmp_path, "http://127.0.0.1:1/v1", blueprint)
+    discovery.withdraw(tmp_path)
+    assert not (tmp_path / discovery.FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def project(engine, tmp_path_factory):
+    root = tmp_path_factory.mktemp("handoff")
+    (root / "app").mkdir()
+    (root / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (root / "render.yaml").write_text("services:\n  - type: worker\n    name: box\n    runtime: docker\n    rootDir: app\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(root / "data"), "--blueprint", str(root / "render.yaml")]
+    subprocess.run(base + ["builds", "create", "box", "--wait"], check=True, capture_output=True, timeout=120)
+    return root, base
+
+
+@pytest.fixture
+def serving(project):
+    root, base = project
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert server.stdout.readline().startswith("http://127.0.0.1:")
+    yield root / "data"
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
+def cli(base, *args, importtime=False):
+    extra = ["-X", "importtime"] if importtime else []
+    command = [base[0], *extra, *base[1:], *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def wait_until(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("never happened")
+
+
+def test_a_job_left_by_the_cli_is_supervised_by_the_running_control_plane(project, serving):
+    _root, base = project
+    made = cli(base, "jobs", "create", "box", "--start-command", "sleep 1; echo done", "-o", "json", importtime=True)
+    assert made.returncode == 0, made.stderr
+    job = json.loads(made.stdout)
+    assert job["status"] == "pending"  # as the API answers: the control plane launches it
+    assert " docker\n" not in made.stderr  # the CLI never loaded the Docker SDK
+    # the CLI has exited; the control plane captures the log and records the end
+    store = JobStore(serving / "store" / "jobs")
+    ended = wait_until(lambda: (lambda d: d if d["status"] == "succeeded" and d.get("logsComplete") else None)(store.get(job["id"])))
+    assert ended["exitCode"] == 0
+    assert [line.message for line in LogStore(serving / "logs").read(job["id"])] == ["done"]
+
+
+def test_wait_exit_codes_and_errors_are_the_same_through_the_control_plane(project, serving):
+    _root, base = project
+    ok = cli(base, "jobs", "create", "box", "--start-command", "echo hi", "--wait", "--env", "A=1")
+    assert ok.returncode == 0 and "succeeded" in ok.stdout
+    bad = cli(base, "jobs", "create", "box", "--start-command", "exit 3", "--wait", "-o", "json")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["exitCode"] == 3 and "failed: exited with code 3" in bad.stderr
+    tailed = cli(base, "jobs", "create", "box", "--start-command", "echo one; echo two", "--tail")
+    assert tailed.returncode == 0 and tailed.stdout.startswith("one\ntwo\n")
+    for args, words in [(["nosuch"], "unknown service 'nosuch'"), (["box", "--plan-id", "plan-x"], "unknown planId 'plan-x'"),
+                        (["box", "--env", "1A=x"], "env var name '1A' is invalid")]:
+        refused = cli(base, "jobs", "create", *args, "--start-command", "true")
+        assert refused.returncode == 2 and words in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_cli_works_alone_when_the_announced_control_plane_is_gone(project):
+    root, base = project
+    data = root / "data"
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = server.stdout.readline().strip()
+    assert discovery.read(data).url == url
+    server.send_signal(signal.SIGTERM)  # a clean stop withdraws the announcement
+    assert server.wait(30) == 0
+    assert not (data / discovery.FILE).exists()
+    # announced by a live process that does not answer (here: this test, on a closed port)
+    discovery.publish(data, "http://127.0.0.1:9/v1", root / "render.yaml")
+    try:
+        alone = cli(base, "jobs", "create", "box", "--start-command", "echo alone", "--wait")
+    finally:
+        (data / discovery.FILE).unlink()
+    assert alone.returncode == 0, alone.stderr
+    assert "succeeded" in alone.stdout
