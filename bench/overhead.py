@@ -1,16 +1,19 @@
 """Overhead: a job of `true` end to end, against `docker run --rm IMAGE sh -c true`.
 
-- CLI: `render-local jobs create --wait` (a new process each time) while the
-  data dir's control plane runs (`render-local serve`, or the app), which
-  supervises the job: target <= 1.5x;
+- CLI: `render-local jobs create --wait` (a new process each time), handed to
+  the data dir's control plane, which the first call starts in the background
+  and which then supervises every job: target <= 1.5x;
 - API: POST /v1/services/{id}/jobs to that control plane, then GET the job
   until it has succeeded, as a script would: target <= 1.2x;
-- CLI with no control plane running (the CLI process supervises the job and
-  imports the Docker SDK itself): printed for the record, no target.
+- for the record, no target: the first call (it starts the control plane) and
+  the CLI on its own (RENDER_LOCAL_AUTOSTART=0: it supervises the job and
+  imports the Docker SDK itself).
 """
 
 import http.client
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +21,8 @@ import time
 from pathlib import Path
 
 from _common import CLI, busybox_project, median_of, report, timed
+
+from renderlocal.api import discovery
 
 POLL_SECONDS = 0.01
 
@@ -58,30 +63,28 @@ def api_job(api: Api, service_id: str) -> float:
 
 def main() -> int:
     project = busybox_project()
-    data = tempfile.mkdtemp(prefix="rl-bench-data-")
-    base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
+    data = Path(tempfile.mkdtemp(prefix="rl-bench-data-"))
+    base = CLI + ["--data-dir", str(data), "--blueprint", str(project / "render.yaml")]
     subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
     raw = ["docker", "run", "--rm", "busybox:1.36", "sh", "-c", "true"]
     cli = base + ["jobs", "create", "bench", "--start-command", "true", "--wait"]
     timed(raw)  # warm the engine
-    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    alone = os.environ | {"RENDER_LOCAL_AUTOSTART": "0"}
+    baseline = median_of(7, lambda: timed(raw))
+    report("for the record (CLI on its own, RENDER_LOCAL_AUTOSTART=0)", median_of(7, lambda: timed(cli, env=alone)), baseline)
+    report("for the record (first CLI call, starts the control plane)", timed(cli), baseline)
+    plane = discovery.read_live(data)
     try:
-        url = server.stdout.readline().strip()
-        token = (Path(data) / "api-token").read_text().strip()
-        api = Api(url, token)
-        service_id = next(s["service"]["id"] for s in api.call("GET", "/services") if s["service"]["name"] == "bench")
-        api_job(api, service_id)  # warm the server
         baseline = median_of(7, lambda: timed(raw))
-        ok = report("overhead (CLI jobs create --wait true, control plane running)",
-                    median_of(7, lambda: timed(cli)), baseline, 1.5)
+        ok = report("overhead (CLI jobs create --wait true)", median_of(7, lambda: timed(cli)), baseline, 1.5)
+        api = Api(plane.url, (data / "api-token").read_text().strip())
+        service_id = next(s["service"]["id"] for s in api.call("GET", "/services") if s["service"]["name"] == "bench")
         baseline = median_of(7, lambda: timed(raw))
         ok &= report("overhead (API create until succeeded, true)", median_of(7, lambda: api_job(api, service_id)),
                      baseline, 1.2)
     finally:
-        server.terminate()
-        server.wait(10)
-    baseline = median_of(7, lambda: timed(raw))
-    report("for the record (CLI jobs create --wait true, no control plane running)", median_of(7, lambda: timed(cli)), baseline)
+        os.kill(plane.pid, signal.SIGTERM)
     return 0 if ok else 1
 
 

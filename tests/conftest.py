@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# With no control plane running, the CLI starts one in the background; the CLIs
+# that tests run do the work in-process instead, unless a test asks for it.
+os.environ["RENDER_LOCAL_AUTOSTART"] = "0"
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_services" / "render.yaml"
 BUSYBOX = "busybox:1.36"

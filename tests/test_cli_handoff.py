@@ -53,10 +53,10 @@ def serving(project):
         server.wait(30)
 
 
-def cli(base, *args, importtime=False):
+def cli(base, *args, importtime=False, env=None):
     extra = ["-X", "importtime"] if importtime else []
     command = [base[0], *extra, *base[1:], *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
 def wait_until(condition, seconds=60):
@@ -115,3 +115,23 @@ def test_the_cli_works_alone_when_the_announced_control_plane_is_gone(project):
         (data / discovery.FILE).unlink()
     assert alone.returncode == 0, alone.stderr
     assert "succeeded" in alone.stdout
+
+
+def test_with_none_running_the_cli_starts_one_control_plane_that_stops_when_idle(project):
+    root, base = project
+    data = root / "data"
+    env = os.environ | {"RENDER_LOCAL_AUTOSTART": "1", "RENDER_LOCAL_IDLE_EXIT_SECONDS": "4"}
+    assert discovery.read_live(data) is None
+    command = base + ["jobs", "create", "box", "--wait", "--start-command"]
+    runs = [subprocess.Popen(command + [f"echo {n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for n in range(3)]  # at once: they must agree on one
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert sum("started a control plane" in err for _out, err in outputs) == 1
+    started = discovery.read_live(data)
+    assert started is not None
+    again = cli(base, "jobs", "create", "box", "--start-command", "echo again", "--wait", env=env)
+    assert again.returncode == 0 and "started a control plane" not in again.stderr
+    assert discovery.read_live(data).pid == started.pid
+    wait_until(lambda: not (data / discovery.FILE).exists(), 60)  # idle: it stops and withdraws
+    assert "idle for 4 s, stopping" in (data / "control-plane.log").read_text()

@@ -47,12 +47,16 @@ def read(data_dir: Path) -> Endpoint | None:
         return None
 
 
+def read_live(data_dir: Path) -> Endpoint | None:
+    """The announced control plane, if its process still runs."""
+    found = read(data_dir)
+    return found if found is not None and _alive(found.pid) else None
+
+
 def find(data_dir: Path, blueprint: Path) -> Endpoint | None:
     """The running control plane of this data dir, if it loaded the same blueprint."""
-    found = read(data_dir)
-    if found is None or found.blueprint != str(blueprint) or not _alive(found.pid):
-        return None
-    return found
+    found = read_live(data_dir)
+    return found if found is not None and found.blueprint == str(blueprint) else None
 
 
 def _alive(pid: int) -> bool:

@@ -71,10 +71,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 class Supervisor:
     """The control plane's background duties while a long-running face is open:
-    adopt unsupervised jobs, run watchers, forward the log stream."""
+    adopt unsupervised jobs, run watchers, forward the log stream; with
+    ``idle_exit``, call ``on_idle`` once nothing happened for that long."""
 
-    def __init__(self, plane):
+    def __init__(self, plane, idle_exit: float | None = None, activity=None, on_idle=None):
         self.plane = plane
+        self.idle_exit = idle_exit
+        self.activity = activity
+        self.on_idle = on_idle
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="control-plane", daemon=True)
 
@@ -84,19 +88,51 @@ class Supervisor:
         return self
 
     def _run(self) -> None:
+        busy_at = time.monotonic()
         while not self.stop_event.is_set():
             try:
                 self.plane.recover(follow=True)
-                self.plane.sync_watchers()
+                if self.idle_exit is None:  # an auto-started control plane leaves watch mode to the app
+                    self.plane.sync_watchers()
             except Exception as exc:  # an engine hiccup must not end the loop
                 print(f"render-local: warning: {exc}", file=sys.stderr)
-            self.stop_event.wait(RECOVER_SECONDS)
+            if self.idle_exit is not None:
+                if self.plane.jobs.supervising():
+                    busy_at = time.monotonic()
+                quiet = min(time.monotonic() - busy_at, self.activity.idle_seconds())
+                if quiet >= self.idle_exit:
+                    print(f"render-local: idle for {self.idle_exit:g} s, stopping", file=sys.stderr, flush=True)
+                    self.on_idle()
+                    return
+            self.stop_event.wait(min(RECOVER_SECONDS, self.idle_exit or RECOVER_SECONDS))
 
     def stop(self) -> None:
         self.stop_event.set()
         if self.thread.ident is not None:  # a signal may come before it started
             self.thread.join(timeout=5)
         self.plane.close(drain_seconds=2)
+
+
+class ActivityClock:
+    """ASGI middleware: how long the API has been without a request or open websocket."""
+
+    def __init__(self, app):
+        self.app = app
+        self.active = 0
+        self.last = time.monotonic()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        return 0.0 if self.active else time.monotonic() - self.last
 
 
 class ServerHandle:
@@ -159,18 +195,22 @@ def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHand
     return handle
 
 
-def serve(plane, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """``render-local serve``: the control plane and the API until Ctrl-C.
+def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | None = None) -> None:
+    """``render-local serve``: the control plane and the API until Ctrl-C (or,
+    with ``idle_exit``, until no job and no request kept it busy for that long).
 
     The base URL goes to stdout (for scripts), everything else to stderr.
     """
     warn_if_exposed(host)
     sock = bind(host, port)
     server = _server(plane, load_or_create_token(plane.data_dir))
+    activity = None
+    if idle_exit is not None:  # uvicorn loads config.app when it runs: wrap it before
+        activity = server.config.app = ActivityClock(server.config.app)
     # uvicorn shuts down cleanly on SIGTERM, then raises it again; ending here
     # lets the supervisor drain the log stream and withdraw the announcement.
     signal.signal(signal.SIGTERM, _interrupt)
-    supervisor = Supervisor(plane)
+    supervisor = Supervisor(plane, idle_exit, activity, on_idle=lambda: setattr(server, "should_exit", True))
     try:
         supervisor.start()
         url = base_url(host, sock.getsockname()[1])

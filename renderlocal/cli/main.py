@@ -31,11 +31,12 @@ class Context:
         return self._plane
 
     def remote_plane(self):
-        """The data dir's running control plane (serve, the app), if one runs on our blueprint."""
+        """The data dir's control plane (serve, the app, or one started now), if it runs our blueprint."""
         from renderlocal.cli.remote import RemotePlane
         from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 
-        return RemotePlane.find(resolve_data_dir(self.data_dir), resolve_blueprint(self.blueprint))
+        return RemotePlane.find_or_start(resolve_data_dir(self.data_dir), resolve_blueprint(self.blueprint),
+                                         lambda text: click.echo(f"render-local: {text}", err=True))
 
     def forward_logs(self) -> None:
         """While this command runs, forward logs to the log stream (drained at exit)."""
@@ -187,8 +188,10 @@ def jobs():
 def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_from, wait, tail, output):
     """Create a job on SERVICE's last successful build.
 
-    With a control plane running on this data dir (serve, the app), the job is
-    handed to it and it supervises the job; otherwise this process does.
+    With --start-command, the job is handed to the data dir's control plane
+    (serve, the app, or one started now in the background), which supervises
+    it; otherwise, or with RENDER_LOCAL_AUTOSTART=0 and none running, this
+    process does.
     """
     import shlex
 
@@ -198,37 +201,27 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         args = [line.strip() for line in each_arg_from if line.strip()]
         if not args:
             raise click.BadParameter("the file has no arguments", param_hint="--each-arg-from")
-    remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
-    created, by_remote = [], set()
-    if remote is not None:
-        from renderlocal.cli.remote import Unreachable
 
-        try:
-            for arg in args or [None]:
-                command = start_command if arg is None else f"{start_command} {shlex.quote(arg)}"
-                created.append(remote.create_job(service, command, plan_id, list(env)))
-                by_remote.add(created[-1]["id"])
-        except Unreachable:
-            remote = None  # announced but gone: the rest is created here
-    done = len(created)
-    if remote is None:
+    def commands_for(base):
+        return [base] if args is None else [f"{base} {shlex.quote(arg)}" for arg in args]
+
+    remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
+    created = [None] * (1 if args is None else len(args))
+    if remote is not None:
+        created = _in_parallel(lambda command: remote.try_create_job(service, command, plan_id, list(env)),
+                               commands_for(start_command))
+    by_remote = {job["id"] for job in created if job is not None}
+    missing = [n for n, job in enumerate(created) if job is None]  # no control plane, or it went away
+    if missing:
         plane = obj.plane
         if wait:
             obj.forward_logs()
-        base = start_command if start_command is not None else plane.get_service(service).own_start_command or ""
-        commands = [start_command] if args is None else [f"{base} {shlex.quote(arg)}" for arg in args]
-        commands = commands[done:]
-
-        def create(command):
-            return plane.create_job(service, command, plan_id, list(env), supervise=wait).to_render()
-
-        if len(commands) == 1:
-            created.append(create(commands[0]))
-        else:  # a fan-out: launch in parallel, as the engine takes container starts concurrently
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(min(16, len(commands))) as pool:
-                created.extend(pool.map(create, commands))
+        commands = commands_for(start_command if start_command is not None
+                                else plane.get_service(service).own_start_command or "")
+        made = _in_parallel(lambda command: plane.create_job(service, command, plan_id, list(env), supervise=wait).to_render(),
+                            [commands[n] for n in missing])
+        for n, job in zip(missing, made):
+            created[n] = job
     if not wait:
         emit(created if len(created) > 1 else created[0], output, JOB_COLUMNS, [_job_row(j) for j in created])
         return
@@ -236,7 +229,7 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         _tail_jobs(obj.plane, [j["id"] for j in created])
 
     def finished(job: dict) -> dict:
-        if job["id"] in by_remote and remote is not None:
+        if job["id"] in by_remote:
             from renderlocal.cli.remote import Unreachable
 
             try:
@@ -252,6 +245,16 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         reason = (job["failureReason"] or {}).get("message") or job["status"]
         click.echo(f"render-local: job {job['id']} {job['status']}: {reason}", err=True)
     sys.exit(1 if failed else 0)
+
+
+def _in_parallel(create, commands: list[str]) -> list:
+    """One call per command, in order; a fan-out runs them at once, as the engine starts containers concurrently."""
+    if len(commands) == 1:
+        return [create(commands[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(16, len(commands))) as pool:
+        return list(pool.map(create, commands))
 
 
 def _tail_jobs(plane, job_ids: list[str]) -> None:
@@ -358,12 +361,14 @@ def logs_command(obj: Context, resource, tail, text, limit, timestamps):
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop after SECONDS with no job to supervise and no request (as when the CLI starts one).")
 @pass_ctx
-def serve_command(obj: Context, host, port):
+def serve_command(obj: Context, host, port, idle_exit):
     """Run the control plane with the Render-compatible API in the foreground."""
     from renderlocal.api.server import serve
 
-    serve(obj.plane, host=host, port=port)
+    serve(obj.plane, host=host, port=port, idle_exit=idle_exit)
 
 
 @cli.command("token")

@@ -1,16 +1,21 @@
-"""Handing jobs to the data dir's running control plane over its local API.
+"""Handing jobs to the data dir's control plane over its local API.
 
 When ``serve`` or the terminal app runs on the same data dir and blueprint, the
 CLI creates jobs through that process's API: the process that stays supervises
 them (logs, timeouts, the recorded end), as a single control plane per data dir
 should, and the CLI never imports the Docker SDK, a third of a short job's
-time. Stdlib only, for the same reason.
+time. When none runs, the CLI starts one in the background (``serve --port 0
+--idle-exit``) that stops by itself once idle. Stdlib only on the hot path.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -22,7 +27,12 @@ from renderlocal.core.errors import RenderLocalError
 
 FINAL = ("succeeded", "failed", "canceled")
 # Seconds: a short job is seen ending within 10 ms; after BRISK a long one is polled gently.
-POLL_FIRST, POLL_MOST, BRISK = 0.01, 0.25, 2.0
+POLL_FIRST, POLL_MOST, BRISK = 0.01, 0.1, 2.0
+ENV_AUTOSTART = "RENDER_LOCAL_AUTOSTART"  # 0: with no control plane running, the CLI runs jobs itself
+ENV_IDLE_EXIT = "RENDER_LOCAL_IDLE_EXIT_SECONDS"
+IDLE_EXIT_SECONDS = 300
+START_TIMEOUT_SECONDS = 30
+LOG_FILE = "control-plane.log"
 
 
 class Unreachable(Exception):
@@ -34,17 +44,31 @@ class ApiError(RenderLocalError):
 
 
 class RemotePlane:
+    """The control plane's API; safe to share between threads (a connection each)."""
+
     def __init__(self, endpoint: discovery.Endpoint, token: str):
         parts = urllib.parse.urlsplit(endpoint.url)
+        self.host, self.port = parts.hostname, parts.port
         self.prefix = parts.path.rstrip("/")
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._local = threading.local()
+
+    @property
+    def connection(self) -> http.client.HTTPConnection:
+        if getattr(self._local, "connection", None) is None:
+            self._local.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        return self._local.connection
 
     @classmethod
-    def find(cls, data_dir: Path, blueprint: Path) -> "RemotePlane | None":
+    def find_or_start(cls, data_dir: Path, blueprint: Path, tell) -> "RemotePlane | None":
+        """The running control plane, else one started now; None: do the work here."""
         endpoint = discovery.find(data_dir, blueprint)
-        if endpoint is None:
-            return None
+        if endpoint is None and discovery.read_live(data_dir) is None and os.environ.get(ENV_AUTOSTART, "1") != "0":
+            endpoint = _start(data_dir, blueprint, tell)
+        return cls.connect(data_dir, endpoint) if endpoint else None
+
+    @classmethod
+    def connect(cls, data_dir: Path, endpoint: discovery.Endpoint) -> "RemotePlane | None":
         try:
             token = (Path(data_dir) / TOKEN_FILE).read_text().strip()
         except OSError:
@@ -80,6 +104,13 @@ class RemotePlane:
             body["envVars"] = [{"key": key, "value": value} for key, value in parse_env_overrides(env).items()]
         return self.call("POST", f"/services/{urllib.parse.quote(service, safe='')}/jobs", body)
 
+    def try_create_job(self, service: str, start_command: str, plan_id: str | None, env: list[str]) -> dict | None:
+        """The created job, or None when the control plane does not answer (create it here)."""
+        try:
+            return self.create_job(service, start_command, plan_id, env)
+        except Unreachable:
+            return None
+
     def get_job(self, job: dict) -> dict:
         return self.call("GET", f"/services/{job['serviceId']}/jobs/{job['id']}")
 
@@ -92,3 +123,36 @@ class RemotePlane:
                 pause = min(POLL_MOST, pause * 1.5)
             job = self.get_job(job)
         return job
+
+
+def _start(data_dir: Path, blueprint: Path, tell) -> discovery.Endpoint | None:
+    """Start ``serve`` for this data dir in the background and wait until it announces itself.
+
+    A lock file makes concurrent CLIs start one, not several. If it cannot
+    start, the caller runs the job itself (and any error is reported there).
+    """
+    from filelock import FileLock, Timeout
+
+    idle = os.environ.get(ENV_IDLE_EXIT) or str(IDLE_EXIT_SECONDS)
+    try:
+        with FileLock(str(Path(data_dir) / "control-plane.start.lock"), timeout=START_TIMEOUT_SECONDS):
+            found = discovery.find(data_dir, blueprint)
+            if found is not None:
+                return found  # another CLI started it while we waited
+            with open(Path(data_dir) / LOG_FILE, "ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(blueprint),
+                     "serve", "--port", "0", "--idle-exit", idle],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while time.monotonic() < deadline and process.poll() is None:
+                found = discovery.find(data_dir, blueprint)
+                if found is not None and found.pid == process.pid:
+                    tell(f"started a control plane for {data_dir} (pid {process.pid}; it stops after {idle} s idle; "
+                         f"log: {Path(data_dir) / LOG_FILE})")
+                    return found
+                time.sleep(0.02)
+    except Timeout:
+        return None
+    tell(f"could not start a control plane (see {Path(data_dir) / LOG_FILE}); running the job here")
+    return None

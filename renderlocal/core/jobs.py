@@ -245,6 +245,11 @@ class JobRunner:
         thread.start()
         return thread
 
+    def supervising(self) -> bool:
+        """Whether this process is supervising any job right now."""
+        with self._guard:
+            return any(thread.is_alive() for thread in self._supervised.values())
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job ends, adopting it if no live process supervises it."""
         deadline = None if timeout is None else time.monotonic() + timeout
