@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,6 +24,21 @@ def timed(command: list[str], **kwargs) -> float:
 
 def median_of(runs: int, action) -> float:
     return statistics.median(action() for _ in range(runs))
+
+
+def data_dir() -> str:
+    """A throwaway data dir; the control plane a CLI starts for it is stopped at exit."""
+    path = tempfile.mkdtemp(prefix="rl-bench-data-")
+    atexit.register(stop_control_plane, Path(path))
+    return path
+
+
+def stop_control_plane(path: Path) -> None:
+    from renderlocal.api import discovery
+
+    running = discovery.read_live(path)
+    if running is not None:
+        os.kill(running.pid, signal.SIGTERM)
 
 
 def busybox_project() -> Path:

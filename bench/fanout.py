@@ -7,14 +7,14 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from _common import CLI, busybox_project, report
+from _common import CLI, busybox_project, data_dir, report
 
 COUNT = 50
 
 
 def main() -> int:
     project = busybox_project()
-    data = tempfile.mkdtemp(prefix="rl-bench-data-")
+    data = data_dir()
     base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
     subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
     args = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)

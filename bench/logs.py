@@ -3,17 +3,16 @@ render-local, against `docker run` of the same piped to /dev/null (target <= 1.5
 
 import subprocess
 import sys
-import tempfile
 import time
 
-from _common import CLI, busybox_project, report
+from _common import CLI, busybox_project, data_dir, report
 
 SCRIPT = "seq 1 1000000"
 
 
 def main() -> int:
     project = busybox_project()
-    data = tempfile.mkdtemp(prefix="rl-bench-data-")
+    data = data_dir()
     base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
     subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
     start = time.perf_counter()

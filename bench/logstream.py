@@ -5,10 +5,9 @@ import json
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 
-from _common import CLI, busybox_project, report
+from _common import CLI, busybox_project, data_dir, report
 
 from renderlocal.core.clock import parse_rfc3339
 
@@ -44,7 +43,7 @@ def run_time(base) -> float:
 
 def main() -> int:
     project = busybox_project()
-    data = tempfile.mkdtemp(prefix="rl-bench-data-")
+    data = data_dir()
     base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
     subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
     off = sorted(run_time(base) for _ in range(RUNS))[RUNS // 2]

@@ -16,11 +16,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import CLI, busybox_project, median_of, report, timed
+from _common import CLI, busybox_project, data_dir, median_of, report, timed
 
 from renderlocal.api import discovery
 
@@ -63,7 +62,7 @@ def api_job(api: Api, service_id: str) -> float:
 
 def main() -> int:
     project = busybox_project()
-    data = Path(tempfile.mkdtemp(prefix="rl-bench-data-"))
+    data = Path(data_dir())
     base = CLI + ["--data-dir", str(data), "--blueprint", str(project / "render.yaml")]
     subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
     raw = ["docker", "run", "--rm", "busybox:1.36", "sh", "-c", "true"]
