@@ -98,6 +98,17 @@ def test_wait_exit_codes_and_errors_are_the_same_through_the_control_plane(proje
         assert refused.returncode == 2 and words in refused.stderr and "Traceback" not in refused.stderr
 
 
+def test_cancel_from_the_cli_reports_the_end_the_control_plane_records(project, serving):
+    _root, base = project
+    made = cli(base, "jobs", "create", "box", "--start-command", "sleep 60", "-o", "json")
+    job = json.loads(made.stdout)
+    store = JobStore(serving / "store" / "jobs")
+    wait_until(lambda: store.get(job["id"])["status"] == "running")
+    canceled = cli(base, "jobs", "cancel", job["id"], "--confirm", "-o", "json")
+    assert canceled.returncode == 0, canceled.stderr
+    assert json.loads(canceled.stdout)["status"] == "canceled"
+
+
 def test_the_cli_works_alone_when_the_announced_control_plane_is_gone(project):
     root, base = project
     data = root / "data"

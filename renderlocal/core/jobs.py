@@ -222,9 +222,9 @@ class JobRunner:
             return self._record_end(job_id, "canceled", None, None, "canceled before it started")
         stopper = threading.Thread(target=self._stop_container, args=(job.containerId,), daemon=True)
         stopper.start()
-        if wait:
+        if wait:  # until its end is recorded, here or by the process that supervises it
             stopper.join()
-            self.reconcile_one(job_id, follow=False)
+            return self.wait(job_id, timeout=cancel_grace_seconds() + 10)
         return self.get(job_id)
 
     def _stop_container(self, container_id: str) -> None:
