@@ -202,3 +202,64 @@ def test_old_build_images_are_pruned_but_the_newest_and_used_ones_kept(plane):
 
     assert [exists(b) for b in builds] == [False, False, True, True, True]
     assert plane.get_service("app").lastSuccessfulBuildId == builds[-1].id
+
+
+def wait_for_log(plane, build_id, pattern, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(re.search(pattern, line.message) for line in plane.logs.read(build_id)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} in the log of {build_id}")
+
+
+def test_canceling_a_build_kills_its_step_and_keeps_the_last_good_build(plane):
+    good = plane.build("app")
+    dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
+    dockerfile.write_text(f"FROM busybox:1.36\nRUN echo slow-step {time.time_ns()} && sleep 60\nRUN echo never\n")
+    build = plane.build("app", wait=False)
+    wait_for_log(plane, build.id, r"^slow-step")
+    started = time.monotonic()
+    plane.builds.cancel(build.id)
+    ended = plane.builds.wait(build.id, timeout=30)
+    assert ended.status == "canceled" and ended.failureReason is None and ended.finishedAt
+    assert time.monotonic() - started < 15  # the sleep was killed, not waited out
+    assert "never" not in [line.message for line in plane.logs.read(build.id)]
+    assert plane.get_service("app").lastSuccessfulBuildId == good.id
+    with pytest.raises(InvalidInput, match="already ended \\(canceled\\)"):
+        plane.builds.cancel(build.id)
+
+
+def test_canceling_a_native_build_stops_its_build_command(plane, write_blueprint):
+    path = write_blueprint(BLUEPRINT.replace('echo building && python -c "open(\'built.txt\',\'w\').write(\'ok\')"',
+                                             "echo compiling && sleep 60"))
+    plane.blueprint_path = path
+    plane.sync_services()
+    build = plane.build("native", wait=False)
+    wait_for_log(plane, build.id, r"^compiling")
+    plane.builds.cancel(build.id)
+    assert plane.builds.wait(build.id, timeout=30).status == "canceled"
+    assert plane.get_service("native").lastSuccessfulBuildId is None
+
+
+def test_a_cancel_from_another_process_reaches_the_build(plane):
+    import subprocess
+    import sys
+
+    dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
+    dockerfile.write_text(f"FROM busybox:1.36\nRUN echo slow-step {time.time_ns()} && sleep 60\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(plane.blueprint_path)]
+    builder = subprocess.Popen(base + ["builds", "create", "app", "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (building := [b for b in plane.builds.list(plane.get_service("app").id) if b.status == "building"]):
+        assert time.monotonic() < deadline and builder.poll() is None
+        time.sleep(0.1)
+    wait_for_log(plane, building[0].id, r"^slow-step")
+    canceled = subprocess.run(base + ["builds", "cancel", building[0].id, "--confirm", "-o", "json"],
+                              capture_output=True, text=True, timeout=120)
+    assert canceled.returncode == 0, canceled.stderr
+    assert '"status": "canceled"' in canceled.stdout
+    out, err = builder.communicate(timeout=60)
+    assert builder.returncode == 1 and f"build {building[0].id} canceled" in err
+    refused = subprocess.run(base + ["builds", "cancel", building[0].id, "--confirm"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "already ended (canceled); nothing to cancel" in refused.stderr

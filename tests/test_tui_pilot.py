@@ -222,3 +222,27 @@ def test_build_cancel_and_rerun_from_the_keyboard(plane):
         plane.jobs.cancel(rerun.id, wait=True)
 
     run(scenario, plane)
+
+
+def test_a_running_build_is_canceled_from_the_builds_screen(plane):
+    from renderlocal.tui.screens.builds import BuildsScreen
+    from renderlocal.tui.screens.confirm import ConfirmScreen
+
+    good = plane.get_service("box").lastSuccessfulBuildId
+    (plane.blueprint_path.parent / "box" / "Dockerfile").write_text(
+        f"FROM busybox:1.36\nRUN echo slow-step {time.time_ns()} && sleep 60\n")
+
+    async def scenario(app, pilot):
+        build = plane.build("box", wait=False)
+        app.push_screen(BuildsScreen(plane.get_service("box").id))
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildsScreen) and app.screen.selected_id() == build.id
+                       and any(line.message.startswith("slow-step") for line in plane.logs.read(build.id)),
+                       what="the build's slow step")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: plane.builds.get(build.id).status == "canceled", timeout=30, what="the cancel")
+        await wait_for(pilot, lambda: app.screen.builds[build.id].status == "canceled", what="the screen to show it")
+        assert plane.get_service("box").lastSuccessfulBuildId == good
+
+    run(scenario, plane)

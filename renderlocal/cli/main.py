@@ -128,10 +128,36 @@ def builds_create(obj: Context, service, wait, output):
             time.sleep(0.2)
     build = plane.builds.get(build.id)
     emit(build.to_render(), output, BUILD_COLUMNS, [_build_row(build)])
+    if build.status == "canceled":
+        click.echo(f"render-local: build {build.id} canceled; the service keeps its last successful build", err=True)
+        sys.exit(1 if wait else 0)
     if build.status != "succeeded":
         reason = build.failureReason or {}
         click.echo(f"render-local: build {build.id} failed: {reason.get('step') or ''} {reason.get('message', '')}".rstrip(), err=True)
         sys.exit(1 if wait else 0)
+
+
+def _confirm_cancel(confirmed: bool, question: str) -> None:
+    """Ask on a terminal; a script must say --confirm."""
+    if not confirmed:
+        if not sys.stdin.isatty():
+            raise click.UsageError("refusing to cancel without --confirm when not on a terminal")
+        click.confirm(question, abort=True)
+
+
+@builds.command("cancel")
+@click.argument("build_id")
+@click.option("--confirm", is_flag=True, help="Do not ask.")
+@output_option
+@pass_ctx
+def builds_cancel(obj: Context, build_id, confirm, output):
+    """Cancel a running build; the service keeps its last successful build."""
+    plane = obj.plane
+    build = plane.builds.get(build_id)
+    _confirm_cancel(confirm, f"Cancel build {build.id}?")
+    plane.builds.cancel(build_id)
+    build = plane.builds.wait(build_id, timeout=60)
+    emit(build.to_render(), output, BUILD_COLUMNS, [_build_row(build)])
 
 
 @builds.command("list")
@@ -312,10 +338,7 @@ def jobs_cancel(obj: Context, job_id, confirm, output):
     """Cancel a pending or running job (SIGTERM, then SIGKILL after a grace period)."""
     plane = obj.plane
     job = plane.jobs.get(job_id)
-    if not confirm:
-        if not sys.stdin.isatty():
-            raise click.UsageError("refusing to cancel without --confirm when not on a terminal")
-        click.confirm(f"Cancel job {job.id} ({job.startCommand})?", abort=True)
+    _confirm_cancel(confirm, f"Cancel job {job.id} ({job.startCommand})?")
     job = plane.jobs.cancel(job_id, wait=True).to_render()
     emit(job, output, JOB_COLUMNS, [_job_row(job)])
 

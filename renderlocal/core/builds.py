@@ -12,9 +12,10 @@ import re
 import shutil
 import tarfile
 import threading
+import time
 from pathlib import Path
 
-from renderlocal.core.errors import NotFound
+from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import new_id
 from renderlocal.core.logstore import ts_now
 from renderlocal.core.models import Build, Service, stamp
@@ -32,6 +33,8 @@ RUNTIME_IMAGES = {
 }
 SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "node_modules")
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+_RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")  # the legacy builder's step container
+CANCEL_POLL_SECONDS = 0.25
 
 
 def image_tag(service: Service, build_id: str) -> str:
@@ -43,6 +46,7 @@ class Builder:
         self.plane = plane
         self.store = plane.store
         self.logs = plane.logs
+        self._steps: dict[str, BuildStep] = {}  # running here: build id -> its current step container
 
     # -- queries ---------------------------------------------------------------
     def get(self, build_id: str) -> Build:
@@ -81,27 +85,59 @@ class Builder:
         build = self.get(build_id)
         service = self.plane.get_service(build.serviceId)
         writer = self.logs.writer(build.id)
+        step = self._steps[build.id] = BuildStep(self, build.id)
+        step.watch_for_cancel()
         try:
             if service.runtime == "docker":
-                image_id, failure = self._docker_build(service, build, writer)
+                image_id, failure = self._docker_build(service, build, writer, step)
             else:
-                image_id, failure = self._native_build(service, build, writer)
+                image_id, failure = self._native_build(service, build, writer, step)
         except Exception as exc:  # the engine vanished, a path is unreadable...
             image_id, failure = None, {"message": f"{type(exc).__name__}: {exc}"}
         finally:
+            step.done()
+            del self._steps[build.id]
             writer.close()
         return self._finish(build.id, image_id, failure)
 
+    def cancel(self, build_id: str) -> Build:
+        """Ask a running build to stop; the process running it kills its current step."""
+        build = self.get(build_id)
+        if build.status != "building":
+            raise InvalidInput(f"build {build_id} already ended ({build.status}); nothing to cancel")
+        now = stamp()
+
+        def request(doc):
+            doc["cancelRequestedAt"] = doc.get("cancelRequestedAt") or now  # the first request counts
+
+        doc = self.store.update("builds", build_id, request)
+        if not _pid_alive(doc.get("ownerPid")):
+            self.recover()  # nobody runs it any more: record the end now
+        return self.get(build_id)
+
+    def wait(self, build_id: str, timeout: float) -> Build:
+        deadline = time.monotonic() + timeout
+        while (build := self.get(build_id)).status == "building" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return build
+
     def _finish(self, build_id: str, image_id: str | None, failure: dict | None) -> Build:
-        status = "failed" if failure else "succeeded"
+        canceled = bool(self.get(build_id).cancelRequestedAt)
+        status = "canceled" if canceled else "failed" if failure else "succeeded"
 
         def change(doc):
-            doc.update(status=status, finishedAt=stamp(), imageId=image_id, failureReason=failure)
+            doc.update(status=status, finishedAt=stamp(), imageId=None if canceled else image_id,
+                       failureReason=None if canceled else failure)
 
         build = Build.from_doc(self.store.update("builds", build_id, change))
         if status == "succeeded":
             self._promote(build)
             self.prune(build.serviceId)
+        elif canceled and image_id:
+            try:  # it finished before the cancel took: jobs never run a canceled build
+                self.plane.engine.images.remove(build.image)
+            except Exception:
+                pass
         return build
 
     def _promote(self, build: Build) -> None:
@@ -117,7 +153,7 @@ class Builder:
 
         self.store.update("services", build.serviceId, change)
 
-    def _docker_build(self, service: Service, build: Build, writer):
+    def _docker_build(self, service: Service, build: Build, writer, step: "BuildStep"):
         engine = self.plane.engine
         context = Path(service.dockerContext)
         dockerfile = Path(service.dockerfilePath)
@@ -127,7 +163,7 @@ class Builder:
             relative = str(dockerfile.relative_to(context))
         except ValueError:
             relative = str(dockerfile)  # outside the context: the SDK ships it along
-        step, image_id, failure = None, None, None
+        step_line, image_id, failure = None, None, None
         stream = engine.api.build(
             path=str(context), dockerfile=relative, tag=build.image, rm=True, forcerm=True,
             decode=True, labels={LABEL: "build", f"{LABEL}.service-id": service.id, f"{LABEL}.build-id": build.id},
@@ -139,12 +175,14 @@ class Builder:
                 *lines, pending = pending.split("\n")
                 for line in lines:
                     if _STEP.match(line):
-                        step = line
+                        step_line = line
+                    elif running := _RUNNING_IN.match(line):
+                        step.running(running.group(1))
                     writer.write(ts_now(), "stdout", line)
             elif "error" in chunk:
                 message = chunk.get("errorDetail", {}).get("message") or chunk["error"]
                 writer.write(ts_now(), "stderr", message.rstrip("\n"))
-                failure = {"message": message.strip(), "step": step}
+                failure = {"message": message.strip(), "step": step_line}
             elif "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
         if pending:
@@ -155,7 +193,7 @@ class Builder:
             image_id = engine.images.get(build.image).id
         return image_id, None
 
-    def _native_build(self, service: Service, build: Build, writer):
+    def _native_build(self, service: Service, build: Build, writer, step: "BuildStep"):
         engine = self.plane.engine
         base = RUNTIME_IMAGES[service.runtime]
         try:
@@ -174,6 +212,7 @@ class Builder:
         try:
             container.put_archive("/", _tar_of(snapshot, NATIVE_WORKDIR.lstrip("/")))
             container.start()
+            step.running(container.id)
             for chunk in container.logs(stream=True, follow=True):
                 for line in chunk.decode("utf-8", "replace").splitlines():
                     writer.write(ts_now(), "stdout", line)
@@ -209,12 +248,59 @@ class Builder:
         return removed
 
     def recover(self) -> None:
-        """A build whose process died is not coming back: mark it failed."""
+        """A build whose process died is not coming back: record how it ended."""
         for doc in self.store.all("builds"):
             if doc["status"] == "building" and not _pid_alive(doc.get("ownerPid")):
-                self.store.update("builds", doc["id"], lambda d: d.update(
-                    status="failed", finishedAt=stamp(),
-                    failureReason={"message": "render-local stopped while this build ran"}))
+                if doc.get("cancelRequestedAt"):
+                    ended = {"status": "canceled", "failureReason": None}
+                else:
+                    ended = {"status": "failed", "failureReason": {"message": "render-local stopped while this build ran"}}
+                self.store.update("builds", doc["id"], lambda d, ended=ended: d.update(ended, finishedAt=stamp()))
+
+
+class BuildStep:
+    """The container a running build's current step runs in, and the cancel that kills it.
+
+    A cancel may come from another process (the CLI while the app builds), so
+    it is read from the store; the legacy builder runs each RUN step in a
+    container it names in the log, and killing it fails the build at that step.
+    """
+
+    def __init__(self, builder: Builder, build_id: str):
+        self.builder = builder
+        self.build_id = build_id
+        self.container_id: str | None = None
+        self.canceled = threading.Event()
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+
+    def watch_for_cancel(self) -> None:
+        threading.Thread(target=self._watch, name=f"cancel-{self.build_id}", daemon=True).start()
+
+    def running(self, container_id: str) -> None:
+        with self._lock:
+            self.container_id = container_id
+        if self.canceled.is_set():
+            self._kill()
+
+    def done(self) -> None:
+        self.finished.set()
+
+    def _watch(self) -> None:
+        while not self.finished.wait(CANCEL_POLL_SECONDS):
+            if self.builder.get(self.build_id).cancelRequestedAt:
+                self.canceled.set()
+                self._kill()
+                return
+
+    def _kill(self) -> None:
+        with self._lock:
+            container_id = self.container_id
+        if container_id:
+            try:
+                self.builder.plane.engine.api.kill(container_id)
+            except Exception:
+                pass  # already gone: the step ended by itself
 
 
 def _tar_of(directory: Path, prefix: str) -> bytes:

@@ -115,6 +115,7 @@ class Build(_Doc):
     imageId: str | None = None
     failureReason: dict | None = None  # {"message", "step"?, "exitCode"?}
     snapshotDir: str | None = None
+    cancelRequestedAt: str | None = None
 
     def to_render(self) -> dict:
         return self.to_doc()

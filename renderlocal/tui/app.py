@@ -230,6 +230,9 @@ class RenderLocalApp(App):
         def built(build) -> None:
             if build.status == "succeeded":
                 self.notify(f"{service.name}: build {build.id} succeeded; new jobs run it", title="Build")
+            elif build.status == "canceled":
+                self.notify(f"{service.name}: build {build.id} canceled; jobs keep running the last successful build",
+                            title="Build canceled", severity="warning")
             else:
                 reason = build.failureReason or {}
                 where = f"{reason['step']}: " if reason.get("step") else ""
@@ -256,23 +259,38 @@ class RenderLocalApp(App):
         if job.final:
             self.notify(f"{job.id} already ended ({job.status}); nothing to cancel", severity="warning")
             return
+        question = (f"Cancel job {job.id}?\n\n  {job.startCommand}\n\n"
+                    "Its command gets SIGTERM, then SIGKILL after the grace period. This cannot be undone.")
+        self._confirm_then(ConfirmScreen(question, yes="Cancel the job", no="Keep it running"),
+                           lambda: self.plane.jobs.cancel(job.id),
+                           f"{job.id}: cancel requested (SIGTERM, then SIGKILL after the grace period)", then)
+
+    def confirm_cancel_build(self, build, then: Callable | None = None) -> None:
+        if build.status != "building":
+            self.notify(f"{build.id} already ended ({build.status}); nothing to cancel", severity="warning")
+            return
+        question = (f"Cancel build {build.id}?\n\n"
+                    "Its running step is killed; jobs keep running the service's last successful build.")
+        self._confirm_then(ConfirmScreen(question, yes="Cancel the build", no="Keep building"),
+                           lambda: self.plane.builds.cancel(build.id),
+                           f"{build.id}: cancel requested; its running step is stopped", then)
+
+    def _confirm_then(self, confirm: ConfirmScreen, work: Callable, notice: str, then: Callable | None) -> None:
+        """Ask; on yes run ``work`` in the background, then say so and reload."""
 
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
 
-            def done(result) -> None:
-                self.notify(f"{job.id}: cancel requested (SIGTERM, then SIGKILL after the grace period)",
-                            title="Cancel")
+            def done(_result) -> None:
+                self.notify(notice, title="Cancel")
                 self.reload_screen()
                 if then:
                     then()
 
-            self.background(lambda: self.plane.jobs.cancel(job.id), done=done, name="cancel")
+            self.background(work, done=done, name="cancel")
 
-        question = (f"Cancel job {job.id}?\n\n  {job.startCommand}\n\n"
-                    "Its command gets SIGTERM, then SIGKILL after the grace period. This cannot be undone.")
-        self.push_screen(ConfirmScreen(question, yes="Cancel the job", no="Keep it running"), answered)
+        self.push_screen(confirm, answered)
 
     def rerun(self, job) -> None:
         env = [f"{key}={value}" for key, value in job.envOverrides.items()]

@@ -35,6 +35,7 @@ class BuildsScreen(LiveScreen):
     BINDINGS = [
         BACK,
         Binding("b", "build", "Build now"),
+        Binding("c", "cancel_build", "Cancel build"),
         Binding("f", "toggle_follow", "Follow"),
         Binding("t", "toggle_timestamps", "Timestamps"),
         Binding("w", "toggle_wrap", "Wrap"),
@@ -166,6 +167,11 @@ class BuildsScreen(LiveScreen):
         service = getattr(self, "service", None)
         if service is not None:
             self.app.start_build(service, then=self.reload)
+
+    def action_cancel_build(self) -> None:
+        build = self.builds.get(self.selected_id() or "")
+        if build is not None:
+            self.app.confirm_cancel_build(build, then=self.reload)
 
     def action_toggle_follow(self) -> None:
         view = self.query_one("#build-log", LogView)
