@@ -123,7 +123,7 @@ def test_the_cli_works_alone_when_the_announced_control_plane_is_gone(project):
     try:
         alone = cli(base, "jobs", "create", "box", "--start-command", "echo alone", "--wait")
     finally:
-        (data / discovery.FILE).unlink()
+        (data / discovery.FILE).unlink(missing_ok=True)
     assert alone.returncode == 0, alone.stderr
     assert "succeeded" in alone.stdout
 
@@ -144,5 +144,79 @@ def test_with_none_running_the_cli_starts_one_control_plane_that_stops_when_idle
     again = cli(base, "jobs", "create", "box", "--start-command", "echo again", "--wait", env=env)
     assert again.returncode == 0 and "started a control plane" not in again.stderr
     assert discovery.read_live(data).pid == started.pid
-    wait_until(lambda: not (data / discovery.FILE).exists(), 60)  # idle: it stops and withdraws
-    assert "idle for 4 s, stopping" in (data / "control-plane.log").read_text()
+    # idle: it withdraws, stops and says so
+    wait_until(lambda: "idle for 4 s, stopping" in (data / "control-plane.log").read_text(), 60)
+    wait_until(lambda: "render-local API stopped" in (data / "control-plane.log").read_text(), 30)
+    assert not (data / discovery.FILE).exists()
+
+
+def test_a_control_plane_that_does_not_answer_is_replaced_by_a_new_one(project):
+    root, base = project
+    data = root / "data"
+    env = os.environ | {"RENDER_LOCAL_AUTOSTART": "1", "RENDER_LOCAL_IDLE_EXIT_SECONDS": "60"}
+    discovery.publish(data, "http://127.0.0.1:9/v1", root / "render.yaml")  # alive (this test) but deaf
+    made = cli(base, "jobs", "create", "box", "--start-command", "echo replaced", "--wait", env=env)
+    started = discovery.read_live(data)
+    try:
+        assert made.returncode == 0, made.stderr
+        assert "started a control plane" in made.stderr
+        assert started is not None and started.pid != os.getpid()
+    finally:
+        if started is not None and started.pid != os.getpid():
+            os.kill(started.pid, signal.SIGTERM)
+            wait_until(lambda: not (data / discovery.FILE).exists())
+
+
+def test_a_job_posted_while_an_idle_control_plane_stops_is_still_supervised(project):
+    root, base = project
+    data = root / "data"
+    server = subprocess.Popen(base + ["serve", "--port", "0", "--idle-exit", "1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    url = server.stdout.readline().strip()
+    token = (data / "api-token").read_text().strip()
+    import httpx
+
+    wait_until(lambda: not (data / discovery.FILE).exists(), 30)  # it withdrew: about to stop
+    posted = httpx.post(f"{url}/services/box/jobs", json={"startCommand": "sleep 2; echo late"},
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert posted.status_code == 201, posted.text
+    store = JobStore(data / "store" / "jobs")
+    ended = wait_until(lambda: (lambda d: d if d["status"] == "succeeded" and d.get("logsComplete") else None)(
+        store.get(posted.json()["id"])), 60)
+    assert ended["exitCode"] == 0
+    assert server.wait(60) == 0  # and it still stops once idle
+    assert not (data / discovery.FILE).exists()
+
+
+@pytest.fixture
+def secret_project(engine, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (tmp_path / "render.yaml").write_text("services:\n  - type: worker\n    name: box\n    runtime: docker\n"
+                                          "    rootDir: app\n    envVars:\n      - key: MYSECRET\n        sync: false\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(tmp_path / "data"), "--blueprint", str(tmp_path / "render.yaml")]
+    subprocess.run(base + ["builds", "create", "box", "--wait"], check=True, capture_output=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k not in ("MYSECRET", "RENDER_LOCAL_JOB_TIMEOUT_SECONDS")}
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env=env | {"MYSECRET": "from-the-control-plane"})
+    assert server.stdout.readline().startswith("http://")
+    yield base, env
+    server.send_signal(signal.SIGTERM)
+    server.wait(30)
+
+
+def test_a_cli_with_other_secrets_or_timeouts_runs_its_job_itself(secret_project):
+    base, env = secret_project
+    command = ["jobs", "create", "box", "--start-command", 'echo "secret=[$MYSECRET]"', "--tail"]
+    same = cli(base, *command, env=env | {"MYSECRET": "from-the-control-plane"})
+    assert same.returncode == 0 and "secret=[from-the-control-plane]" in same.stdout
+    assert "running the job here" not in same.stderr  # handed over
+    other = cli(base, *command, env=env | {"MYSECRET": "abc"})
+    assert other.returncode == 0 and "secret=[abc]" in other.stdout
+    assert "runs with a different MYSECRET in its environment; running the job here" in other.stderr
+    timeout = cli(base, "jobs", "create", "box", "--start-command", "sleep 5", "--wait",
+                  env=env | {"MYSECRET": "from-the-control-plane", "RENDER_LOCAL_JOB_TIMEOUT_SECONDS": "1"})
+    assert timeout.returncode == 1 and "timed out after 1 s" in timeout.stderr
+    bad = cli(base, "jobs", "create", "box", "--start-command", "true",
+              env=env | {"MYSECRET": "from-the-control-plane", "RENDER_LOCAL_JOB_TIMEOUT_SECONDS": "abc"})
+    assert bad.returncode == 2 and "RENDER_LOCAL_JOB_TIMEOUT_SECONDS must be a whole number" in bad.stderr

@@ -45,3 +45,15 @@ def test_refresh_picks_up_an_edited_file_and_a_changed_secret(write_blueprint, d
     os.utime(path, ns=(1, 1))  # even an edit that keeps an old mtime changes size or inode here
     plane.refresh()
     assert plane.get_service("box").envVars["MODE"] == "three"
+
+
+def test_a_sync_by_another_process_of_another_blueprint_is_noticed(write_blueprint, data_dir, tmp_path):
+    path = write_blueprint(BLUEPRINT, {"app/Dockerfile": "FROM busybox:1.36\n"})
+    other = tmp_path / "other.yaml"
+    other.write_text(BLUEPRINT.replace("rootDir: app", f"rootDir: {path.parent / 'app'}").replace("value: one", "value: other"))
+    plane = ControlPlane(data_dir, path)
+    plane.refresh()
+    ControlPlane(data_dir, other).refresh()  # the same service name, synced from elsewhere
+    assert plane.get_service("box").envVars["MODE"] == "other"
+    plane.refresh()
+    assert plane.get_service("box").envVars["MODE"] == "one"

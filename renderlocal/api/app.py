@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 from datetime import datetime, timezone
@@ -89,8 +90,15 @@ def create_app(plane, token: str) -> Starlette:
         except ValueError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from None
         fields = params.job_body(body)
+        client_env = request.headers.get("x-render-local-env")
+        if client_env is not None:  # the CLI handing over a job: only if it would be the same job
+            differing = await call(plane.env_differences, params.env_digests_of(client_env))
+            if differing:
+                return error(409, "environment_differs", f"the control plane (pid {os.getpid()}) runs with a "
+                             f"different {', '.join(differing)} in its environment")
         job = await call(plane.create_job, service.id, fields["start_command"], fields["plan_id"], fields["env"])
-        return JSONResponse(job.to_render(), status_code=201)
+        return JSONResponse(job.to_render(), status_code=201,
+                            headers={"X-Render-Local-Warnings": json.dumps(plane.warnings)})
 
     async def list_jobs(request: Request):
         query = request.query_params

@@ -33,10 +33,14 @@ def publish(data_dir: Path, url: str, blueprint: Path) -> None:
 
 def withdraw(data_dir: Path) -> None:
     """Remove the announcement if it is this process's (a newer one stays)."""
-    path = Path(data_dir) / FILE
+    forget(data_dir, os.getpid())
+
+
+def forget(data_dir: Path, pid: int) -> None:
+    """Remove the announcement if it is the one of ``pid``."""
     found = read(data_dir)
-    if found is not None and found.pid == os.getpid():
-        path.unlink(missing_ok=True)
+    if found is not None and found.pid == pid:
+        (Path(data_dir) / FILE).unlink(missing_ok=True)
 
 
 def read(data_dir: Path) -> Endpoint | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -159,3 +161,14 @@ def job_body(body) -> dict:
             if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("value"), str)):
                 raise InvalidInput(f'each envVars entry must be {{"key": string, "value": string}}, not {item!r}')
     return {"start_command": command, "plan_id": plan_id, "env": env}
+
+
+def env_digests_of(header: str) -> dict[str, str]:
+    """The X-Render-Local-Env header: a JSON object of env var name -> digest."""
+    try:
+        digests = json.loads(header)
+    except ValueError:
+        raise InvalidInput("X-Render-Local-Env must be a JSON object") from None
+    if not isinstance(digests, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
+        raise InvalidInput("X-Render-Local-Env must map env var names to digests (strings)")
+    return digests

@@ -19,6 +19,7 @@ from renderlocal.api.token import load_or_create_token
 from renderlocal.core.errors import RenderLocalError
 
 RECOVER_SECONDS = 2.0
+HANDOFF_GRACE_SECONDS = 0.5  # after withdrawing, before an idle control plane stops
 
 
 class ListenError(RenderLocalError, RuntimeError):
@@ -74,11 +75,12 @@ class Supervisor:
     adopt unsupervised jobs, run watchers, forward the log stream; with
     ``idle_exit``, call ``on_idle`` once nothing happened for that long."""
 
-    def __init__(self, plane, idle_exit: float | None = None, activity=None, on_idle=None):
+    def __init__(self, plane, idle_exit: float | None = None, activity=None, on_idle=None, announce=None):
         self.plane = plane
         self.idle_exit = idle_exit
         self.activity = activity
         self.on_idle = on_idle
+        self.announce = announce
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="control-plane", daemon=True)
 
@@ -100,11 +102,20 @@ class Supervisor:
                 if self.plane.jobs.supervising():
                     busy_at = time.monotonic()
                 quiet = min(time.monotonic() - busy_at, self.activity.idle_seconds())
-                if quiet >= self.idle_exit:
+                if quiet >= self.idle_exit and self._quiet_after_withdrawing():
                     print(f"render-local: idle for {self.idle_exit:g} s, stopping", file=sys.stderr, flush=True)
                     self.on_idle()
                     return
             self.stop_event.wait(min(RECOVER_SECONDS, self.idle_exit or RECOVER_SECONDS))
+
+    def _quiet_after_withdrawing(self) -> bool:
+        """Withdraw the announcement, then give a CLI that read it just before time to post."""
+        discovery.withdraw(self.plane.data_dir)
+        self.stop_event.wait(HANDOFF_GRACE_SECONDS)
+        if self.plane.jobs.supervising() or self.activity.idle_seconds() < HANDOFF_GRACE_SECONDS:
+            self.announce()  # a job came after all: stay
+            return False
+        return True
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -210,15 +221,22 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | N
     # uvicorn shuts down cleanly on SIGTERM, then raises it again; ending here
     # lets the supervisor drain the log stream and withdraw the announcement.
     signal.signal(signal.SIGTERM, _interrupt)
-    supervisor = Supervisor(plane, idle_exit, activity, on_idle=lambda: setattr(server, "should_exit", True))
+    url = base_url(host, sock.getsockname()[1])
+
+    def announce():  # CLI commands hand their jobs to us
+        discovery.publish(plane.data_dir, url, plane.blueprint_path)
+
+    supervisor = Supervisor(plane, idle_exit, activity, on_idle=lambda: setattr(server, "should_exit", True),
+                            announce=announce)
     try:
         supervisor.start()
-        url = base_url(host, sock.getsockname()[1])
-        discovery.publish(plane.data_dir, url, plane.blueprint_path)  # CLI commands hand jobs to us
+        announce()
         print(url, flush=True)
         print("render-local API: send Authorization: Bearer $(render-local token); Ctrl-C stops",
               file=sys.stderr, flush=True)
         server.run(sockets=[sock])
+        while idle_exit is not None and plane.jobs.supervising():
+            time.sleep(0.2)  # a job that came while it was stopping: supervised to its end
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM, before uvicorn runs or after its clean shutdown: the way out
     finally:

@@ -30,13 +30,13 @@ class Context:
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
 
-    def remote_plane(self):
+    def remote_plane(self, forget=None):
         """The data dir's control plane (serve, the app, or one started now), if it runs our blueprint."""
         from renderlocal.cli.remote import RemotePlane
         from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 
         return RemotePlane.find_or_start(resolve_data_dir(self.data_dir), resolve_blueprint(self.blueprint),
-                                         lambda text: click.echo(f"render-local: {text}", err=True))
+                                         lambda text: click.echo(f"render-local: {text}", err=True), forget)
 
     def forward_logs(self) -> None:
         """While this command runs, forward logs to the log stream (drained at exit)."""
@@ -231,12 +231,25 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
     def commands_for(base):
         return [base] if args is None else [f"{base} {shlex.quote(arg)}" for arg in args]
 
-    remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
     created = [None] * (1 if args is None else len(args))
-    if remote is not None:
-        created = _in_parallel(lambda command: remote.try_create_job(service, command, plan_id, list(env)),
-                               commands_for(start_command))
-    by_remote = {job["id"] for job in created if job is not None}
+    by_remote = {}  # job id -> the control plane that supervises it
+    remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
+    for attempt in (1, 2):
+        if remote is None:
+            break
+        todo = [n for n, job in enumerate(created) if job is None]
+        made = _in_parallel(lambda command: remote.try_create_job(service, command, plan_id, list(env)),
+                            [commands_for(start_command)[n] for n in todo])
+        for n, job in zip(todo, made):
+            if job is not None:
+                created[n], by_remote[job["id"]] = job, remote
+        for warning in sorted(remote.warnings):
+            click.echo(f"render-local: warning: {warning}", err=True)
+        if remote.refusal:
+            click.echo(f"render-local: {remote.refusal}", err=True)
+        if not remote.unreachable or attempt == 2:
+            break
+        remote = obj.remote_plane(forget=remote)  # it stopped answering (stopping when idle?): another one
     missing = [n for n, job in enumerate(created) if job is None]  # no control plane, or it went away
     if missing:
         plane = obj.plane
@@ -259,7 +272,7 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
             from renderlocal.cli.remote import Unreachable
 
             try:
-                return remote.wait(job)
+                return by_remote[job["id"]].wait(job)
             except Unreachable:
                 pass  # it went away: its jobs are adopted here
         return obj.plane.jobs.wait(job["id"]).to_render()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from renderlocal.api import discovery
 from renderlocal.api.token import TOKEN_FILE
-from renderlocal.core.envvars import parse_env_overrides
+from renderlocal.core.envvars import env_digests, parse_env_overrides
 from renderlocal.core.errors import RenderLocalError
 
 FINAL = ("succeeded", "failed", "canceled")
@@ -33,6 +33,9 @@ ENV_IDLE_EXIT = "RENDER_LOCAL_IDLE_EXIT_SECONDS"
 IDLE_EXIT_SECONDS = 300
 START_TIMEOUT_SECONDS = 30
 LOG_FILE = "control-plane.log"
+ENV_HEADER = "X-Render-Local-Env"  # the CLI's env var digests: see ControlPlane.env_differences
+WARNINGS_HEADER = "X-Render-Local-Warnings"  # the blueprint sync's warnings, as a JSON list
+ENVIRONMENT_DIFFERS = "environment_differs"
 
 
 class Unreachable(Exception):
@@ -42,11 +45,19 @@ class Unreachable(Exception):
 class ApiError(RenderLocalError):
     """The control plane refused the request; its message names the problem."""
 
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
 
 class RemotePlane:
     """The control plane's API; safe to share between threads (a connection each)."""
 
     def __init__(self, endpoint: discovery.Endpoint, token: str):
+        self.endpoint = endpoint
+        self.unreachable = False  # a create found it not answering: it may be stopping
+        self.refusal: str | None = None  # why it would not take a job (our environment differs)
+        self.warnings: set[str] = set()  # what its blueprint sync said
         parts = urllib.parse.urlsplit(endpoint.url)
         self.host, self.port = parts.hostname, parts.port
         self.prefix = parts.path.rstrip("/")
@@ -60,8 +71,13 @@ class RemotePlane:
         return self._local.connection
 
     @classmethod
-    def find_or_start(cls, data_dir: Path, blueprint: Path, tell) -> "RemotePlane | None":
-        """The running control plane, else one started now; None: do the work here."""
+    def find_or_start(cls, data_dir: Path, blueprint: Path, tell, forget: "RemotePlane | None" = None) -> "RemotePlane | None":
+        """The running control plane, else one started now; None: do the work here.
+
+        ``forget``: one that stopped answering; its announcement goes, so another can start.
+        """
+        if forget is not None:
+            discovery.forget(data_dir, forget.endpoint.pid)
         endpoint = discovery.find(data_dir, blueprint)
         if endpoint is None and discovery.read_live(data_dir) is None and os.environ.get(ENV_AUTOSTART, "1") != "0":
             endpoint = _start(data_dir, blueprint, tell)
@@ -75,25 +91,38 @@ class RemotePlane:
             return None
         return cls(endpoint, token) if token else None
 
-    def call(self, method: str, path: str, body=None):
+    def call(self, method: str, path: str, body=None, headers=None):
         for attempt in (1, 2):
             try:
-                self.connection.request(method, self.prefix + path, headers=self.headers,
+                self.connection.request(method, self.prefix + path, headers=self.headers | (headers or {}),
                                         body=None if body is None else json.dumps(body))
+            except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
+                self.connection.close()
+                if attempt == 2:
+                    raise Unreachable(str(exc)) from None
+                continue
+            try:
                 response = self.connection.getresponse()
                 raw = response.read()
                 break
             except (OSError, http.client.HTTPException) as exc:
                 self.connection.close()
-                if method != "GET" or attempt == 2:  # a GET on a keep-alive the server closed: once more
-                    raise Unreachable(str(exc)) from None
+                if method == "GET":
+                    if attempt == 2:
+                        raise Unreachable(str(exc)) from None
+                    continue
+                raise ApiError(f"the control plane at {self.endpoint.url} took the request but did not answer "
+                               f"({exc or type(exc).__name__}); the job may exist: render-local jobs list") from None
         try:
             data = json.loads(raw)
         except ValueError:
             raise Unreachable(f"not render-local's API (status {response.status})") from None
         if response.status >= 400:
             message = data.get("message") if isinstance(data, dict) else None
-            raise ApiError(message or f"the control plane answered {response.status}")
+            raise ApiError(message or f"the control plane answered {response.status}",
+                           data.get("id") if isinstance(data, dict) else None)
+        for warning in json.loads(response.getheader(WARNINGS_HEADER) or "[]"):
+            self.warnings.add(warning)
         return data
 
     def create_job(self, service: str, start_command: str, plan_id: str | None, env: list[str]) -> dict:
@@ -102,14 +131,21 @@ class RemotePlane:
             body["planId"] = plan_id
         if env:
             body["envVars"] = [{"key": key, "value": value} for key, value in parse_env_overrides(env).items()]
-        return self.call("POST", f"/services/{urllib.parse.quote(service, safe='')}/jobs", body)
+        # the job must be what this process would have made: same secrets, timeout, engine
+        return self.call("POST", f"/services/{urllib.parse.quote(service, safe='')}/jobs", body,
+                         {ENV_HEADER: json.dumps(env_digests())})
 
     def try_create_job(self, service: str, start_command: str, plan_id: str | None, env: list[str]) -> dict | None:
-        """The created job, or None when the control plane does not answer (create it here)."""
+        """The created job, or None when it does not answer or would make a different job (create it here)."""
         try:
             return self.create_job(service, start_command, plan_id, env)
         except Unreachable:
-            return None
+            self.unreachable = True
+        except ApiError as exc:
+            if exc.code != ENVIRONMENT_DIFFERS:
+                raise
+            self.refusal = f"{exc}; running the job here"
+        return None
 
     def get_job(self, job: dict) -> dict:
         return self.call("GET", f"/services/{job['serviceId']}/jobs/{job['id']}")

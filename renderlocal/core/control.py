@@ -9,14 +9,17 @@ from pathlib import Path
 
 from renderlocal.core.blueprint import Blueprint, ServiceSpec, load_blueprint
 from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
+from renderlocal.core.envvars import env_digests
 from renderlocal.core.errors import BlueprintError, NotFound
 from renderlocal.core.ids import new_id
 from renderlocal.core.models import Service, stamp
 from renderlocal.core.builds import Builder
-from renderlocal.core.jobs import JobRunner
+from renderlocal.core.jobs import ENV_GRACE, ENV_TIMEOUT, JobRunner
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
 from renderlocal.core.store import Store
+
+JOB_ENV_NAMES = (ENV_TIMEOUT, ENV_GRACE, "DOCKER_HOST", "DOCKER_CONTEXT")  # besides the blueprint's secrets
 
 
 class ControlPlane:
@@ -51,7 +54,7 @@ class ControlPlane:
     # -- services ----------------------------------------------------------
     def sync_services(self) -> list[Service]:
         """Bring the stored services in line with render.yaml (ids stay stable)."""
-        state = self._blueprint_state(())
+        blueprint_stat = _stat(self.blueprint_path)
         blueprint = load_blueprint(self.blueprint_path)
         self.warnings = list(blueprint.warnings)
         secret_keys = tuple(sorted({v.key for spec in blueprint.services for v in spec.env_vars if v.secret}))
@@ -67,22 +70,28 @@ class ControlPlane:
             for doc in docs.values():  # gone from the blueprint: kept for job history
                 doc["inBlueprint"] = False
                 table.insert(doc)
-        self._synced_state = state[:1] + (secret_keys, tuple(os.environ.get(key) for key in secret_keys))
+        self._synced_state = self._sync_state(blueprint_stat, secret_keys)
         return synced
 
-    def _blueprint_state(self, secret_keys: tuple) -> tuple:
-        """What a sync depends on: the file as it is on disk, and the secrets taken from our env."""
-        try:
-            info = self.blueprint_path.stat()
-            on_disk = (info.st_mtime_ns, info.st_size, info.st_ino)
-        except OSError:
-            on_disk = None
-        return on_disk, secret_keys, tuple(os.environ.get(key) for key in secret_keys)
+    def _sync_state(self, blueprint_stat, secret_keys: tuple) -> tuple:
+        """What a sync depends on: the blueprint as it was read, the services as stored (another
+        process may sync another blueprint into this data dir), and the secrets from our env."""
+        return (blueprint_stat, _stat(self.store.path("services")), secret_keys,
+                tuple(os.environ.get(key) for key in secret_keys))
+
+    def env_differences(self, digests: dict[str, str]) -> list[str]:
+        """The env vars a job made here reads from this process whose value differs in
+        another process (given as ``env_digests()``): its blueprint's ``sync: false``
+        secrets, the job timeout and cancel grace, and the engine's address."""
+        self.refresh()
+        names = set(self._synced_state[2] if self._synced_state else ()) | set(JOB_ENV_NAMES)
+        mine = env_digests(names)
+        return sorted(name for name in names if mine.get(name) != digests.get(name))
 
     def refresh(self) -> None:
         """Sync if the blueprint changed and reads; a broken one keeps the last good sync, with a warning."""
         synced = self._synced_state
-        if synced is not None and synced[0] is not None and self._blueprint_state(synced[1]) == synced:
+        if synced is not None and None not in synced[:2] and self._sync_state(_stat(self.blueprint_path), synced[2]) == synced:
             return  # unchanged since this process synced (a job create syncs first: keep it cheap)
         try:
             self.sync_services()
@@ -215,3 +224,11 @@ class ControlPlane:
         if self.forwarder is not None:
             self.forwarder.stop(drain_seconds)
             self.forwarder = None
+
+
+def _stat(path: Path) -> tuple | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino

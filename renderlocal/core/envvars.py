@@ -1,7 +1,10 @@
-"""Env var overrides of a job: ``KEY=VALUE`` (CLI, app) or ``{"key", "value"}`` (API)."""
+"""Env var overrides of a job (``KEY=VALUE`` from the CLI and app, ``{"key", "value"}``
+from the API), and digests that compare two processes' environments without sending values."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 
 from renderlocal.core.errors import InvalidInput
@@ -25,3 +28,13 @@ def parse_env_overrides(pairs) -> dict[str, str]:
             raise InvalidInput(f"env var name {key!r} is invalid: use letters, digits and _, not starting with a digit")
         env[key] = value
     return env
+
+
+def env_digests(names=None) -> dict[str, str]:
+    """Digests of this process's env vars (all of them, or ``names``; unset ones are left out)."""
+    names = os.environ.keys() if names is None else names
+    return {name: env_digest(os.environ[name]) for name in names if name in os.environ}
+
+
+def env_digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]

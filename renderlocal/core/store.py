@@ -76,7 +76,8 @@ class Store:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, table: str) -> Path:
+    def path(self, table: str) -> Path:
+        """The file that holds ``table``."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table}")
         return self.root / f"{table}.json"
@@ -84,7 +85,7 @@ class Store:
     @contextmanager
     def table(self, name: str) -> Iterator[Table]:
         """The table, locked against every other process and thread for the block."""
-        path = self._path(name)
+        path = self.path(name)
         lock = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
         try:
             with lock:
