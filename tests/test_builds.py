@@ -263,3 +263,29 @@ def test_a_cancel_from_another_process_reaches_the_build(plane):
     assert builder.returncode == 1 and f"build {building[0].id} canceled" in err
     refused = subprocess.run(base + ["builds", "cancel", building[0].id, "--confirm"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "already ended (canceled); nothing to cancel" in refused.stderr
+
+
+def test_canceling_a_build_whose_process_died_removes_what_it_left(plane, write_blueprint):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write_blueprint(BLUEPRINT.replace('echo building && python -c "open(\'built.txt\',\'w\').write(\'ok\')"',
+                                             "echo compiling && sleep 300"))
+    plane.blueprint_path = path
+    plane.sync_services()
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(path)]
+    builder = subprocess.Popen(base + ["builds", "create", "native", "--wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (building := [b for b in plane.builds.list(plane.get_service("native").id) if b.status == "building"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    wait_for_log(plane, building[0].id, r"^compiling")
+    os.kill(builder.pid, signal.SIGKILL)
+    builder.wait()
+    label = {"label": f"render-local.build-id={building[0].id}"}
+    assert plane.engine.containers.list(filters=label)  # its build command still runs
+    assert plane.builds.cancel(building[0].id).status == "canceled"
+    assert plane.engine.containers.list(all=True, filters=label) == []
+    assert not (plane.data_dir / "builds" / building[0].id).exists()

@@ -29,6 +29,13 @@ def test_an_announcement_counts_only_for_a_live_process_on_the_same_blueprint(tm
     discovery.publish(tmp_path, "http://127.0.0.1:1/v1", blueprint)
     discovery.withdraw(tmp_path)
     assert not (tmp_path / discovery.FILE).exists()
+    # one that withdrew and announces itself again never replaces a newer announcement
+    (tmp_path / discovery.FILE).write_text(json.dumps({"url": "http://newer/v1", "pid": 1, "blueprint": str(blueprint)}))
+    assert discovery.publish(tmp_path, "http://127.0.0.1:1/v1", blueprint, unless_announced=True) is False
+    assert discovery.read(tmp_path).url == "http://newer/v1"
+    (tmp_path / discovery.FILE).unlink()
+    assert discovery.publish(tmp_path, "http://127.0.0.1:1/v1", blueprint, unless_announced=True) is True
+    assert discovery.read(tmp_path).pid == os.getpid()
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +215,8 @@ def secret_project(engine, tmp_path):
 def test_a_cli_with_other_secrets_or_timeouts_runs_its_job_itself(secret_project):
     base, env = secret_project
     command = ["jobs", "create", "box", "--start-command", 'echo "secret=[$MYSECRET]"', "--tail"]
-    same = cli(base, *command, env=env | {"MYSECRET": "from-the-control-plane"})
+    same = cli(base, *command, env=env | {"MYSECRET": "from-the-control-plane",
+                                          "DOCKER_HOST": "unix:///var/run/docker.sock"})  # = unset: the same engine
     assert same.returncode == 0 and "secret=[from-the-control-plane]" in same.stdout
     assert "running the job here" not in same.stderr  # handed over
     other = cli(base, *command, env=env | {"MYSECRET": "abc"})

@@ -92,7 +92,7 @@ def create_app(plane, token: str) -> Starlette:
         fields = params.job_body(body)
         client_env = request.headers.get("x-render-local-env")
         if client_env is not None:  # the CLI handing over a job: only if it would be the same job
-            differing = await call(plane.env_differences, params.env_digests_of(client_env))
+            differing = await call(plane.env_differences, params.env_digests_of(client_env), token.encode())
             if differing:
                 return error(409, "environment_differs", f"the control plane (pid {os.getpid()}) runs with a "
                              f"different {', '.join(differing)} in its environment")

@@ -23,12 +23,25 @@ class Endpoint:
     blueprint: str
 
 
-def publish(data_dir: Path, url: str, blueprint: Path) -> None:
-    """Announce this process's API (atomically: a reader never sees half a file)."""
+def publish(data_dir: Path, url: str, blueprint: Path, unless_announced: bool = False) -> bool:
+    """Announce this process's API (atomically: a reader never sees half a file).
+
+    ``unless_announced``: only if no other announcement is there (a process that
+    withdrew must not replace one published since); returns whether it did.
+    """
     path = Path(data_dir) / FILE
     tmp = path.with_name(f"{FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "blueprint": str(blueprint)}))
-    os.replace(tmp, path)
+    if not unless_announced:
+        os.replace(tmp, path)
+        return True
+    try:
+        os.link(tmp, path)  # fails if the file exists: never clobbers
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def withdraw(data_dir: Path) -> None:

@@ -113,7 +113,7 @@ class Supervisor:
         discovery.withdraw(self.plane.data_dir)
         self.stop_event.wait(HANDOFF_GRACE_SECONDS)
         if self.plane.jobs.supervising() or self.activity.idle_seconds() < HANDOFF_GRACE_SECONDS:
-            self.announce()  # a job came after all: stay
+            self.announce(unless_announced=True)  # a job came after all: stay (announced again if nobody else is)
             return False
         return True
 
@@ -223,8 +223,8 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | N
     signal.signal(signal.SIGTERM, _interrupt)
     url = base_url(host, sock.getsockname()[1])
 
-    def announce():  # CLI commands hand their jobs to us
-        discovery.publish(plane.data_dir, url, plane.blueprint_path)
+    def announce(unless_announced: bool = False):  # CLI commands hand their jobs to us
+        discovery.publish(plane.data_dir, url, plane.blueprint_path, unless_announced)
 
     supervisor = Supervisor(plane, idle_exit, activity, on_idle=lambda: setattr(server, "should_exit", True),
                             announce=announce)

@@ -158,6 +158,10 @@ def builds_cancel(obj: Context, build_id, confirm, output):
     plane.builds.cancel(build_id)
     build = plane.builds.wait(build_id, timeout=60)
     emit(build.to_render(), output, BUILD_COLUMNS, [_build_row(build)])
+    if build.status != "canceled":
+        state = "is still building after 60 s" if build.status == "building" else f"ended {build.status} before the cancel took"
+        click.echo(f"render-local: build {build.id} {state}", err=True)
+        sys.exit(1)
 
 
 @builds.command("list")

@@ -61,6 +61,7 @@ class RemotePlane:
         parts = urllib.parse.urlsplit(endpoint.url)
         self.host, self.port = parts.hostname, parts.port
         self.prefix = parts.path.rstrip("/")
+        self.token = token
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._local = threading.local()
 
@@ -133,7 +134,7 @@ class RemotePlane:
             body["envVars"] = [{"key": key, "value": value} for key, value in parse_env_overrides(env).items()]
         # the job must be what this process would have made: same secrets, timeout, engine
         return self.call("POST", f"/services/{urllib.parse.quote(service, safe='')}/jobs", body,
-                         {ENV_HEADER: json.dumps(env_digests())})
+                         {ENV_HEADER: json.dumps(env_digests(self.token.encode()))})
 
     def try_create_job(self, service: str, start_command: str, plan_id: str | None, env: list[str]) -> dict | None:
         """The created job, or None when it does not answer or would make a different job (create it here)."""

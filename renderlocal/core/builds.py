@@ -102,17 +102,17 @@ class Builder:
 
     def cancel(self, build_id: str) -> Build:
         """Ask a running build to stop; the process running it kills its current step."""
-        build = self.get(build_id)
-        if build.status != "building":
-            raise InvalidInput(f"build {build_id} already ended ({build.status}); nothing to cancel")
+        self.get(build_id)  # unknown ids: NotFound
         now = stamp()
 
         def request(doc):
+            if doc["status"] != "building":
+                raise InvalidInput(f"build {build_id} already ended ({doc['status']}); nothing to cancel")
             doc["cancelRequestedAt"] = doc.get("cancelRequestedAt") or now  # the first request counts
 
         doc = self.store.update("builds", build_id, request)
         if not _pid_alive(doc.get("ownerPid")):
-            self.recover()  # nobody runs it any more: record the end now
+            self.recover()  # nobody runs it any more: stop what it left and record the end now
         return self.get(build_id)
 
     def wait(self, build_id: str, timeout: float) -> Build:
@@ -122,18 +122,18 @@ class Builder:
         return build
 
     def _finish(self, build_id: str, image_id: str | None, failure: dict | None) -> Build:
-        canceled = bool(self.get(build_id).cancelRequestedAt)
-        status = "canceled" if canceled else "failed" if failure else "succeeded"
-
-        def change(doc):
-            doc.update(status=status, finishedAt=stamp(), imageId=None if canceled else image_id,
-                       failureReason=None if canceled else failure)
+        def change(doc):  # a cancel recorded up to this write wins, so it is read in the same transaction
+            canceled = bool(doc.get("cancelRequestedAt"))
+            doc.update(status="canceled" if canceled else "failed" if failure else "succeeded", finishedAt=stamp(),
+                       imageId=None if canceled else image_id, failureReason=None if canceled else failure)
 
         build = Build.from_doc(self.store.update("builds", build_id, change))
-        if status == "succeeded":
+        if build.status == "succeeded":
             self._promote(build)
             self.prune(build.serviceId)
-        elif canceled and image_id:
+            return build
+        shutil.rmtree(self.plane.data_dir / "builds" / build.id, ignore_errors=True)  # a native snapshot
+        if build.status == "canceled" and image_id:
             try:  # it finished before the cancel took: jobs never run a canceled build
                 self.plane.engine.images.remove(build.image)
             except Exception:
@@ -248,14 +248,25 @@ class Builder:
         return removed
 
     def recover(self) -> None:
-        """A build whose process died is not coming back: record how it ended."""
+        """A build whose process died is not coming back: stop what it left, record how it ended."""
         for doc in self.store.all("builds"):
             if doc["status"] == "building" and not _pid_alive(doc.get("ownerPid")):
+                self._remove_containers(doc["id"])
+                shutil.rmtree(self.plane.data_dir / "builds" / doc["id"], ignore_errors=True)
                 if doc.get("cancelRequestedAt"):
                     ended = {"status": "canceled", "failureReason": None}
                 else:
                     ended = {"status": "failed", "failureReason": {"message": "render-local stopped while this build ran"}}
                 self.store.update("builds", doc["id"], lambda d, ended=ended: d.update(ended, finishedAt=stamp()))
+
+    def _remove_containers(self, build_id: str) -> None:
+        """A native build's container outlives a killed render-local: remove it (a Dockerfile
+        build stops by itself when the engine loses its client)."""
+        try:
+            for container in self.plane.engine.containers.list(all=True, filters={"label": f"{LABEL}.build-id={build_id}"}):
+                container.remove(force=True)
+        except Exception:
+            pass  # no engine: the container, if any, goes with the next recovery
 
 
 class BuildStep:
@@ -288,10 +299,12 @@ class BuildStep:
 
     def _watch(self) -> None:
         while not self.finished.wait(CANCEL_POLL_SECONDS):
-            if self.builder.get(self.build_id).cancelRequestedAt:
-                self.canceled.set()
-                self._kill()
-                return
+            try:
+                if self.canceled.is_set() or self.builder.get(self.build_id).cancelRequestedAt:
+                    self.canceled.set()
+                    self._kill()  # on every poll: a step container may exist but not have started yet
+            except Exception:
+                pass  # a busy store or engine: try again on the next poll
 
     def _kill(self) -> None:
         with self._lock:

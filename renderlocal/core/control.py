@@ -9,7 +9,7 @@ from pathlib import Path
 
 from renderlocal.core.blueprint import Blueprint, ServiceSpec, load_blueprint
 from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
-from renderlocal.core.envvars import env_digests
+from renderlocal.core.envvars import env_digest, env_digests
 from renderlocal.core.errors import BlueprintError, NotFound
 from renderlocal.core.ids import new_id
 from renderlocal.core.models import Service, stamp
@@ -19,7 +19,8 @@ from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
 from renderlocal.core.store import Store
 
-JOB_ENV_NAMES = (ENV_TIMEOUT, ENV_GRACE, "DOCKER_HOST", "DOCKER_CONTEXT")  # besides the blueprint's secrets
+JOB_ENV_NAMES = (ENV_TIMEOUT, ENV_GRACE, "DOCKER_HOST", "DOCKER_CONFIG")  # besides the blueprint's secrets
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 class ControlPlane:
@@ -79,14 +80,20 @@ class ControlPlane:
         return (blueprint_stat, _stat(self.store.path("services")), secret_keys,
                 tuple(os.environ.get(key) for key in secret_keys))
 
-    def env_differences(self, digests: dict[str, str]) -> list[str]:
+    def env_differences(self, digests: dict[str, str], key: bytes) -> list[str]:
         """The env vars a job made here reads from this process whose value differs in
-        another process (given as ``env_digests()``): its blueprint's ``sync: false``
-        secrets, the job timeout and cancel grace, and the engine's address."""
+        another process (given as its ``env_digests(key)``): the blueprint's ``sync: false``
+        secrets, the job timeout and cancel grace, and what picks the engine."""
         self.refresh()
         names = set(self._synced_state[2] if self._synced_state else ()) | set(JOB_ENV_NAMES)
-        mine = env_digests(names)
-        return sorted(name for name in names if mine.get(name) != digests.get(name))
+        default_engine = env_digest(key, DEFAULT_DOCKER_HOST)
+
+        def value(found: dict, name: str):
+            digest = found.get(name)
+            return None if name == "DOCKER_HOST" and digest == default_engine else digest  # the same engine
+
+        mine = env_digests(key, names)
+        return sorted(name for name in names if value(mine, name) != value(digests, name))
 
     def refresh(self) -> None:
         """Sync if the blueprint changed and reads; a broken one keeps the last good sync, with a warning."""

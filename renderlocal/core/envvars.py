@@ -4,6 +4,7 @@ from the API), and digests that compare two processes' environments without send
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 
@@ -30,11 +31,14 @@ def parse_env_overrides(pairs) -> dict[str, str]:
     return env
 
 
-def env_digests(names=None) -> dict[str, str]:
-    """Digests of this process's env vars (all of them, or ``names``; unset ones are left out)."""
+def env_digests(key: bytes, names=None) -> dict[str, str]:
+    """Keyed digests of this process's env vars (all, or ``names``; unset ones left out).
+
+    Keyed with the local API's token, so a digest says nothing to whoever lacks it.
+    """
     names = os.environ.keys() if names is None else names
-    return {name: env_digest(os.environ[name]) for name in names if name in os.environ}
+    return {name: env_digest(key, os.environ[name]) for name in names if name in os.environ}
 
 
-def env_digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+def env_digest(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:32]
