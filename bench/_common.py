@@ -26,6 +26,12 @@ def median_of(runs: int, action) -> float:
     return statistics.median(action() for _ in range(runs))
 
 
+def medians_interleaved(runs: int, ours, baseline) -> tuple[float, float]:
+    """Medians of ``runs`` alternating runs of each, so drift in the machine's load hits both alike."""
+    pairs = [(ours(), baseline()) for _ in range(runs)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
 def data_dir() -> str:
     """A throwaway data dir; the control plane a CLI starts for it is stopped at exit."""
     path = tempfile.mkdtemp(prefix="rl-bench-data-")

@@ -19,11 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from _common import CLI, busybox_project, data_dir, median_of, report, timed
+from _common import CLI, busybox_project, data_dir, median_of, medians_interleaved, report, timed
 
 from renderlocal.api import discovery
 
 POLL_SECONDS = 0.01
+RUNS = 11  # each side, alternating
 
 
 class Api:
@@ -70,18 +71,17 @@ def main() -> int:
     timed(raw)  # warm the engine
 
     alone = os.environ | {"RENDER_LOCAL_AUTOSTART": "0"}
-    baseline = median_of(7, lambda: timed(raw))
-    report("for the record (CLI on its own, RENDER_LOCAL_AUTOSTART=0)", median_of(7, lambda: timed(cli, env=alone)), baseline)
-    report("for the record (first CLI call, starts the control plane)", timed(cli), baseline)
+    ours, baseline = medians_interleaved(RUNS, lambda: timed(cli, env=alone), lambda: timed(raw))
+    report("for the record (CLI on its own, RENDER_LOCAL_AUTOSTART=0)", ours, baseline)
+    report("for the record (first CLI call, starts the control plane)", timed(cli), median_of(3, lambda: timed(raw)))
     plane = discovery.read_live(data)
     try:
-        baseline = median_of(7, lambda: timed(raw))
-        ok = report("overhead (CLI jobs create --wait true)", median_of(7, lambda: timed(cli)), baseline, 1.5)
+        ours, baseline = medians_interleaved(RUNS, lambda: timed(cli), lambda: timed(raw))
+        ok = report("overhead (CLI jobs create --wait true)", ours, baseline, 1.5)
         api = Api(plane.url, (data / "api-token").read_text().strip())
         service_id = next(s["service"]["id"] for s in api.call("GET", "/services") if s["service"]["name"] == "bench")
-        baseline = median_of(7, lambda: timed(raw))
-        ok &= report("overhead (API create until succeeded, true)", median_of(7, lambda: api_job(api, service_id)),
-                     baseline, 1.2)
+        ours, baseline = medians_interleaved(RUNS, lambda: api_job(api, service_id), lambda: timed(raw))
+        ok &= report("overhead (API create until succeeded, true)", ours, baseline, 1.2)
     finally:
         os.kill(plane.pid, signal.SIGTERM)
     return 0 if ok else 1
