@@ -218,3 +218,21 @@ def test_a_command_that_cannot_start_fails_with_the_engines_reason(plane, engine
     job = plane.jobs.wait(plane.create_job("box", "echo hi").id, timeout=60)
     assert job.status == "failed" and job.failureReason["type"] == "startFailed"
     assert "could not start" in job.failureReason["message"] and job.logsComplete
+
+
+def test_a_job_on_another_engine_is_left_to_the_processes_that_use_that_engine(plane):
+    from renderlocal.core.models import Job, stamp
+
+    box = plane.get_service("box")
+    made = {}
+    for engine in ("tcp://10.255.255.1:2375", plane.engine_id):
+        job = Job(id=f"job-{'e' if engine == plane.engine_id else 'o'}{'0' * 19}", serviceId=box.id,
+                  startCommand="sleep 60", planId=box.planId, createdAt=stamp(), buildId=box.lastSuccessfulBuildId,
+                  image="x", status="running", startedAt=stamp(), containerId="f" * 64, engine=engine)
+        plane.job_store.insert(job.to_doc())
+        made[engine] = job.id
+    adopted = plane.jobs.reconcile(follow=False)
+    elsewhere, here = made["tcp://10.255.255.1:2375"], made[plane.engine_id]
+    assert elsewhere not in adopted and plane.jobs.get(elsewhere).status == "running"  # not declared lost
+    assert plane.jobs.reconcile_one(elsewhere, follow=False).status == "running"
+    assert here in adopted and plane.jobs.get(here).failureReason["type"] == "lost"  # ours, and truly gone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import threading
@@ -51,6 +52,14 @@ class ControlPlane:
 
                     self._engine = connect()
         return self._engine
+
+    @functools.cached_property
+    def engine_id(self) -> str:
+        """Which engine this process's jobs run on: its address, or ``default``."""
+        from renderlocal.core.engine import engine_url
+
+        url = engine_url()
+        return "default" if url in (None, DEFAULT_DOCKER_HOST) else url
 
     # -- services ----------------------------------------------------------
     def sync_services(self) -> list[Service]:

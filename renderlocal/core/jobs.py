@@ -111,7 +111,7 @@ class JobRunner:
         job = Job(
             id=new_id("job"), serviceId=service.id, startCommand=command, planId=plan.id,
             createdAt=stamp(), buildId=build.id, image=build.image, env=env,
-            envOverrides=overrides, timeoutSeconds=job_timeout_seconds(),
+            envOverrides=overrides, timeoutSeconds=job_timeout_seconds(), engine=self.plane.engine_id,
         )
         job.events = [{"at": job.createdAt, "status": "pending", "message": "created"}]
         lock = self._lock(job.id)
@@ -267,6 +267,8 @@ class JobRunner:
 
     def reconcile_one(self, job_id: str, follow: bool) -> Job:
         """Supervise the job here if nobody else does; with follow=False never block."""
+        if self._elsewhere(self.store.get(job_id) or {}):
+            return self.get(job_id)
         with self._guard:
             thread = self._supervised.get(job_id)
             if thread is not None and thread.is_alive():
@@ -287,7 +289,7 @@ class JobRunner:
         self._recreate_missing_records()
         adopted = []
         for doc in self.store.live():
-            if doc["status"] in FINAL_JOB_STATUSES and doc.get("logsComplete"):
+            if doc["status"] in FINAL_JOB_STATUSES and doc.get("logsComplete") or self._elsewhere(doc):
                 continue
             with self._guard:
                 thread = self._supervised.get(doc["id"])
@@ -304,6 +306,10 @@ class JobRunner:
             else:
                 self._supervise_holding(doc["id"], lock, False)
         return adopted
+
+    def _elsewhere(self, doc: dict) -> bool:
+        """A job on another engine (a process with another DOCKER_HOST made it): not ours to adopt."""
+        return doc.get("engine") not in (None, self.plane.engine_id)
 
     def _recreate_missing_records(self) -> None:
         """A job whose record was lost (a store set aside) is rebuilt from its container."""
@@ -326,7 +332,7 @@ class JobRunner:
                 planId=labels[f"{LABEL}.plan-id"], createdAt=labels[f"{LABEL}.created-at"],
                 buildId=labels[f"{LABEL}.build-id"], image=config.get("Image", ""), env=env,
                 timeoutSeconds=int(labels.get(f"{LABEL}.timeout-seconds", DEFAULT_TIMEOUT_SECONDS)),
-                containerId=container.id,
+                containerId=container.id, engine=self.plane.engine_id,
             )
             job.events = [{"at": job.createdAt, "status": "pending", "message": "created (record rebuilt from its container)"}]
             self.store.insert(job.to_doc())

@@ -142,6 +142,7 @@ class Job(_Doc):
     cancelRequestedAt: str | None = None
     timedOutAt: str | None = None
     logsComplete: bool = False  # every line the container printed is in the log file
+    engine: str | None = None  # the engine it runs on (ControlPlane.engine_id): others leave it alone
     events: list = field(default_factory=list)  # [{"at", "status", "message"}]
 
     @property
