@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
-
-from test_tui_snapshots import JOB_RUNNING, NOW, SIZE, make_app, make_plane, settle  # noqa: F401
+from test_tui_snapshots import JOB_RUNNING, NOW, SIZE, make_app, plane, settle, utc  # noqa: F401
 
 from renderlocal.core.models import Job, stamp
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def plane(tmp_path, utc):
-    plane = make_plane(tmp_path)
-    yield plane
-    plane.close()
 
 
 def write_lines(plane, resource_id: str, count: int, start: int = 0) -> None:

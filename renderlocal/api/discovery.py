@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from renderlocal.core.processes import pid_alive
+
 FILE = "control-plane.json"
 
 
@@ -67,20 +69,10 @@ def read(data_dir: Path) -> Endpoint | None:
 def read_live(data_dir: Path) -> Endpoint | None:
     """The announced control plane, if its process still runs."""
     found = read(data_dir)
-    return found if found is not None and _alive(found.pid) else None
+    return found if found is not None and pid_alive(found.pid) else None
 
 
 def find(data_dir: Path, blueprint: Path) -> Endpoint | None:
     """The running control plane of this data dir, if it loaded the same blueprint."""
     found = read_live(data_dir)
     return found if found is not None and found.blueprint == str(blueprint) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False  # crashed without withdrawing: the file is stale
-    except PermissionError:
-        return True
-    return True

@@ -238,12 +238,13 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
     created = [None] * (1 if args is None else len(args))
     by_remote = {}  # job id -> the control plane that supervises it
     remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
+    handed = commands_for(start_command) if remote is not None else []
     for attempt in (1, 2):
         if remote is None:
             break
         todo = [n for n, job in enumerate(created) if job is None]
         made = _in_parallel(lambda command: remote.try_create_job(service, command, plan_id, list(env)),
-                            [commands_for(start_command)[n] for n in todo])
+                            [handed[n] for n in todo])
         for n, job in zip(todo, made):
             if job is not None:
                 created[n], by_remote[job["id"]] = job, remote

@@ -79,9 +79,12 @@ class RemotePlane:
         """
         if forget is not None:
             discovery.forget(data_dir, forget.endpoint.pid)
-        endpoint = discovery.find(data_dir, blueprint)
-        if endpoint is None and discovery.read_live(data_dir) is None and os.environ.get(ENV_AUTOSTART, "1") != "0":
-            endpoint = _start(data_dir, blueprint, tell)
+        live = discovery.read_live(data_dir)
+        if live is not None:  # another blueprint's control plane: leave it be, work here
+            return cls.connect(data_dir, live) if live.blueprint == str(blueprint) else None
+        if os.environ.get(ENV_AUTOSTART, "1") == "0":
+            return None
+        endpoint = _start(data_dir, blueprint, tell)
         return cls.connect(data_dir, endpoint) if endpoint else None
 
     @classmethod

@@ -19,6 +19,7 @@ from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import new_id
 from renderlocal.core.logstore import ts_now
 from renderlocal.core.models import Build, Service, stamp
+from renderlocal.core.processes import pid_alive
 
 LABEL = "render-local"
 KEEP_BUILDS = 3  # successful build images kept per service, besides those in use
@@ -111,7 +112,7 @@ class Builder:
             doc["cancelRequestedAt"] = doc.get("cancelRequestedAt") or now  # the first request counts
 
         doc = self.store.update("builds", build_id, request)
-        if not _pid_alive(doc.get("ownerPid")):
+        if not pid_alive(doc.get("ownerPid")):
             self.recover()  # nobody runs it any more: stop what it left and record the end now
         return self.get(build_id)
 
@@ -250,7 +251,7 @@ class Builder:
     def recover(self) -> None:
         """A build whose process died is not coming back: stop what it left, record how it ended."""
         for doc in self.store.all("builds"):
-            if doc["status"] == "building" and not _pid_alive(doc.get("ownerPid")):
+            if doc["status"] == "building" and not pid_alive(doc.get("ownerPid")):
                 self._remove_containers(doc["id"])
                 shutil.rmtree(self.plane.data_dir / "builds" / doc["id"], ignore_errors=True)
                 if doc.get("cancelRequestedAt"):
@@ -321,15 +322,3 @@ def _tar_of(directory: Path, prefix: str) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(str(directory), arcname=prefix)
     return buffer.getvalue()
-
-
-def _pid_alive(pid) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

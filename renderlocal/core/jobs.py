@@ -267,8 +267,9 @@ class JobRunner:
 
     def reconcile_one(self, job_id: str, follow: bool) -> Job:
         """Supervise the job here if nobody else does; with follow=False never block."""
-        if self._elsewhere(self.store.get(job_id) or {}):
-            return self.get(job_id)
+        doc = self.store.get(job_id)
+        if doc is not None and self._elsewhere(doc):
+            return Job.from_doc(doc)
         with self._guard:
             thread = self._supervised.get(job_id)
             if thread is not None and thread.is_alive():
