@@ -40,11 +40,14 @@ def data_dir() -> str:
 
 
 def stop_control_plane(path: Path) -> None:
-    from renderlocal.api import discovery
+    from renderlocal.client import discovery
 
     running = discovery.read_live(path)
     if running is not None:
         os.kill(running.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while discovery.pid_alive(running.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def busybox_project() -> Path:

@@ -1,13 +1,11 @@
 """Overhead: a job of `true` end to end, against `docker run --rm IMAGE sh -c true`.
 
-- CLI: `render-local jobs create --wait` (a new process each time), handed to
+- CLI: `render-local jobs create --wait` (a new process each time), asking
   the data dir's control plane, which the first call starts in the background
-  and which then supervises every job: target <= 1.5x;
+  and which then runs and supervises every job: target <= 1.5x;
 - API: POST /v1/services/{id}/jobs to that control plane, then GET the job
   until it has succeeded, as a script would: target <= 1.2x;
-- for the record, no target: the first call (it starts the control plane) and
-  the CLI on its own (RENDER_LOCAL_AUTOSTART=0: it supervises the job and
-  imports the Docker SDK itself).
+- for the record, no target: the first call (it starts the control plane).
 """
 
 import http.client
@@ -19,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from _common import CLI, busybox_project, data_dir, median_of, medians_interleaved, report, timed
+from _common import CLI, busybox_project, data_dir, median_of, medians_interleaved, report, stop_control_plane, timed
 
-from renderlocal.api import discovery
+from renderlocal.client import discovery
 
 POLL_SECONDS = 0.01
 RUNS = 11  # each side, alternating
@@ -70,9 +68,7 @@ def main() -> int:
     cli = base + ["jobs", "create", "bench", "--start-command", "true", "--wait"]
     timed(raw)  # warm the engine
 
-    alone = os.environ | {"RENDER_LOCAL_AUTOSTART": "0"}
-    ours, baseline = medians_interleaved(RUNS, lambda: timed(cli, env=alone), lambda: timed(raw))
-    report("for the record (CLI on its own, RENDER_LOCAL_AUTOSTART=0)", ours, baseline)
+    stop_control_plane(data)  # the build's: the first job call starts one, for the record
     report("for the record (first CLI call, starts the control plane)", timed(cli), median_of(3, lambda: timed(raw)))
     plane = discovery.read_live(data)
     try:

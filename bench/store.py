@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from renderlocal.core.control import ControlPlane
 from renderlocal.core.ids import new_id
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.models import Job, stamp
+from renderlocal.core.state import State
 
 SIZES = tuple(int(s) for s in sys.argv[1:]) or (100, 10_000, 100_000)
 SAMPLES = 25
@@ -40,16 +40,16 @@ def p50(action) -> float:
 
 
 def measure(size: int) -> dict[str, float]:
-    plane = ControlPlane(tempfile.mkdtemp(prefix="rl-store-"), Path(__file__).parents[1] / "sample_services" / "render.yaml")
-    plane.job_store.bulk_insert([job_doc(n) for n in range(size)])
-    some_id = plane.jobs.list()[size // 2].id
+    state = State(Path(tempfile.mkdtemp(prefix="rl-store-")))
+    state.job_store.bulk_insert([job_doc(n) for n in range(size)])
+    some_id = state.list_jobs()[size // 2].id
     return {
-        "create": p50(lambda: plane.job_store.insert(job_doc(0) | {"status": "pending", "logsComplete": False})),
-        "get": p50(lambda: plane.jobs.get(some_id)),
-        "list": p50(lambda: plane.jobs.list(limit=20)),
-        # a fresh reader, as a new CLI process would be: no file cached
-        "get-cold": p50(lambda: JobStore(plane.job_store.root).get(some_id)),
-        "list-cold": p50(lambda: JobStore(plane.job_store.root).query(limit=20)),
+        "create": p50(lambda: state.job_store.insert(job_doc(0) | {"status": "pending", "logsComplete": False})),
+        "get": p50(lambda: state.get_job(some_id)),
+        "list": p50(lambda: state.list_jobs(limit=20)),
+        # a fresh reader, as a new process would be: no file cached
+        "get-cold": p50(lambda: JobStore(state.job_store.root).get(some_id)),
+        "list-cold": p50(lambda: JobStore(state.job_store.root).query(limit=20)),
     }
 
 

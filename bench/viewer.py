@@ -21,7 +21,7 @@ from _common import ROOT, median_of, timed
 CHILD = r'''
 import asyncio, sys, time
 t0 = time.perf_counter()
-from renderlocal.core.control import ControlPlane
+from renderlocal.executor.control import ControlPlane
 from renderlocal.core.models import Job, stamp
 from renderlocal.tui.app import RenderLocalApp
 from renderlocal.tui.screens.job_detail import JobDetailScreen
@@ -69,7 +69,7 @@ def main() -> int:
     print(f"start-up (TUI to first screen): {startup:.3f}s, python -c pass {baseline:.3f}s, target <= 1 s "
           f"{'OK' if startup <= 1 else 'MISSED'}; resident memory of the idle app {idle_rss:.0f} MB")
 
-    from renderlocal.core.control import ControlPlane
+    from renderlocal.executor.control import ControlPlane
     from renderlocal.core.models import Job, stamp
 
     plane = ControlPlane(data, blueprint)
@@ -79,7 +79,7 @@ def main() -> int:
     # to follow would never show if they came after its last read
     job = Job(id="job-" + "b" * 20, serviceId=service.id, startCommand="seq 1 1000000", planId=service.planId,
               createdAt=stamp(), buildId="bld-" + "b" * 20, image="x", status="running", startedAt=stamp())
-    plane.job_store.insert(job.to_doc())
+    plane.state.job_store.insert(job.to_doc())
     with open(plane.logs.path(job.id), "wb") as log:
         log.write(b"".join(b"2026-01-01T00:00:00.000000000Z stdout line %d\n" % n for n in range(1_000_000)))
     out = subprocess.run([sys.executable, "-c", CHILD, data, blueprint, "viewer", job.id], check=True,

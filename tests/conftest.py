@@ -4,14 +4,16 @@ except under CI=true, where a missing engine fails the run."""
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-# With no control plane running, the CLI starts one in the background; the CLIs
-# that tests run do the work in-process instead, unless a test asks for it.
-os.environ["RENDER_LOCAL_AUTOSTART"] = "0"
+# A CLI that finds no control plane starts one in the background; the tests stop
+# every one they caused (below), and this bounds how long a missed one lingers.
+os.environ.setdefault("RENDER_LOCAL_IDLE_EXIT_SECONDS", "120")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_services" / "render.yaml"
@@ -21,7 +23,7 @@ PYTHON = "python:3.11-slim"
 
 def _engine_or_reason():
     try:
-        from renderlocal.core.engine import connect
+        from renderlocal.executor.engine import connect
 
         return connect(), None
     except Exception as exc:  # EngineUnavailable, or docker SDK import trouble
@@ -66,3 +68,61 @@ def write_blueprint(tmp_path):
         return path
 
     return write
+
+
+def stop_control_planes(root: Path) -> None:
+    """Stop the control planes announced in data dirs under ``root`` (those CLIs started)."""
+    from renderlocal.client import discovery
+
+    pids = []
+    for announcement in Path(root).glob("**/control-plane.json"):
+        found = discovery.read_live(announcement.parent)
+        if found is not None and found.pid != os.getpid():
+            os.kill(found.pid, signal.SIGTERM)
+            pids.append(found.pid)
+    deadline = time.monotonic() + 30
+    for pid in pids:
+        while discovery.pid_alive(pid) and time.monotonic() < deadline:
+            try:  # our child: reap it, or it stays a zombie that looks alive
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    break
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+        if discovery.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def _stop_this_tests_control_planes(tmp_path):
+    yield
+    stop_control_planes(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_every_control_plane(tmp_path_factory):
+    yield
+    stop_control_planes(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def started(engine):
+    """Start a control plane in this process (``started(data_dir, blueprint)``); closed after the test."""
+    planes = []
+
+    def start(data_dir, blueprint, loop: bool = False, serve: bool = False):
+        from renderlocal.executor.control import ControlPlane
+
+        plane = ControlPlane(data_dir, blueprint, engine=engine).start(loop=loop)
+        planes.append(plane)
+        if serve:  # CLIs of this data dir ask this process
+            from renderlocal.api.server import start_in_thread
+
+            plane.api = start_in_thread(plane)
+        return plane
+
+    yield start
+    for plane in planes:
+        if getattr(plane, "api", None) is not None:
+            plane.api.stop()
+        plane.close()

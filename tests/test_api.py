@@ -11,7 +11,7 @@ import websockets.sync.client
 
 from renderlocal.api.server import start_in_thread
 from renderlocal.api.token import load_or_create_token
-from renderlocal.core.control import ControlPlane
+from renderlocal.executor.control import ControlPlane
 
 pytestmark = pytest.mark.docker
 
@@ -35,18 +35,18 @@ def server(engine, tmp_path_factory):
     (root / "app").mkdir()
     (root / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
     (root / "render.yaml").write_text(BLUEPRINT)
-    plane = ControlPlane(root / "data", root / "render.yaml", engine=engine)
-    plane.sync_services()
-    builds = [plane.build("api-box"), plane.build("api-cron")]
+    plane = ControlPlane(root / "data", root / "render.yaml", engine=engine).start(loop=False)
+    builds = [plane.build("api-box", wait=True), plane.build("api-cron", wait=True)]
     assert [b.status for b in builds] == ["succeeded", "succeeded"]
     handle = start_in_thread(plane, "127.0.0.1", 0)
     yield plane, handle
     handle.stop()
-    for job in plane.jobs.list():  # supervisors remove their containers once jobs end
-        if not (job.final and job.logsComplete):
+    for job in plane.state.list_jobs():  # supervisors remove their containers once jobs end
+        if not job.settled:
             if not job.final:
-                plane.jobs.cancel(job.id)
+                plane.cancel_job(job.id)
             plane.jobs.wait(job.id, timeout=30)
+    plane.close()
     for build in builds:
         try:
             engine.images.remove(build.image)
@@ -182,7 +182,10 @@ def test_bad_bodies_are_400_with_the_error_shape(client, body, words):
     response = client.post(f"/services/{service_id(client, 'api-box')}/jobs", content=raw,
                            headers={"Content-Type": "application/json; charset=utf-8"})
     assert response.status_code == 400
-    assert set(response.json()) == {"id", "message"} and words in response.json()["message"]
+    answer = response.json()
+    assert {"id", "message"} <= set(answer) <= {"id", "message", "field"} and words in answer["message"]
+    if isinstance(body, dict) and words != "is invalid" and "planId" not in str(body) and "envVars" not in str(body):
+        assert answer["field"] == "startCommand"  # the field it is about, for a form to mark (an extension)
 
 
 def test_bad_requests(client):
@@ -237,7 +240,8 @@ def test_bad_requests(client):
     ]
     for response, status, words in cases:
         assert response.status_code == status, (response.request.url, response.text)
-        assert set(response.json()) == {"id", "message"} and words in response.json()["message"]
+        answer = response.json()
+        assert {"id", "message"} <= set(answer) <= {"id", "message", "field"} and words in answer["message"]
 
 
 def test_a_request_without_or_with_a_wrong_token_gets_401(server):
@@ -338,7 +342,7 @@ def test_log_bounds_keep_nanoseconds(client):
 def served_routes(app) -> set[tuple[str, str]]:
     served = set()
     for route in app.routes:
-        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}")
+        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}").replace("{build_id}", "{buildId}")
         for method in getattr(route, "methods", None) or {"GET"}:  # a WebSocket route: its GET handshake
             if method != "HEAD":
                 served.add((path, method))

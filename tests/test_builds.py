@@ -3,9 +3,8 @@ import time
 
 import pytest
 
-from renderlocal.core.control import ControlPlane
 from renderlocal.core.errors import InvalidInput
-from renderlocal.core.watch import ChangeFilter, ServiceWatcher
+from renderlocal.executor.watch import ChangeFilter, ServiceWatcher
 
 pytestmark = pytest.mark.docker
 
@@ -24,34 +23,33 @@ services:
 """
 
 
+FILES = {
+    "app/Dockerfile": "FROM busybox:1.36\nCOPY version.txt /version.txt\n",
+    "app/version.txt": "v1\n",
+    "native/message.txt": "first\n",
+}
+
+
 @pytest.fixture
-def plane(engine, data_dir, write_blueprint):
-    path = write_blueprint(BLUEPRINT, {
-        "app/Dockerfile": "FROM busybox:1.36\nCOPY version.txt /version.txt\n",
-        "app/version.txt": "v1\n",
-        "native/message.txt": "first\n",
-    })
-    plane = ControlPlane(data_dir, path, engine=engine)
-    plane.sync_services()
-    yield plane
-    plane.close()
+def plane(started, data_dir, write_blueprint):
+    return started(data_dir, write_blueprint(BLUEPRINT, FILES), serve=True)  # CLIs of the data dir ask it
 
 
 def test_a_successful_build_becomes_the_last_successful_build(plane):
-    build = plane.build("app")
+    build = plane.build("app", wait=True)
     assert build.status == "succeeded", build.failureReason
     assert plane.get_service("app").lastSuccessfulBuildId == build.id
-    image = plane.engine.images.get(build.image)
+    image = plane.engine.client.images.get(build.image)
     assert image.labels["render-local.build-id"] == build.id
     log = [line.message for line in plane.logs.read(build.id)]
     assert any(re.match(r"Step 2/\d+ : COPY version.txt", line) for line in log)
 
 
 def test_a_broken_rebuild_fails_with_its_step_and_the_pointer_stays(plane):
-    good = plane.build("app")
+    good = plane.build("app", wait=True)
     dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
     dockerfile.write_text("FROM busybox:1.36\nRUN echo about to fail && exit 7\nCOPY version.txt /version.txt\n")
-    bad = plane.build("app")
+    bad = plane.build("app", wait=True)
     assert bad.status == "failed"
     assert re.fullmatch(r"Step 2/\d+ : RUN echo about to fail && exit 7", bad.failureReason["step"])
     assert "returned a non-zero code: 7" in bad.failureReason["message"]
@@ -67,7 +65,7 @@ def test_no_successful_build_means_no_jobs(plane):
 
 
 def test_a_native_build_snapshot_ignores_later_source_edits(plane):
-    build = plane.build("native")
+    build = plane.build("native", wait=True)
     assert build.status == "succeeded", build.failureReason
     assert "building" in [line.message for line in plane.logs.read(build.id)]
     (plane.blueprint_path.parent / "native" / "message.txt").write_text("edited\n")
@@ -80,9 +78,8 @@ def test_a_native_build_snapshot_ignores_later_source_edits(plane):
 
 def test_a_failing_build_command_fails_with_its_exit_code(plane, write_blueprint):
     path = write_blueprint(BLUEPRINT.replace('echo building && python -c "open(\'built.txt\',\'w\').write(\'ok\')"', "exit 4"))
-    plane.blueprint_path = path
-    plane.sync_services()
-    build = plane.build("native")
+    plane.refresh()
+    build = plane.build("native", wait=True)
     assert build.status == "failed" and build.failureReason["exitCode"] == 4
     assert plane.get_service("native").lastSuccessfulBuildId is None
 
@@ -100,8 +97,8 @@ def test_build_log_lines_arrive_while_the_build_runs(plane):
             break
         time.sleep(0.05)
     assert any(line.startswith("early-line") for line in seen) and "late-line" not in seen
-    assert plane.builds.get(build.id).status == "building"
-    while plane.builds.get(build.id).status == "building":
+    assert plane.state.get_build(build.id).status == "building"
+    while plane.state.get_build(build.id).status == "building":
         time.sleep(0.1)
     assert "late-line" in [line.message for line in plane.logs.read(build.id)]
 
@@ -176,7 +173,7 @@ def test_watch_mode_on_a_real_service_builds_on_save(plane):
         (plane.blueprint_path.parent / "app" / "version.txt").write_text("v2\n")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            builds = plane.builds.list(plane.get_service("app").id)
+            builds = plane.state.list_builds(plane.get_service("app").id)
             if builds and builds[0].status == "succeeded":
                 break
             time.sleep(0.2)
@@ -190,8 +187,8 @@ def test_old_build_images_are_pruned_but_the_newest_and_used_ones_kept(plane):
     builds = []
     for n in range(5):
         version.write_text(f"v{n}-{time.time_ns()}\n")
-        builds.append(plane.build("app"))
-    images = plane.engine.images
+        builds.append(plane.build("app", wait=True))
+    images = plane.engine.client.images
 
     def exists(build):
         try:
@@ -214,30 +211,29 @@ def wait_for_log(plane, build_id, pattern, seconds=60):
 
 
 def test_canceling_a_build_kills_its_step_and_keeps_the_last_good_build(plane):
-    good = plane.build("app")
+    good = plane.build("app", wait=True)
     dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
     dockerfile.write_text(f"FROM busybox:1.36\nRUN echo slow-step {time.time_ns()} && sleep 60\nRUN echo never\n")
     build = plane.build("app", wait=False)
     wait_for_log(plane, build.id, r"^slow-step")
     started = time.monotonic()
-    plane.builds.cancel(build.id)
+    plane.cancel_build(build.id)
     ended = plane.builds.wait(build.id, timeout=30)
     assert ended.status == "canceled" and ended.failureReason is None and ended.finishedAt
     assert time.monotonic() - started < 15  # the sleep was killed, not waited out
     assert "never" not in [line.message for line in plane.logs.read(build.id)]
     assert plane.get_service("app").lastSuccessfulBuildId == good.id
     with pytest.raises(InvalidInput, match="already ended \\(canceled\\)"):
-        plane.builds.cancel(build.id)
+        plane.cancel_build(build.id)
 
 
 def test_canceling_a_native_build_stops_its_build_command(plane, write_blueprint):
     path = write_blueprint(BLUEPRINT.replace('echo building && python -c "open(\'built.txt\',\'w\').write(\'ok\')"',
                                              "echo compiling && sleep 60"))
-    plane.blueprint_path = path
-    plane.sync_services()
+    plane.refresh()
     build = plane.build("native", wait=False)
     wait_for_log(plane, build.id, r"^compiling")
-    plane.builds.cancel(build.id)
+    plane.cancel_build(build.id)
     assert plane.builds.wait(build.id, timeout=30).status == "canceled"
     assert plane.get_service("native").lastSuccessfulBuildId is None
 
@@ -251,7 +247,7 @@ def test_a_cancel_from_another_process_reaches_the_build(plane):
     base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(plane.blueprint_path)]
     builder = subprocess.Popen(base + ["builds", "create", "app", "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not (building := [b for b in plane.builds.list(plane.get_service("app").id) if b.status == "building"]):
+    while not (building := [b for b in plane.state.list_builds(plane.get_service("app").id) if b.status == "building"]):
         assert time.monotonic() < deadline and builder.poll() is None
         time.sleep(0.1)
     wait_for_log(plane, building[0].id, r"^slow-step")
@@ -265,27 +261,38 @@ def test_a_cancel_from_another_process_reaches_the_build(plane):
     assert refused.returncode == 2 and "already ended (canceled); nothing to cancel" in refused.stderr
 
 
-def test_canceling_a_build_whose_process_died_removes_what_it_left(plane, write_blueprint):
+def test_a_build_whose_control_plane_died_is_ended_and_what_it_left_removed(engine, started, data_dir, write_blueprint):
     import os
     import signal
     import subprocess
     import sys
 
     path = write_blueprint(BLUEPRINT.replace('echo building && python -c "open(\'built.txt\',\'w\').write(\'ok\')"',
-                                             "echo compiling && sleep 300"))
-    plane.blueprint_path = path
-    plane.sync_services()
-    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(path)]
-    builder = subprocess.Popen(base + ["builds", "create", "native", "--wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                             "echo compiling && sleep 300"), FILES)
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(path)]
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout.readline().startswith("http://")
+    builder = subprocess.Popen(base + ["builds", "create", "native"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from renderlocal.core.state import State
+
+    state = State(data_dir)
     deadline = time.monotonic() + 60
-    while not (building := [b for b in plane.builds.list(plane.get_service("native").id) if b.status == "building"]):
+    while not (building := [b for b in state.list_builds() if b.status == "building"]):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    wait_for_log(plane, building[0].id, r"^compiling")
-    os.kill(builder.pid, signal.SIGKILL)
+    build_id = building[0].id
+    while "compiling" not in [line.message for line in state.logs.read(build_id)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    builder.kill()  # it would start another control plane when this one goes
     builder.wait()
-    label = {"label": f"render-local.build-id={building[0].id}"}
-    assert plane.engine.containers.list(filters=label)  # its build command still runs
-    assert plane.builds.cancel(building[0].id).status == "canceled"
-    assert plane.engine.containers.list(all=True, filters=label) == []
-    assert not (plane.data_dir / "builds" / building[0].id).exists()
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    label = {"label": f"render-local.build-id={build_id}"}
+    assert engine.containers.list(filters=label)  # its build command still runs
+    plane = started(data_dir, path)  # the next control plane: nobody runs that build any more
+    plane.recover()
+    ended = plane.state.get_build(build_id)
+    assert ended.status == "failed" and ended.failureReason == {"message": "render-local stopped while this build ran"}
+    assert engine.containers.list(all=True, filters=label) == []
+    assert not (data_dir / "builds" / build_id).exists()

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -6,8 +7,10 @@ import time
 
 import pytest
 
-from renderlocal.core.control import ControlPlane
 from renderlocal.core.errors import InvalidInput
+from renderlocal.core.jobstore import JobStore
+from renderlocal.core.logstore import LogStore
+from renderlocal.executor.control import ControlPlane
 
 pytestmark = pytest.mark.docker
 
@@ -35,11 +38,10 @@ FILES = {
 
 
 @pytest.fixture
-def plane(engine, data_dir, write_blueprint):
+def plane(started, data_dir, write_blueprint):
     path = write_blueprint(BLUEPRINT.format(greeting="hello"), FILES)
-    plane = ControlPlane(data_dir, path, engine=engine)
-    plane.sync_services()
-    assert plane.build("box").status == "succeeded"
+    plane = started(data_dir, path)
+    assert plane.build("box", wait=True).status == "succeeded"
     return plane
 
 
@@ -80,7 +82,7 @@ def test_plan_limits_are_applied_to_the_container(plane):
 
 
 def test_memory_past_the_starter_limit_is_oom_killed(plane):
-    assert plane.build("py").status == "succeeded"
+    assert plane.build("py", wait=True).status == "succeeded"
     job = run(plane, "python -c \"x = b'x' * (700 * 1024 * 1024); print('survived')\"", service="py")
     assert job.status == "failed"
     assert job.failureReason["type"] == "oomKilled" and job.failureReason["memoryLimitMB"] == 512
@@ -105,13 +107,13 @@ def test_cancel_ends_as_canceled(plane):
     while "started" not in log_of(plane, job.id) and time.monotonic() < deadline:
         time.sleep(0.05)
     began = time.monotonic()
-    plane.jobs.cancel(job.id)
+    plane.cancel_job(job.id)
     job = plane.jobs.wait(job.id, timeout=60)
     assert job.status == "canceled" and job.failureReason is None
     assert time.monotonic() - began < 8  # SIGTERM reached the command, no grace-period wait
     assert "cancel requested" in [e["message"] for e in job.events]
     with pytest.raises(InvalidInput, match="already ended"):
-        plane.jobs.cancel(job.id)
+        plane.cancel_job(job.id)
 
 
 def test_env_snapshot_is_taken_at_creation(plane, write_blueprint):
@@ -124,15 +126,16 @@ def test_env_snapshot_is_taken_at_creation(plane, write_blueprint):
 
 
 def test_bad_env_override_and_plan_are_refused(plane):
-    with pytest.raises(InvalidInput, match="KEY=VALUE"):
-        plane.create_job("box", "true", env=["NOEQUALS"])
-    with pytest.raises(InvalidInput, match="'1BAD' is invalid"):
-        plane.create_job("box", "true", env=["1BAD=x"])
-    with pytest.raises(InvalidInput, match="needs a service plan"):
-        plane.create_job("box", "true", plan_id="plan-crn-003")
-    with pytest.raises(InvalidInput, match="startCommand is required"):
+    for kwargs, words, field in [({"env": ["NOEQUALS"]}, "KEY=VALUE", "envVars"),
+                                 ({"env": ["1BAD=x"]}, "'1BAD' is invalid", "envVars"),
+                                 ({"plan_id": "plan-crn-003"}, "needs a service plan", "planId")]:
+        with pytest.raises(InvalidInput, match=words) as refused:
+            plane.create_job("box", "true", **kwargs)
+        assert refused.value.field == field  # the launcher marks this field
+    with pytest.raises(InvalidInput, match="startCommand is required") as refused:
         plane.create_job("box", "   ")
-    assert plane.jobs.list() == []
+    assert refused.value.field == "startCommand"
+    assert plane.state.list_jobs() == []
 
 
 def test_a_rebuild_during_a_running_job_does_not_touch_it(plane):
@@ -141,48 +144,98 @@ def test_a_rebuild_during_a_running_job_does_not_touch_it(plane):
     while plane.jobs.get(job.id).status == "pending" and time.monotonic() < deadline:
         time.sleep(0.05)
     (plane.blueprint_path.parent / "box" / "version.txt").write_text("v2\n")
-    rebuilt = plane.build("box")
+    rebuilt = plane.build("box", wait=True)
     assert rebuilt.status == "succeeded" and rebuilt.id != job.buildId
     assert plane.jobs.get(job.id).status == "running"
     assert log_of(plane, plane.jobs.wait(job.id).id) == ["v1"]
     assert log_of(plane, run(plane, "cat /version.txt").id) == ["v2"]
 
 
-def test_kill_9_mid_job_then_restart_recovers_state_and_complete_log(plane):
-    command = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done; exit 5"
+def serve_in_background(data_dir, blueprint):
+    """``render-local serve`` in a process of its own; returns it once it announced itself."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(plane.blueprint_path),
-         "jobs", "create", "box", "--start-command", command, "--wait"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+        [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(blueprint),
+         "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("http://127.0.0.1:"), proc.stderr.read()
+    return proc
+
+
+def cli(data_dir, blueprint, *args):
+    return subprocess.run([sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint",
+                           str(blueprint), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def built(engine, data_dir, write_blueprint):
+    """A data dir whose box service is built, with no control plane running."""
+    path = write_blueprint(BLUEPRINT.format(greeting="hello"), FILES)
+    made = cli(data_dir, path, "builds", "create", "box", "--wait")
+    assert made.returncode == 0, made.stderr
+    from tests.conftest import stop_control_planes
+
+    stop_control_planes(data_dir)
+    return data_dir, path
+
+
+def test_kill_9_of_the_control_plane_mid_job_then_restart_recovers_state_and_complete_log(built, started):
+    data_dir, blueprint = built
+    server = serve_in_background(data_dir, blueprint)
+    command = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done; exit 5"
+    made = cli(data_dir, blueprint, "jobs", "create", "box", "--start-command", command, "-o", "json")
+    assert made.returncode == 0, made.stderr
+    job_id = json.loads(made.stdout)["id"]
+    logs = LogStore(data_dir / "logs")
     deadline = time.monotonic() + 30
-    job_id = None
-    while time.monotonic() < deadline:
-        jobs = plane.jobs.list()
-        if jobs and "line 2" in log_of(plane, jobs[0].id):
-            job_id = jobs[0].id
-            break
+    while "line 2" not in [line.message for line in logs.read(job_id)] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert job_id, "the job never started"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert plane.jobs.get(job_id).status == "running"
-    restarted = ControlPlane(plane.data_dir, plane.blueprint_path, engine=plane.engine)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    assert JobStore(data_dir / "store" / "jobs").get(job_id)["status"] == "running"
+    restarted = started(data_dir, blueprint)  # the next control plane adopts what the killed one ran
     assert job_id in restarted.recover()
     job = restarted.jobs.wait(job_id, timeout=60)
     assert job.status == "failed" and job.exitCode == 5 and job.logsComplete
     assert log_of(restarted, job_id) == [f"line {i}" for i in range(1, 7)]
 
 
-def test_a_lost_job_record_is_rebuilt_from_its_container(plane):
-    job = plane.create_job("box", "sleep 2; echo done", supervise=False)
-    plane.job_store.remove_all()
-    assert plane.jobs.list() == []
-    restarted = ControlPlane(plane.data_dir, plane.blueprint_path, engine=plane.engine)
-    restarted.recover()
-    recovered = restarted.jobs.wait(job.id, timeout=60)
+def test_a_lost_job_record_is_rebuilt_from_its_container(built, started):
+    data_dir, blueprint = built
+    server = serve_in_background(data_dir, blueprint)
+    made = cli(data_dir, blueprint, "jobs", "create", "box", "--start-command", "sleep 2; echo done", "-o", "json")
+    job_id = json.loads(made.stdout)["id"]
+    store = JobStore(data_dir / "store" / "jobs")
+    deadline = time.monotonic() + 30
+    while store.get(job_id)["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    store.remove_all()  # the store is lost; the container knows what it is
+    restarted = started(data_dir, blueprint)
+    assert restarted.state.list_jobs() == []
+    assert job_id in restarted.recover()
+    recovered = restarted.jobs.wait(job_id, timeout=60)
     assert recovered.status == "succeeded" and recovered.startCommand == "sleep 2; echo done"
-    assert log_of(restarted, job.id) == ["done"]
+    assert log_of(restarted, job_id) == ["done"]
+
+
+def test_a_job_whose_container_was_made_just_before_a_crash_is_taken_over(plane, engine):
+    """A crash between the container's creation and its id being saved: the next launch finds it by name."""
+    from renderlocal.executor.jobs import container_name
+
+    job = plane.jobs.wait(plane.create_job("box", "echo first").id)
+    record = plane.state.get_job(job.id)
+    from renderlocal.core.models import Job, stamp
+
+    orphan = Job(id="job-" + "c" * 20, serviceId=record.serviceId, startCommand="echo taken-over", planId=record.planId,
+                 createdAt=stamp(), buildId=record.buildId, image=record.image, env=record.env, engine=plane.engine.id)
+    made = engine.containers.create(record.image, entrypoint=["/bin/sh", "-c"], command=["echo taken-over"],
+                                    name=container_name(orphan.id), init=True)
+    plane.state.job_store.insert(orphan.to_doc())
+    assert orphan.id in plane.recover()
+    ended = plane.jobs.wait(orphan.id, timeout=60)
+    assert ended.status == "succeeded" and ended.containerId == made.id
+    assert log_of(plane, orphan.id) == ["taken-over"]
+    assert [c for c in engine.containers.list(all=True) if c.name == container_name(orphan.id)] == []
 
 
 def test_twenty_jobs_in_parallel_keep_their_own_logs(plane):
@@ -202,8 +255,9 @@ def test_huge_logs_are_complete(plane):
     assert lines[-1] == "a" * 1048576  # one 1 MiB line, rejoined from docker's 16 KiB frames
 
 
-def test_jobs_create_wait_exit_codes_via_cli(plane):
-    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(plane.blueprint_path)]
+def test_jobs_create_wait_exit_codes_via_cli(built):
+    data_dir, blueprint = built
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(blueprint)]
     ok = subprocess.run(base + ["jobs", "create", "box", "--start-command", "echo hi", "--tail"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.splitlines()[0] == "hi"
     bad = subprocess.run(base + ["jobs", "create", "box", "--start-command", "exit 3", "--wait", "-o", "json"], capture_output=True, text=True, timeout=120)
@@ -213,7 +267,7 @@ def test_jobs_create_wait_exit_codes_via_cli(plane):
 
 
 def test_a_command_that_cannot_start_fails_with_the_engines_reason(plane, engine):
-    build = plane.builds.get(plane.get_service("box").lastSuccessfulBuildId)
+    build = plane.state.get_build(plane.get_service("box").lastSuccessfulBuildId)
     engine.images.remove(build.image, force=True)  # the build's image vanished
     job = plane.jobs.wait(plane.create_job("box", "echo hi").id, timeout=60)
     assert job.status == "failed" and job.failureReason["type"] == "startFailed"
@@ -225,14 +279,14 @@ def test_a_job_on_another_engine_is_left_to_the_processes_that_use_that_engine(p
 
     box = plane.get_service("box")
     made = {}
-    for engine in ("tcp://10.255.255.1:2375", plane.engine_id):
-        job = Job(id=f"job-{'e' if engine == plane.engine_id else 'o'}{'0' * 19}", serviceId=box.id,
+    for engine in ("tcp://10.255.255.1:2375", plane.engine.id):
+        job = Job(id=f"job-{'e' if engine == plane.engine.id else 'o'}{'0' * 19}", serviceId=box.id,
                   startCommand="sleep 60", planId=box.planId, createdAt=stamp(), buildId=box.lastSuccessfulBuildId,
                   image="x", status="running", startedAt=stamp(), containerId="f" * 64, engine=engine)
-        plane.job_store.insert(job.to_doc())
+        plane.state.job_store.insert(job.to_doc())
         made[engine] = job.id
-    adopted = plane.jobs.reconcile(follow=False)
-    elsewhere, here = made["tcp://10.255.255.1:2375"], made[plane.engine_id]
-    assert elsewhere not in adopted and plane.jobs.get(elsewhere).status == "running"  # not declared lost
-    assert plane.jobs.reconcile_one(elsewhere, follow=False).status == "running"
-    assert here in adopted and plane.jobs.get(here).failureReason["type"] == "lost"  # ours, and truly gone
+    adopted = plane.recover()
+    elsewhere, here = made["tcp://10.255.255.1:2375"], made[plane.engine.id]
+    assert elsewhere not in adopted
+    assert here in adopted and plane.jobs.wait(here, timeout=30).failureReason["type"] == "lost"  # ours, and truly gone
+    assert plane.jobs.get(elsewhere).status == "running"  # not declared lost

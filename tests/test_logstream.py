@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from renderlocal.core.control import ControlPlane
-from renderlocal.core.logstream import MAX_MESSAGE_BYTES, LogForwarder
+from renderlocal.executor.forwarder import MAX_MESSAGE_BYTES
 from tests.syslog_receiver import SyslogReceiver
 
 pytestmark = pytest.mark.docker
@@ -24,14 +23,12 @@ services:
 
 
 @pytest.fixture
-def plane(engine, data_dir, write_blueprint):
+def plane(started, data_dir, write_blueprint):
     path = write_blueprint(BLUEPRINT, {"app/Dockerfile": "FROM busybox:1.36\n"})
-    plane = ControlPlane(data_dir, path, engine=engine)
-    plane.sync_services()
-    assert plane.build("streamer").status == "succeeded"
-    assert plane.build("quiet").status == "succeeded"
-    yield plane
-    plane.close(drain_seconds=0)
+    plane = started(data_dir, path, serve=True)  # the CLI's log-streams commands ask it
+    assert plane.build("streamer", wait=True).status == "succeeded"
+    assert plane.build("quiet", wait=True).status == "succeeded"
+    return plane
 
 
 def wait_for(predicate, seconds=60):
@@ -50,8 +47,7 @@ def job_messages(receiver, job_id):
 def test_every_line_of_a_10000_line_job_arrives_once_in_order(plane):
     receiver = SyslogReceiver()
     try:
-        plane.log_streams.set(f"127.0.0.1:{receiver.port}", token="s3cr3t-token")
-        plane.start_forwarding()
+        plane.set_log_stream(f"127.0.0.1:{receiver.port}", token="s3cr3t-token")
         job = plane.jobs.wait(plane.create_job("streamer", "seq 1 10000; echo oops >&2").id)
         assert wait_for(lambda: len(job_messages(receiver, job.id)) == 10001)
         got = job_messages(receiver, job.id)
@@ -74,8 +70,7 @@ def test_a_receiver_down_for_the_first_half_gets_the_queued_lines(plane):
     probe = SyslogReceiver()
     port = probe.port
     probe.close()  # the port is known but nobody listens yet
-    plane.log_streams.set(f"127.0.0.1:{port}")
-    plane.start_forwarding()
+    plane.set_log_stream(f"127.0.0.1:{port}")
     job = plane.create_job("streamer", "for i in $(seq 1 20); do echo line-$i; sleep 0.1; done")
     assert wait_for(lambda: "line-10" in [l.message for l in plane.logs.read(job.id)])  # noqa: E741
     assert wait_for(lambda: plane.forwarder.state["lastError"] is not None)
@@ -95,8 +90,7 @@ def test_a_small_queue_bound_drops_the_oldest_and_counts_them(plane):
     probe = SyslogReceiver()
     port = probe.port
     probe.close()
-    plane.log_streams.set(f"127.0.0.1:{port}", max_queue_bytes=2000)
-    plane.start_forwarding()
+    plane.set_log_stream(f"127.0.0.1:{port}", max_queue_bytes=2000)
     job = plane.jobs.wait(plane.create_job("streamer", "seq 1 500").id)
     assert wait_for(lambda: plane.forwarder.state["dropped"] > 0)
     receiver = SyslogReceiver(port=port)
@@ -119,12 +113,11 @@ def test_tls_with_a_self_signed_certificate(plane, tmp_path):
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     receiver = SyslogReceiver(certfile=str(cert), keyfile=str(key))
     try:
-        plane.log_streams.set(f"127.0.0.1:{receiver.port}", tls=True)  # verifying: must refuse
-        plane.start_forwarding()
+        plane.set_log_stream(f"127.0.0.1:{receiver.port}", tls=True)  # verifying: must refuse
         job = plane.jobs.wait(plane.create_job("streamer", "echo over-tls").id)
         assert wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in (plane.forwarder.state["lastError"] or ""))
         assert job_messages(receiver, job.id) == []
-        plane.log_streams.set(f"127.0.0.1:{receiver.port}", tls=True, insecure=True)
+        plane.set_log_stream(f"127.0.0.1:{receiver.port}", tls=True, insecure=True)
         assert wait_for(lambda: [m["msg"] for m in job_messages(receiver, job.id)] == ["over-tls"])
     finally:
         receiver.close()
@@ -133,9 +126,8 @@ def test_tls_with_a_self_signed_certificate(plane, tmp_path):
 def test_opted_out_services_and_long_lines(plane):
     receiver = SyslogReceiver()
     try:
-        plane.log_streams.set(f"127.0.0.1:{receiver.port}", token="abcdefghijkl")
-        plane.log_streams.set_service("quiet", enabled=False)
-        plane.start_forwarding()
+        plane.set_log_stream(f"127.0.0.1:{receiver.port}", token="abcdefghijkl")
+        plane.set_log_stream_service("quiet", enabled=False)
         quiet = plane.jobs.wait(plane.create_job("quiet", "echo private").id)
         long = plane.jobs.wait(plane.create_job("streamer", "head -c 20000 /dev/zero | tr '\\0' x; echo").id)
         assert wait_for(lambda: len(job_messages(receiver, long.id)) == 3)
@@ -149,18 +141,21 @@ def test_opted_out_services_and_long_lines(plane):
         receiver.close()
 
 
-def test_only_one_process_forwards(plane):
-    other = LogForwarder(plane)
+def test_the_cli_sets_the_stream_through_the_control_plane_which_forwards(plane):
     receiver = SyslogReceiver()
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(plane.data_dir), "--blueprint", str(plane.blueprint_path)]
     try:
-        plane.log_streams.set(f"127.0.0.1:{receiver.port}")
-        plane.start_forwarding()
-        assert wait_for(lambda: plane.forwarder.holding)
-        other.start()
+        made = subprocess.run(base + ["log-streams", "set", f"127.0.0.1:{receiver.port}", "--token", "t0ken-123456",
+                                      "-o", "json"], capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        assert '"token": "t0********56"' in made.stdout  # masked, never printed in full
         job = plane.jobs.wait(plane.create_job("streamer", "seq 1 50").id)
         assert wait_for(lambda: len(job_messages(receiver, job.id)) == 50)
-        time.sleep(0.5)
-        assert len(job_messages(receiver, job.id)) == 50 and not other.holding
+        off = subprocess.run(base + ["log-streams", "service", "streamer", "--off"], capture_output=True, text=True, timeout=60)
+        assert off.returncode == 0 and plane.log_streams.get().optOut == [plane.get_service("streamer").id]
+        cleared = subprocess.run(base + ["log-streams", "clear"], capture_output=True, text=True, timeout=60)
+        assert cleared.returncode == 0 and plane.log_streams.get() is None
+        refused = subprocess.run(base + ["log-streams", "set", "nohost"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "must look like HOST:PORT" in refused.stderr
     finally:
-        other.stop()
         receiver.close()

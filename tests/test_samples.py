@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from renderlocal.core.control import ControlPlane
+from renderlocal.executor.control import ControlPlane
 from tests.conftest import ROOT, SAMPLES
 
 pytestmark = pytest.mark.docker
@@ -17,13 +17,17 @@ ARGS = ROOT / "sample_services" / "args.txt"
 
 @pytest.fixture(scope="module")
 def plane(engine, tmp_path_factory):
-    plane = ControlPlane(tmp_path_factory.mktemp("samples"), SAMPLES, engine=engine)
-    plane.sync_services()
+    from renderlocal.api.server import start_in_thread
+
+    plane = ControlPlane(tmp_path_factory.mktemp("samples"), SAMPLES, engine=engine).start(loop=False)
+    api = start_in_thread(plane)  # the CLI's commands ask this process
     assert plane.warnings == []
     for name in ("shop-web", "queue-worker", "reports", "nightly"):
-        build = plane.build(name)
+        build = plane.build(name, wait=True)
         assert build.status == "succeeded", (name, build.failureReason)
-    return plane
+    yield plane
+    api.stop()
+    plane.close()
 
 
 def run(plane, service, command, **kwargs):
@@ -85,7 +89,7 @@ def test_the_long_job_can_be_canceled(plane):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and "progress 2/60" not in [l.message for l in plane.logs.read(job.id)]:  # noqa: E741
         time.sleep(0.1)
-    plane.jobs.cancel(job.id)
+    plane.cancel_job(job.id)
     job = plane.jobs.wait(job.id, timeout=60)
     log = [line.message for line in plane.logs.read(job.id)]
     assert job.status == "canceled" and job.exitCode == 143, (job.status, job.exitCode)

@@ -3,7 +3,7 @@ and a changed file or secret is picked up by the next refresh."""
 
 import os
 
-from renderlocal.core.control import ControlPlane
+from renderlocal.executor.control import ControlPlane
 
 BLUEPRINT = """\
 services:
@@ -22,11 +22,11 @@ services:
 def test_updated_at_moves_only_when_the_service_changed(write_blueprint, data_dir):
     path = write_blueprint(BLUEPRINT, {"app/Dockerfile": "FROM busybox:1.36\n"})
     plane = ControlPlane(data_dir, path)
-    first = plane.sync_services()[0]
-    again = ControlPlane(data_dir, path).sync_services()[0]  # another process, same file
+    first = plane.services.sync()[0]
+    again = ControlPlane(data_dir, path).services.sync()[0]  # another process, same file
     assert (again.id, again.updatedAt) == (first.id, first.updatedAt)
     path.write_text(BLUEPRINT.replace("value: one", "value: two"))
-    changed = ControlPlane(data_dir, path).sync_services()[0]
+    changed = ControlPlane(data_dir, path).services.sync()[0]
     assert changed.id == first.id and changed.updatedAt > first.updatedAt
     assert changed.envVars["MODE"] == "two"
 
@@ -47,13 +47,22 @@ def test_refresh_picks_up_an_edited_file_and_a_changed_secret(write_blueprint, d
     assert plane.get_service("box").envVars["MODE"] == "three"
 
 
-def test_a_sync_by_another_process_of_another_blueprint_is_noticed(write_blueprint, data_dir, tmp_path):
+def test_one_control_plane_per_data_dir(write_blueprint, data_dir):
+    """Exactly one process holds a data dir's control plane; the next one may start once it closed."""
+    import pytest
+
+    from renderlocal.core.errors import Conflict
+    from renderlocal.executor.election import ControlPlaneRunning
+
     path = write_blueprint(BLUEPRINT, {"app/Dockerfile": "FROM busybox:1.36\n"})
-    other = tmp_path / "other.yaml"
-    other.write_text(BLUEPRINT.replace("rootDir: app", f"rootDir: {path.parent / 'app'}").replace("value: one", "value: other"))
-    plane = ControlPlane(data_dir, path)
-    plane.refresh()
-    ControlPlane(data_dir, other).refresh()  # the same service name, synced from elsewhere
-    assert plane.get_service("box").envVars["MODE"] == "other"
-    plane.refresh()
-    assert plane.get_service("box").envVars["MODE"] == "one"
+    first = ControlPlane(data_dir, path).start(loop=False)
+    try:
+        with pytest.raises(ControlPlaneRunning, match=f"a control plane already runs for {data_dir}"):
+            ControlPlane(data_dir, path).start(loop=False)
+        idle = ControlPlane(data_dir, path)
+        with pytest.raises(Conflict, match="is not the control plane"):  # no command runs without the lock
+            idle.create_job("box", "true")
+    finally:
+        first.close()
+    second = ControlPlane(data_dir, path).start(loop=False)
+    second.close()

@@ -18,21 +18,26 @@ def test_composing_the_app_does_not_touch_the_engine(tmp_path):
     """Mount every screen on a plane whose engine would fail: nothing asks for it."""
     code = f"""
 import asyncio, sys
-from renderlocal.core.control import ControlPlane
+from renderlocal.executor.control import ControlPlane
 from renderlocal.tui.app import RenderLocalApp
 
 touched = []
 
-class NoEngine(ControlPlane):
+class NoEngine:
+    id = "default"
+
     @property
-    def engine(self):
+    def client(self):
         touched.append(True)
         raise AssertionError("the engine was touched")
 
+    api = client
+
 (p := __import__("pathlib").Path({str(tmp_path)!r}) / "render.yaml").write_text(
     "services:\\n  - type: worker\\n    name: w\\n    runtime: docker\\n    dockerCommand: echo hi\\n")
-plane = NoEngine({str(tmp_path / 'data')!r}, str(p))
-plane.sync_services()
+plane = ControlPlane({str(tmp_path / 'data')!r}, str(p))
+plane.engine = plane.jobs.engine = plane.builds.engine = NoEngine()
+plane.services.sync()
 
 async def main():
     app = RenderLocalApp(plane, live=False, cursor_blink=False)

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from renderlocal.core.control import ControlPlane
 
 pytestmark = pytest.mark.docker
 
@@ -30,13 +29,10 @@ SIZE = (160, 45)
 
 
 @pytest.fixture
-def plane(engine, data_dir, write_blueprint):
-    path = write_blueprint(BLUEPRINT, FILES)
-    plane = ControlPlane(data_dir, path, engine=engine)
-    plane.sync_services()
-    assert plane.build("box").status == "succeeded"
-    yield plane
-    plane.close()
+def plane(started, data_dir, write_blueprint):
+    plane = started(data_dir, write_blueprint(BLUEPRINT, FILES))
+    assert plane.build("box", wait=True).status == "succeeded"
+    return plane
 
 
 def text_of(widget) -> str:
@@ -101,7 +97,7 @@ def test_launch_echo_hi_on_a_bigger_plan(plane):
         detail = app.screen
 
         def done():
-            return (detail.job is not None and detail.job.status == "succeeded" and detail._log_done
+            return (detail.job is not None and detail.job.status == "succeeded" and detail.log_done
                     and "hi" in detail.view.visible_messages())
 
         await wait_for(pilot, done, what="the job to succeed with its log")
@@ -161,7 +157,7 @@ def test_invalid_env_line_and_plan_are_refused(plane):
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, LaunchScreen)
-        assert plane.jobs.list() == []  # nothing was ever created
+        assert plane.state.list_jobs() == []  # nothing was ever created
 
     run(scenario, plane)
 
@@ -175,7 +171,7 @@ def test_fan_out_launches_one_job_per_argument(plane):
                           *"one two", "enter", *"three")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs of the fan-out")
-        jobs = plane.jobs.list()
+        jobs = plane.state.list_jobs()
         assert sorted(j.startCommand for j in jobs) == ["echo arg: 'one two'", "echo arg: three"]
         finished = [plane.jobs.wait(j.id, timeout=60) for j in jobs]
         assert all(j.status == "succeeded" and j.envOverrides == {"WHO": "env"} for j in finished)
@@ -190,11 +186,11 @@ def test_build_cancel_and_rerun_from_the_keyboard(plane):
     from renderlocal.tui.screens.job_detail import JobDetailScreen
 
     async def scenario(app, pilot):
-        before = {b.id for b in plane.builds.list()}
+        before = {b.id for b in plane.state.list_builds()}
         await pilot.press("b")  # build now, in a worker: the UI keeps answering
-        await wait_for(pilot, lambda: len(plane.builds.list()) == len(before) + 1, what="a new build")
-        new = next(b for b in plane.builds.list() if b.id not in before)
-        await wait_for(pilot, lambda: plane.builds.get(new.id).status == "succeeded", what="the build")
+        await wait_for(pilot, lambda: len(plane.state.list_builds()) == len(before) + 1, what="a new build")
+        new = next(b for b in plane.state.list_builds() if b.id not in before)
+        await wait_for(pilot, lambda: plane.state.get_build(new.id).status == "succeeded", what="the build")
         await wait_for(pilot, lambda: plane.get_service("box").lastSuccessfulBuildId == new.id, what="promotion")
 
         job = plane.create_job("box", "echo started; sleep 60", "plan-srv-008", ["MODE=slow"])
@@ -219,7 +215,8 @@ def test_build_cancel_and_rerun_from_the_keyboard(plane):
         assert (rerun.startCommand, rerun.planId, rerun.envOverrides) == ("echo started; sleep 60", "plan-srv-008",
                                                                           {"MODE": "slow"})
         assert rerun.buildId == new.id  # the newest successful build
-        plane.jobs.cancel(rerun.id, wait=True)
+        plane.cancel_job(rerun.id)
+        plane.jobs.wait(rerun.id, timeout=30)
 
     run(scenario, plane)
 
@@ -241,7 +238,7 @@ def test_a_running_build_is_canceled_from_the_builds_screen(plane):
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("y")
-        await wait_for(pilot, lambda: plane.builds.get(build.id).status == "canceled", timeout=30, what="the cancel")
+        await wait_for(pilot, lambda: plane.state.get_build(build.id).status == "canceled", timeout=30, what="the cancel")
         await wait_for(pilot, lambda: app.screen.builds[build.id].status == "canceled", what="the screen to show it")
         assert plane.get_service("box").lastSuccessfulBuildId == good
 

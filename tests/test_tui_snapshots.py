@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from renderlocal.core.control import ControlPlane
+from renderlocal.executor.control import ControlPlane
 from renderlocal.core.models import Build, Job, Service, stamp
 
 NOW = datetime(2025, 3, 14, 15, 30, 0, tzinfo=timezone.utc)
@@ -117,7 +117,7 @@ def make_plane(root: Path) -> ControlPlane:
         _build(sid("bld", "reports2"), REPORTS, "building", at(seconds=40)),
     ]
     for doc in builds:
-        plane.store.insert("builds", doc)
+        plane.state.store.insert("builds", doc)
     services = [
         _service(SHOP, "shop-web", "web", "docker", "plan-srv-006", "python server.py", last=sid("bld", "shop1")),
         _service(WORKER, "queue-worker", "worker", "docker", "plan-srv-008", "python worker.py",
@@ -127,7 +127,7 @@ def make_plane(root: Path) -> ControlPlane:
         _service(NIGHTLY, "nightly", "cron", "docker", "plan-crn-003", "sh report.sh", schedule="0 3 * * *"),
     ]
     for doc in services:
-        plane.store.insert("services", doc)
+        plane.state.store.insert("services", doc)
     _log(plane, sid("bld", "worker2"), at(minutes=25), [
         "Step 1/4 : FROM python:3.11-slim", " ---> 3f1c2a9b7d21", "Step 2/4 : COPY . /app", " ---> 91b0e3c4d5f6",
         "Step 3/4 : RUN pip install -r requirements.txt", " ---> Running in 5e6f7a8b9c0d",
@@ -158,7 +158,7 @@ def make_plane(root: Path) -> ControlPlane:
     jobs.append(_job(sid("job", "lastmonth"), SHOP, "python manage.py nightly --day 0", "plan-srv-008",
                      datetime(2025, 2, 20, 9, tzinfo=timezone.utc), queued=1, ran=3600))
     for doc in jobs:
-        plane.job_store.insert(doc)
+        plane.state.job_store.insert(doc)
 
     ok_start = at(hours=1, minutes=30) + timedelta(seconds=1.4)
     _log(plane, JOB_OK, ok_start, [
@@ -219,7 +219,7 @@ async def settle(pilot, condition=lambda app: True, timeout: float = 10.0) -> No
         screen = pilot.app.screen
         base = screen if isinstance(screen, LiveScreen) else (
             pilot.app.screen_stack[-2] if len(pilot.app.screen_stack) > 1 else None)
-        ready = base is None or not isinstance(base, LiveScreen) or (base.loaded_count > 0 and not base._loading)
+        ready = base is None or not isinstance(base, LiveScreen) or (base.loaded_count > 0 and not base.load_running)
         if ready and condition(pilot.app):
             await pilot.pause(0.1)
             return
@@ -230,7 +230,7 @@ def log_loaded(app) -> bool:
     from renderlocal.tui.screens.job_detail import JobDetailScreen
 
     screen = app.screen
-    return isinstance(screen, JobDetailScreen) and (screen.view.line_count > 0 or screen._log_done) and not screen._polling
+    return isinstance(screen, JobDetailScreen) and (screen.view.line_count > 0 or screen.log_done) and not screen.log_reading
 
 
 # -- the screens ------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_jobs_text_filter(plane):
             table = app.screen.query_one("#jobs", DataTable)
             rows = [table.get_row_at(i) for i in range(table.row_count)]
             assert rows and all("nightly" in " ".join(str(cell) for cell in row).lower() for row in rows)
-            every = [job for job in plane.jobs.list() if "nightly" in (job.startCommand + job.serviceId + job.id).lower()
+            every = [job for job in plane.state.list_jobs() if "nightly" in (job.startCommand + job.serviceId + job.id).lower()
                      or plane.get_service(job.serviceId).name == "nightly"]
             assert table.row_count == len(every)
 

@@ -28,8 +28,8 @@ def test_a_million_line_log_keeps_a_bounded_window(plane):
     from renderlocal.tui.screens.job_detail import JobDetailScreen
 
     big = "job-million0000000000000"
-    doc = plane.job_store.get(JOB_RUNNING) | {"id": big}
-    plane.job_store.insert(doc)
+    doc = plane.state.job_store.get(JOB_RUNNING) | {"id": big}
+    plane.state.job_store.insert(doc)
     write_lines(plane, big, 1_000_000)
 
     async def main():
@@ -243,13 +243,19 @@ def test_the_log_stream_is_set_and_its_drops_shown_in_the_app(tmp_path):
 
     from textual.widgets import Input, Static
 
-    from renderlocal.core.control import ControlPlane
+    from renderlocal.executor.control import ControlPlane
     from renderlocal.tui.app import RenderLocalApp
     from renderlocal.tui.screens.log_stream import LogStreamScreen
     from tests.conftest import SAMPLES
 
-    plane = ControlPlane(tmp_path / "data", SAMPLES)
-    plane.sync_services()
+    plane = ControlPlane(tmp_path / "data", SAMPLES).start(loop=False)  # saving asks the control plane
+
+    async def until(pilot, condition):
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if condition():
+                return
+        raise AssertionError("never happened")
 
     async def main():
         app = RenderLocalApp(plane, live=False, cursor_blink=False)
@@ -260,13 +266,12 @@ def test_the_log_stream_is_set_and_its_drops_shown_in_the_app(tmp_path):
             endpoint = app.screen.query_one("#log-stream-endpoint", Input)
             endpoint.value = "no-port-here"
             await pilot.press("ctrl+s")
-            await pilot.pause(0.1)
-            assert "must look like HOST:PORT" in str(app.screen.query_one("#log-stream-error", Static).render())
+            await until(pilot, lambda: "must look like HOST:PORT" in str(app.screen.query_one("#log-stream-error", Static).render()))
             assert plane.log_streams.get() is None
             endpoint.value = "127.0.0.1:9"
             app.screen.query_one("#log-stream-token", Input).value = "secret-token-123"
             await pilot.press("ctrl+s")
-            await pilot.pause(0.1)
+            await until(pilot, lambda: plane.log_streams.get() is not None)
             config = plane.log_streams.get()
             assert (config.host, config.port) == ("127.0.0.1", 9) and plane.log_streams.token() == "secret-token-123"
             plane.close(drain_seconds=0)  # stop the forwarder the save started, then fake its state

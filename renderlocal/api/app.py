@@ -1,7 +1,9 @@
-"""Render's REST API over the control plane: the same paths, bodies, codes and shapes.
+"""Render's REST API over the control plane: the same paths, bodies, codes and shapes,
+plus render-local's own routes under ``/local`` (builds, watch mode, the log
+stream, change events) that its CLI and a terminal app on the same data dir use.
 
-Every handler validates, calls the core off the event loop, and shapes the
-answer; none of them knows how jobs run.
+Every handler validates, calls the control plane off the event loop, and
+shapes the answer; none of them knows how jobs run.
 """
 
 from __future__ import annotations
@@ -23,19 +25,31 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from renderlocal.api import params
 from renderlocal.api.openapi import openapi_document
-from renderlocal.core.errors import InvalidInput, NotFound, RenderLocalError
+from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import looks_like_id
 from renderlocal.core.logstore import LogLine
+from renderlocal.core.models import BuildStatus
 
 UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
 FOLLOW_POLL_SECONDS = 0.2
+EVENTS_WAIT_MAX_SECONDS = 60.0
+# How each kind of core error answers (anything else: 400).
+STATUS_OF_KIND = {"bad_request": 400, "not_found": 404, "conflict": 409, "blueprint_error": 400,
+                  "engine_unavailable": 503, "control_plane_unavailable": 503, "store_corrupt": 500}
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"id": code, "message": message}, status_code=status)
+def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    body = {"id": code, "message": message} | ({"field": field} if field else {})
+    return JSONResponse(body, status_code=status)
+
+
+def error_of(exc: RenderLocalError) -> JSONResponse:
+    return error(STATUS_OF_KIND.get(exc.kind, 400), exc.kind, str(exc), exc.field)
 
 
 def create_app(plane, token: str) -> Starlette:
+    state = plane.state
+
     def authorized(headers) -> bool:
         given = headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
@@ -50,25 +64,33 @@ def create_app(plane, token: str) -> Starlette:
             try:
                 return await handler(request)
             except RenderLocalError as exc:
-                return error(exc.status, exc.code, str(exc))
+                return error_of(exc)
 
         return endpoint
 
     async def call(func, *args, **kwargs):
         return await run_in_threadpool(func, *args, **kwargs)
 
+    async def json_body(request: Request):
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            raise UnsupportedMedia()
+        try:
+            return json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+
     def service_of(request: Request):
-        return plane.get_service(request.path_params["service_id"])
+        plane.refresh()  # the blueprint as it is now
+        return state.get_service(request.path_params["service_id"])
 
     def job_by_id(job_id: str):
-        if not looks_like_id(job_id, "job"):  # never let a malformed id near the store's file names
-            raise NotFound(f"unknown job {job_id!r}")
-        return plane.jobs.get(job_id)
+        return state.get_job(job_id)  # a malformed id never reaches the store's file names
 
     # -- services ---------------------------------------------------------------
     async def list_services(request: Request):
         limit = params.limit_of(request.query_params)
-        services = await call(plane.list_services)
+        await call(plane.refresh)
+        services = await call(state.list_services)
         cursor = params.one(request.query_params, "cursor")
         if cursor:
             ids = [s.id for s in services]
@@ -82,23 +104,12 @@ def create_app(plane, token: str) -> Starlette:
 
     # -- jobs ----------------------------------------------------------------------
     async def create_job(request: Request):
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            return error(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+        body = await json_body(request)
         service = await call(service_of, request)
-        try:
-            body = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
         fields = params.job_body(body)
-        client_env = request.headers.get("x-render-local-env")
-        if client_env is not None:  # the CLI handing over a job: only if it would be the same job
-            differing = await call(plane.env_differences, params.env_digests_of(client_env), token.encode())
-            if differing:
-                return error(409, "environment_differs", f"the control plane (pid {os.getpid()}) runs with a "
-                             f"different {', '.join(differing)} in its environment")
-        job = await call(plane.create_job, service.id, fields["start_command"], fields["plan_id"], fields["env"])
-        return JSONResponse(job.to_render(), status_code=201,
-                            headers={"X-Render-Local-Warnings": json.dumps(plane.warnings)})
+        job = await call(plane.create_job, service.id, fields["start_command"], fields["plan_id"], fields["env"],
+                         fields["secrets"], fields["timeout_seconds"], fields["cancel_grace"])
+        return JSONResponse(job.to_render(), status_code=201)
 
     async def list_jobs(request: Request):
         query = request.query_params
@@ -114,7 +125,22 @@ def create_app(plane, token: str) -> Starlette:
                 raise InvalidInput(f"unknown cursor {cursor!r}") from None
             if before.serviceId != service.id:
                 raise InvalidInput(f"cursor {cursor!r} is a job of another service")
-        jobs = await call(plane.jobs.list, service.id, params.statuses_of(query), limit, before, where)
+        jobs = await call(state.list_jobs, service.id, params.statuses_of(query), limit, before, where)
+        now = datetime.now(timezone.utc)
+        return JSONResponse([{"job": j.to_render(now), "cursor": j.id} for j in jobs])
+
+    async def list_all_jobs(request: Request):
+        """Every service's jobs, newest first, paged as a service's are (render-local's own)."""
+        query = request.query_params
+        limit = params.limit_of(query)
+        cursor = params.one(query, "cursor")
+        before = None
+        if cursor:
+            try:
+                before = await call(job_by_id, cursor)
+            except NotFound:
+                raise InvalidInput(f"unknown cursor {cursor!r}") from None
+        jobs = await call(state.list_jobs, None, params.statuses_of(query), limit, before, params.job_time_filter(query))
         now = datetime.now(timezone.utc)
         return JSONResponse([{"job": j.to_render(now), "cursor": j.id} for j in jobs])
 
@@ -128,9 +154,111 @@ def create_app(plane, token: str) -> Starlette:
     async def get_job(request: Request):
         return JSONResponse((await call(job_of, request)).to_render())
 
+    async def get_any_job(request: Request):
+        """A job by its id alone (render-local's own: the CLI's ``jobs get JOB``)."""
+        return JSONResponse((await call(job_by_id, request.path_params["job_id"])).to_render())
+
     async def cancel_job(request: Request):
         job = await call(job_of, request)
-        return JSONResponse((await call(plane.jobs.cancel, job.id)).to_render())
+        return JSONResponse((await call(plane.cancel_job, job.id)).to_render())
+
+    # -- builds, watch mode, the log stream (render-local's own) --------------------------
+    async def create_build(request: Request):
+        service = await call(service_of, request)
+        build = await call(plane.build, service.id)
+        return JSONResponse(build.to_render(), status_code=201)
+
+    async def list_builds(request: Request):
+        service = await call(service_of, request)
+        return JSONResponse([b.to_render() for b in await call(state.list_builds, service.id)])
+
+    async def get_build(request: Request):
+        return JSONResponse((await call(state.get_build, request.path_params["build_id"])).to_render())
+
+    async def cancel_build(request: Request):
+        return JSONResponse((await call(plane.cancel_build, request.path_params["build_id"])).to_render())
+
+    async def set_watch(request: Request):
+        on = params.bool_body(await json_body(request), "watch")
+        service = await call(service_of, request)
+        return JSONResponse((await call(plane.set_watch, service.id, on)).to_render())
+
+    async def get_log_stream(_request: Request):
+        return JSONResponse(await call(plane.log_streams.view))
+
+    async def put_log_stream(request: Request):
+        body = await json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("endpoint"), str):
+            raise InvalidInput("the body must be a JSON object with endpoint: \"HOST:PORT\"", field="endpoint")
+        for name in ("tls", "insecure"):
+            if not isinstance(body.get(name, False), bool):
+                raise InvalidInput(f"{name} must be true or false", field=name)
+        token_value, queue = body.get("token"), body.get("maxQueueBytes")
+        if token_value is not None and not isinstance(token_value, str):
+            raise InvalidInput("token must be a string", field="token")
+        if queue is not None and (isinstance(queue, bool) or not isinstance(queue, int) or queue < 1):
+            raise InvalidInput("maxQueueBytes must be a positive whole number", field="maxQueueBytes")
+        view = await call(plane.set_log_stream, body["endpoint"], body.get("tls", False), token_value,
+                          body.get("insecure", False), queue)
+        return JSONResponse(view)
+
+    async def delete_log_stream(_request: Request):
+        await call(plane.clear_log_stream)
+        return JSONResponse(await call(plane.log_streams.view))
+
+    async def set_log_stream_service(request: Request):
+        enabled = params.bool_body(await json_body(request), "enabled")
+        service = await call(service_of, request)
+        return JSONResponse(await call(plane.set_log_stream_service, service.id, enabled))
+
+    # -- who answers, and what changed ----------------------------------------------------------
+    async def status(_request: Request):
+        await call(plane.refresh)
+        return JSONResponse({
+            "pid": os.getpid(), "dataDir": str(plane.data_dir), "blueprint": str(plane.blueprint_path),
+            "engine": plane.engine.id, "warnings": plane.warnings, "epoch": plane.changes.epoch,
+            "seq": plane.changes.seq,
+        })
+
+    async def stop(_request: Request):
+        """Stop a control plane that a CLI started in the background, if nothing runs on it
+        (a CLI of another project wants the data dir). One started by hand stays."""
+        supervisor = plane.supervisor
+        if supervisor is None or supervisor.on_idle is None:
+            raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) was started by hand "
+                           "(render-local serve, or the terminal app): stop it there")
+        if plane.busy():
+            raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) is running jobs or builds")
+        supervisor.on_idle()
+        return JSONResponse({"stopping": True, "pid": os.getpid()})
+
+    async def events(request: Request):
+        """Changes after ``after`` (long-polls up to ``timeout`` seconds for one); ``reset``:
+        changes were missed (another control plane, or too many), reload everything."""
+        query = request.query_params
+        feed = plane.changes
+        try:
+            after = int(params.one(query, "after") or feed.seq)
+            timeout = min(float(params.one(query, "timeout") or 0), EVENTS_WAIT_MAX_SECONDS)
+        except ValueError:
+            raise InvalidInput("after must be a whole number and timeout a number of seconds") from None
+        epoch = params.one(query, "epoch")
+        if (epoch is not None and epoch != feed.epoch) or after > feed.seq:
+            return JSONResponse({"epoch": feed.epoch, "seq": feed.seq, "reset": True, "changes": []})
+        if feed.seq <= after and timeout > 0:
+            loop = asyncio.get_running_loop()
+            woke = asyncio.Event()
+            stop = feed.listen(lambda _change: loop.call_soon_threadsafe(woke.set))
+            try:
+                if feed.seq <= after:  # a change between the check and listen() is not lost
+                    await asyncio.wait_for(woke.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                stop()
+        seq, changes = feed.since(after)
+        return JSONResponse({"epoch": feed.epoch, "seq": seq, "reset": changes is None,
+                             "changes": [c.to_json() for c in changes or []]})
 
     # -- logs ----------------------------------------------------------------------
     def resources_of(query) -> list[str]:
@@ -140,9 +268,9 @@ def create_app(plane, token: str) -> Starlette:
         resources = list(dict.fromkeys(resources))
         for resource in resources:
             if looks_like_id(resource, "bld"):
-                plane.builds.get(resource)
+                state.get_build(resource)
             elif looks_like_id(resource, "job"):
-                plane.jobs.get(resource)
+                state.get_job(resource)
             elif resource.startswith("bld-"):
                 raise NotFound(f"unknown build {resource!r}")
             elif resource.startswith("job-"):
@@ -175,7 +303,7 @@ def create_app(plane, token: str) -> Starlette:
         resources = await call(resources_of, query)
 
         def run():
-            lines, _ = plane.logs.query(resources, start, end, direction == "backward", sys.maxsize, match)
+            lines, _ = state.logs.query(resources, start, end, direction == "backward", sys.maxsize, match)
             entries = [log_entry(r, line) for r, line in lines]
             return [e for e in entries if (not levels or _label(e, "level") in levels)
                     and (not types or _label(e, "type") in types)]
@@ -195,7 +323,7 @@ def create_app(plane, token: str) -> Starlette:
         try:
             resources = await call(resources_of, websocket.query_params)
         except RenderLocalError as exc:
-            await websocket.send_denial_response(error(exc.status, exc.code, str(exc)))
+            await websocket.send_denial_response(error_of(exc))
             return
         await websocket.accept()
         closed = asyncio.ensure_future(_until_disconnect(websocket))
@@ -203,8 +331,8 @@ def create_app(plane, token: str) -> Starlette:
         try:
             while offsets and not closed.done():
                 for resource in list(offsets):
-                    done = await call(_finished, plane, resource)  # before reading: no last line is missed
-                    lines = await call(lambda r=resource: list(plane.logs.read(r, offsets[r])))
+                    done = await call(_finished, state, resource)  # before reading: no last line is missed
+                    lines = await call(lambda r=resource: list(state.logs.read(r, offsets[r])))
                     for line in lines:
                         await websocket.send_json(log_entry(resource, line))
                         offsets[resource] = line.end
@@ -225,6 +353,9 @@ def create_app(plane, token: str) -> Starlette:
     async def openapi(_request: Request):
         return JSONResponse(openapi_document())
 
+    async def unsupported_media(_request: Request, _exc: "UnsupportedMedia"):
+        return error(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+
     async def http_error(request: Request, exc: HTTPException):
         codes = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
         return error(exc.status_code, codes.get(exc.status_code, "error"), exc.detail or "error")
@@ -242,16 +373,34 @@ def create_app(plane, token: str) -> Starlette:
         Route("/v1/logs", api(query_logs), methods=["GET"]),
         WebSocketRoute("/v1/logs/subscribe", subscribe_logs),
         Route("/v1/logs/subscribe", api(subscribe_without_websocket), methods=["GET"]),
+        Route("/local/status", api(status), methods=["GET"]),
+        Route("/local/events", api(events), methods=["GET"]),
+        Route("/local/stop", api(stop), methods=["POST"]),
+        Route("/local/jobs", api(list_all_jobs), methods=["GET"]),
+        Route("/local/jobs/{job_id}", api(get_any_job), methods=["GET"]),
+        Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),
+        Route("/local/services/{service_id}/builds", api(create_build), methods=["POST"]),
+        Route("/local/services/{service_id}/watch", api(set_watch), methods=["PUT"]),
+        Route("/local/builds/{build_id}", api(get_build), methods=["GET"]),
+        Route("/local/builds/{build_id}/cancel", api(cancel_build), methods=["POST"]),
+        Route("/local/log-stream", api(get_log_stream), methods=["GET"]),
+        Route("/local/log-stream", api(put_log_stream), methods=["PUT"]),
+        Route("/local/log-stream", api(delete_log_stream), methods=["DELETE"]),
+        Route("/local/log-stream/services/{service_id}", api(set_log_stream_service), methods=["PUT"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: any_error})
+    return Starlette(routes=routes, exception_handlers={
+        HTTPException: http_error, UnsupportedMedia: unsupported_media, Exception: any_error})
 
 
-def _finished(plane, resource: str) -> bool:
+class UnsupportedMedia(Exception):
+    """A body that is not sent as JSON: 415."""
+
+
+def _finished(state, resource: str) -> bool:
     if resource.startswith("bld-"):
-        return plane.builds.get(resource).status != "building"
-    job = plane.jobs.get(resource)
-    return job.final and job.logsComplete
+        return state.get_build(resource).status != BuildStatus.BUILDING
+    return state.get_job(resource).settled
 
 
 def _label(entry: dict, name: str) -> str | None:

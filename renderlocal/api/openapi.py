@@ -34,6 +34,8 @@ JOB_FILTERS = [_query("status", description="comma-separated: pending,running,su
     for name in ("createdBefore", "createdAfter", "startedBefore", "startedAfter", "finishedBefore", "finishedAfter")
 ]
 JOB = {"$ref": "#/components/schemas/Job"}
+KEY_VALUE = {"type": "object", "required": ["key", "value"],
+             "properties": {"key": {"type": "string"}, "value": {"type": "string"}}}
 RESOURCE = {"name": "resource", "in": "query", "required": True, "description": "a job or build id; repeatable",
             "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": True}
 
@@ -42,7 +44,15 @@ def _many(name: str, description: str, values=None) -> dict:
     items = {"type": "string", **({"enum": values} if values else {})}
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": {"type": "array", "items": items}, "style": "form", "explode": True}
-SERVICE = {"type": "object", "description": "Render's service object plus planId, lastSuccessfulBuildId, watch"}
+SERVICE = {"type": "object", "description": "Render's service object plus planId, lastSuccessfulBuildId, watch, "
+           "syncFalseEnvVarKeys"}
+BUILD = {"$ref": "#/components/schemas/Build"}
+LOG_STREAM = {"$ref": "#/components/schemas/LogStream"}
+LOCAL = "render-local's own route: "
+
+
+def _body(properties: dict, required: list[str]) -> dict:
+    return {"type": "object", "required": required, "properties": properties}
 
 
 LOGS_PAGING = (
@@ -57,7 +67,9 @@ def openapi_document() -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "render-local API (Render-compatible one-off jobs)", "version": __version__,
-                 "description": "Render's /v1 API for services, one-off jobs and logs, served locally."},
+                 "description": "Render's /v1 API for services, one-off jobs and logs, served locally; "
+                                "render-local's own routes (builds, watch mode, the log stream, change events) "
+                                "are under /local."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
@@ -93,6 +105,49 @@ def openapi_document() -> dict:
                 "parameters": [RESOURCE],
                 "responses": {"101": {"description": "Switching to the WebSocket protocol"},
                               "400": _ERROR, "401": _ERROR, "404": _ERROR, "426": _ERROR}}},
+            "/local/status": {"get": _op(LOCAL + "the control plane answering: pid, data dir, blueprint, engine, "
+                                         "blueprint warnings, and the change feed's epoch and sequence number", "200",
+                                         {"type": "object"}, errors=("401",))},
+            "/local/events": {"get": _op(
+                LOCAL + "changes the control plane made after a sequence number, long-polled: the answer comes "
+                "with the first change or after timeout seconds; reset means changes were missed (reload)", "200",
+                {"$ref": "#/components/schemas/Events"}, [
+                    _query("after", {"type": "integer"}, "default: now"),
+                    _query("epoch", description="the epoch of the answer that gave after; another one resets"),
+                    _query("timeout", {"type": "number", "maximum": 60}, "seconds to wait for a change, default 0")],
+                errors=("400", "401"))},
+            "/local/stop": {"post": _op(LOCAL + "stop a control plane a CLI started in the background, if idle",
+                                        "200", {"type": "object"}, errors=("401", "409"))},
+            "/local/jobs": {"get": _op(LOCAL + "every service's jobs, newest first", "200", {"type": "array", "items": {
+                "type": "object", "properties": {"job": JOB, "cursor": {"type": "string"}}}},
+                LIST_PARAMS + JOB_FILTERS, errors=("400", "401"))},
+            "/local/jobs/{jobId}": {"get": _op(LOCAL + "a job by its id alone", "200", JOB, [_path("jobId")])},
+            "/local/services/{serviceId}/builds": {
+                "get": _op(LOCAL + "the service's builds, newest first", "200", {"type": "array", "items": BUILD},
+                           [_path("serviceId")]),
+                "post": _op(LOCAL + "build the service now (returned building)", "201", BUILD, [_path("serviceId")],
+                            errors=("401", "404", "503")),
+            },
+            "/local/services/{serviceId}/watch": {"put": _op(
+                LOCAL + "rebuild on every change to the service's files, or stop", "200", SERVICE, [_path("serviceId")],
+                _body({"watch": {"type": "boolean"}}, ["watch"]), ("400", "401", "404", "415"))},
+            "/local/builds/{buildId}": {"get": _op(LOCAL + "a build", "200", BUILD, [_path("buildId")])},
+            "/local/builds/{buildId}/cancel": {"post": _op(
+                LOCAL + "cancel a running build; the service keeps its last successful build", "200", BUILD,
+                [_path("buildId")])},
+            "/local/log-stream": {
+                "get": _op(LOCAL + "the log stream: endpoint, masked token, sent, dropped, last error", "200", LOG_STREAM,
+                           errors=("401",)),
+                "put": _op(LOCAL + "forward every job and build log line to a syslog endpoint", "200", LOG_STREAM,
+                           body=_body({"endpoint": {"type": "string", "description": "HOST:PORT"},
+                                       "tls": {"type": "boolean"}, "insecure": {"type": "boolean"},
+                                       "token": {"type": "string"}, "maxQueueBytes": {"type": "integer", "minimum": 1}},
+                                      ["endpoint"]), errors=("400", "401", "415")),
+                "delete": _op(LOCAL + "stop forwarding logs", "200", LOG_STREAM, errors=("401",)),
+            },
+            "/local/log-stream/services/{serviceId}": {"put": _op(
+                LOCAL + "forward this service's logs, or keep them local", "200", LOG_STREAM, [_path("serviceId")],
+                _body({"enabled": {"type": "boolean"}}, ["enabled"]), ("400", "401", "404", "415"))},
             "/openapi.json": {"get": {
                 "summary": "This document", "security": [],
                 "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {
@@ -102,14 +157,31 @@ def openapi_document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "render-local token"}},
             "responses": {"Error": {"description": "Error", "content": {"application/json": {"schema": {
                 "type": "object", "required": ["id", "message"],
-                "properties": {"id": {"type": "string"}, "message": {"type": "string"}}}}}}},
+                "properties": {"id": {"type": "string"}, "message": {"type": "string"},
+                               "field": {"type": "string", "description": "render-local extension: the input "
+                                         "the error is about (startCommand, planId, envVars...)"}}}}}}},
             "schemas": {
                 "CreateJob": {"type": "object", "required": ["startCommand"], "properties": {
                     "startCommand": {"type": "string", "minLength": 1},
                     "planId": {"type": "string"},
-                    "envVars": {"type": "array", "description": "render-local extension", "items": {
-                        "type": "object", "required": ["key", "value"],
-                        "properties": {"key": {"type": "string"}, "value": {"type": "string"}}}}}},
+                    "envVars": {"type": "array", "description": "render-local extension: env var overrides",
+                                "items": KEY_VALUE},
+                    "syncFalseEnvVars": {"type": "array", "items": KEY_VALUE, "description": (
+                        "render-local extension: the caller's values of the service's sync: false env vars "
+                        "(syncFalseEnvVarKeys); given, the job takes these and leaves the others unset")},
+                    "timeoutSeconds": {"type": "integer", "minimum": 1, "description": "render-local extension"},
+                    "cancelGraceSeconds": {"type": "integer", "minimum": 0, "description": "render-local extension"}}},
+                "Build": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "serviceId": {"type": "string"},
+                    "status": {"type": "string", "enum": ["building", "succeeded", "failed", "canceled"]},
+                    "createdAt": {"type": "string", "format": "date-time"}, "trigger": {"type": "string"},
+                    "image": {"type": "string"}, "failureReason": {"type": "object", "nullable": True}}},
+                "LogStream": {"type": "object", "properties": {"endpoint": {"type": "string", "nullable": True}}},
+                "Events": {"type": "object", "properties": {
+                    "epoch": {"type": "string"}, "seq": {"type": "integer"}, "reset": {"type": "boolean"},
+                    "changes": {"type": "array", "items": {"type": "object", "properties": {
+                        "seq": {"type": "integer"}, "kind": {"type": "string", "enum": ["job", "build", "service", "settings"]},
+                        "id": {"type": "string"}, "status": {"type": "string"}}}}}},
                 "Job": {"type": "object", "properties": {
                     "id": {"type": "string"}, "serviceId": {"type": "string"}, "startCommand": {"type": "string"},
                     "planId": {"type": "string"}, "createdAt": {"type": "string", "format": "date-time"},

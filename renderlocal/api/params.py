@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -138,37 +136,43 @@ def list_of(query, name: str) -> set[str]:
 
 
 def job_body(body) -> dict:
-    """A create-job body: startCommand (required), planId, envVars (local extension)."""
+    """A create-job body: startCommand (required) and planId, as on Render; render-local's
+    extensions: envVars (overrides), syncFalseEnvVars (the asking face's values of the
+    service's ``sync: false`` vars), timeoutSeconds and cancelGraceSeconds."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     command = body.get("startCommand")
     if command is None:
-        raise InvalidInput("startCommand is required")
+        raise InvalidInput("startCommand is required", field="startCommand")
     if not isinstance(command, str):
-        raise InvalidInput("startCommand must be a string")
+        raise InvalidInput("startCommand must be a string", field="startCommand")
     if not command.strip():
-        raise InvalidInput("startCommand must not be empty")
+        raise InvalidInput("startCommand must not be empty", field="startCommand")
     plan_id = body.get("planId")
     if plan_id is not None and not isinstance(plan_id, str):
-        raise InvalidInput("planId must be a string")
+        raise InvalidInput("planId must be a string", field="planId")
     if plan_id is not None and not plan_id.strip():
-        raise InvalidInput("planId must not be empty; leave it out to use the service's plan")
-    env = body.get("envVars")
-    if env is not None:
-        if not isinstance(env, list):
-            raise InvalidInput('envVars must be a list of {"key": ..., "value": ...} objects')
-        for item in env:
-            if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("value"), str)):
-                raise InvalidInput(f'each envVars entry must be {{"key": string, "value": string}}, not {item!r}')
-    return {"start_command": command, "plan_id": plan_id, "env": env}
+        raise InvalidInput("planId must not be empty; leave it out to use the service's plan", field="planId")
+    secrets = body.get("syncFalseEnvVars")
+    return {"start_command": command, "plan_id": plan_id, "env": _key_values(body, "envVars"),
+            "secrets": None if secrets is None else dict((item["key"], item["value"]) for item in _key_values(body, "syncFalseEnvVars")),
+            "timeout_seconds": body.get("timeoutSeconds"), "cancel_grace": body.get("cancelGraceSeconds")}
 
 
-def env_digests_of(header: str) -> dict[str, str]:
-    """The X-Render-Local-Env header: a JSON object of env var name -> digest."""
-    try:
-        digests = json.loads(header)
-    except ValueError:
-        raise InvalidInput("X-Render-Local-Env must be a JSON object") from None
-    if not isinstance(digests, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
-        raise InvalidInput("X-Render-Local-Env must map env var names to digests (strings)")
-    return digests
+def _key_values(body: dict, name: str) -> list[dict] | None:
+    items = body.get(name)
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise InvalidInput(f'{name} must be a list of {{"key": ..., "value": ...}} objects', field=name)
+    for item in items:
+        if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("value"), str)):
+            raise InvalidInput(f'each {name} entry must be {{"key": string, "value": string}}, not {item!r}', field=name)
+    return items
+
+
+def bool_body(body, name: str) -> bool:
+    """A body ``{name: true|false}``."""
+    if not isinstance(body, dict) or not isinstance(body.get(name), bool):
+        raise InvalidInput(f"the body must be a JSON object with {name}: true or false", field=name)
+    return body[name]

@@ -1,4 +1,6 @@
-"""Running the API: in the foreground (``render-local serve``) or in a thread (the TUI).
+"""Serving a started control plane's API: in the foreground (``render-local serve``)
+or in a thread (the terminal app), announced in ``control-plane.json`` so
+faces find it.
 
 The listening socket is bound here, before uvicorn starts: the printed URL
 carries the real port (also with ``--port 0``) and a busy port is one clear
@@ -8,26 +10,23 @@ error line instead of a server that exits from inside its event loop.
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import socket
 import sys
 import threading
 import time
 
-from renderlocal.api import discovery
 from renderlocal.api.token import load_or_create_token
+from renderlocal.client import discovery
 from renderlocal.core.errors import RenderLocalError
-
-RECOVER_SECONDS = 2.0
-HANDOFF_GRACE_SECONDS = 0.5  # after withdrawing, before an idle control plane stops
 
 
 class ListenError(RenderLocalError, RuntimeError):
     """The API cannot listen (port taken, unknown host); one line for the user.
     A RuntimeError too, for callers that catch that."""
 
-    status = 503
-    code = "cannot_listen"
+    kind = "cannot_listen"
 
 
 def is_loopback(host: str) -> bool:
@@ -70,60 +69,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Supervisor:
-    """The control plane's background duties while a long-running face is open:
-    adopt unsupervised jobs, run watchers, forward the log stream; with
-    ``idle_exit``, call ``on_idle`` once nothing happened for that long."""
-
-    def __init__(self, plane, idle_exit: float | None = None, activity=None, on_idle=None, announce=None):
-        self.plane = plane
-        self.idle_exit = idle_exit
-        self.activity = activity
-        self.on_idle = on_idle
-        self.announce = announce
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="control-plane", daemon=True)
-
-    def start(self) -> "Supervisor":
-        self.plane.start_forwarding()
-        self.thread.start()
-        return self
-
-    def _run(self) -> None:
-        busy_at = time.monotonic()
-        while not self.stop_event.is_set():
-            try:
-                self.plane.recover(follow=True)
-                if self.idle_exit is None:  # an auto-started control plane leaves watch mode to the app
-                    self.plane.sync_watchers()
-            except Exception as exc:  # an engine hiccup must not end the loop
-                print(f"render-local: warning: {exc}", file=sys.stderr)
-            if self.idle_exit is not None:
-                if self.plane.jobs.supervising():
-                    busy_at = time.monotonic()
-                quiet = min(time.monotonic() - busy_at, self.activity.idle_seconds())
-                if quiet >= self.idle_exit and self._quiet_after_withdrawing():
-                    print(f"render-local: idle for {self.idle_exit:g} s, stopping", file=sys.stderr, flush=True)
-                    self.on_idle()
-                    return
-            self.stop_event.wait(min(RECOVER_SECONDS, self.idle_exit or RECOVER_SECONDS))
-
-    def _quiet_after_withdrawing(self) -> bool:
-        """Withdraw the announcement, then give a CLI that read it just before time to post."""
-        discovery.withdraw(self.plane.data_dir)
-        self.stop_event.wait(HANDOFF_GRACE_SECONDS)
-        if self.plane.jobs.supervising() or self.activity.idle_seconds() < HANDOFF_GRACE_SECONDS:
-            self.announce(unless_announced=True)  # a job came after all: stay (announced again if nobody else is)
-            return False
-        return True
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self.thread.ident is not None:  # a signal may come before it started
-            self.thread.join(timeout=5)
-        self.plane.close(drain_seconds=2)
-
-
 class ActivityClock:
     """ASGI middleware: how long the API has been without a request or open websocket."""
 
@@ -144,6 +89,12 @@ class ActivityClock:
 
     def idle_seconds(self) -> float:
         return 0.0 if self.active else time.monotonic() - self.last
+
+
+def announce(plane, url: str, idle_exit: bool = False) -> None:
+    """Tell the faces where this control plane listens."""
+    discovery.publish(plane.data_dir, discovery.Endpoint(url, os.getpid(), str(plane.blueprint_path), plane.engine.id,
+                                                         idle_exit))
 
 
 class ServerHandle:
@@ -183,10 +134,7 @@ def _server(plane, token: str):
 
 
 def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
-    """Serve the API from a background thread; returns once it listens.
-
-    It does not adopt jobs or run watchers: its owner (the TUI) does that.
-    """
+    """Serve the started control plane's API from a background thread, announced; returns once it listens."""
     warn_if_exposed(host)
     sock = bind(host, port)
     token = load_or_create_token(plane.data_dir)
@@ -202,46 +150,66 @@ def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHand
             raise ListenError(f"the API server did not start on {host}:{port}")
         time.sleep(0.02)
     handle = ServerHandle(server, thread, sock, host, token, plane.data_dir)
-    discovery.publish(plane.data_dir, handle.url, plane.blueprint_path)  # CLI commands hand jobs to us
+    announce(plane, handle.url)
     return handle
 
 
 def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | None = None) -> None:
-    """``render-local serve``: the control plane and the API until Ctrl-C (or,
-    with ``idle_exit``, until no job and no request kept it busy for that long).
+    """``render-local serve``: become the data dir's control plane and serve its API until
+    Ctrl-C (or, with ``idle_exit``, until no job, build or request kept it busy for that long).
 
     The base URL goes to stdout (for scripts), everything else to stderr.
     """
     warn_if_exposed(host)
     sock = bind(host, port)
+
+    def problem(error) -> None:
+        if error is None:
+            print("render-local: the Docker engine answers again", file=sys.stderr, flush=True)
+        else:
+            print(f"render-local: warning: {error}", file=sys.stderr, flush=True)
+
+    def adopted(ids: list[str]) -> None:
+        print(f"render-local: supervising {len(ids)} job(s) no control plane was watching: {', '.join(ids)}",
+              file=sys.stderr, flush=True)
+
+    try:  # an auto-started one waits for one that is stopping; a user's serve says at once who runs
+        plane.start(wait=30 if idle_exit is not None else 0, on_problem=problem, on_adopted=adopted)
+    except RenderLocalError as exc:
+        sock.close()
+        discovery.report_failure(plane.data_dir, exc)  # the CLI that started it shows this, not a log path
+        raise
+    except BaseException:
+        sock.close()
+        raise
     server = _server(plane, load_or_create_token(plane.data_dir))
-    activity = None
+    url = base_url(host, sock.getsockname()[1])
     if idle_exit is not None:  # uvicorn loads config.app when it runs: wrap it before
         activity = server.config.app = ActivityClock(server.config.app)
+
+        def stop_idle() -> None:
+            discovery.withdraw(plane.data_dir)  # new faces start another one from now on
+            print(f"render-local: idle for {idle_exit:g} s, stopping", file=sys.stderr, flush=True)
+            server.should_exit = True
+
+        plane.supervisor.stop_when_idle(idle_exit, activity.idle_seconds, stop_idle)
     # uvicorn shuts down cleanly on SIGTERM, then raises it again; ending here
-    # lets the supervisor drain the log stream and withdraw the announcement.
+    # lets the control plane drain the log stream and withdraw the announcement.
     signal.signal(signal.SIGTERM, _interrupt)
-    url = base_url(host, sock.getsockname()[1])
-
-    def announce(unless_announced: bool = False):  # CLI commands hand their jobs to us
-        discovery.publish(plane.data_dir, url, plane.blueprint_path, unless_announced)
-
-    supervisor = Supervisor(plane, idle_exit, activity, on_idle=lambda: setattr(server, "should_exit", True),
-                            announce=announce)
     try:
-        supervisor.start()
-        announce()
+        plane.supervisor.wait_first_pass()  # what a crash left is adopted before anyone asks
+        announce(plane, url, idle_exit is not None)
         print(url, flush=True)
         print("render-local API: send Authorization: Bearer $(render-local token); Ctrl-C stops",
               file=sys.stderr, flush=True)
         server.run(sockets=[sock])
-        while idle_exit is not None and plane.jobs.supervising():
+        while idle_exit is not None and plane.busy():
             time.sleep(0.2)  # a job that came while it was stopping: supervised to its end
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM, before uvicorn runs or after its clean shutdown: the way out
     finally:
         discovery.withdraw(plane.data_dir)
-        supervisor.stop()
+        plane.close(drain_seconds=2)
         sock.close()
     print("render-local API stopped", file=sys.stderr)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
+
+from renderlocal.core.atomic import publish_once, write_atomic
 
 TOKEN_FILE = "api-token"
 
@@ -21,24 +22,12 @@ def load_or_create_token(data_dir: Path) -> str:
     token = _read(path)
     if token:
         return token
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TOKEN_FILE + ".")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("rnd_" + secrets.token_urlsafe(24) + "\n")  # Render's API keys start with rnd_
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            token = _read(path)
-            if token:
-                return token  # another process won the race: its token is the one
-            os.replace(tmp, path)  # an empty or unreadable leftover: ours replaces it
-            tmp = None
-    finally:
-        if tmp is not None:
-            os.unlink(tmp)
+    fresh = "rnd_" + secrets.token_urlsafe(24) + "\n"  # Render's API keys start with rnd_
+    if not publish_once(path, fresh, private=True):
+        token = _read(path)
+        if token:
+            return token  # another process won the race: its token is the one
+        write_atomic(path, fresh, private=True)  # an empty or unreadable leftover: ours replaces it
     return _read(path)
 
 

@@ -1,49 +1,59 @@
-"""Entry point of ``render-local``. Heavy modules are imported inside commands."""
+"""Entry point of ``render-local``: the scriptable face.
+
+Every command asks the data dir's control plane over its local API (started
+in the background when none runs: ``client/connect.py``), as Render's own CLI
+asks Render; its JSON output is the API's JSON. Only ``serve`` (which is a
+control plane) and the terminal app import what runs jobs. Heavy modules are
+imported inside commands.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
 from renderlocal import __version__
 from renderlocal.cli.output import emit, fail, output_option
 from renderlocal.core.errors import RenderLocalError
+from renderlocal.core.models import FINAL_JOB_STATUSES, BuildStatus, JobStatus
 
 
 class Context:
     """What every command needs: the options, and the control plane on demand."""
 
     def __init__(self, data_dir, blueprint):
-        self.data_dir = data_dir
-        self.blueprint = blueprint
+        from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
+
+        self.data_dir = resolve_data_dir(data_dir)
+        self.blueprint = resolve_blueprint(blueprint)
         self._plane = None
+        self.status: dict = {}
 
     @property
     def plane(self):
+        """The data dir's control plane (serve, the app, or one started now), asked over its API."""
         if self._plane is None:
-            from renderlocal.core.control import ControlPlane
+            from renderlocal.client.connect import connect
 
-            self._plane = ControlPlane(self.data_dir, self.blueprint)
-            self._plane.refresh()
-            for warning in self._plane.warnings:
+            self._plane = connect(self.data_dir, self.blueprint, lambda text: click.echo(f"render-local: {text}", err=True))
+            self.status = self._plane.status()
+            for warning in self.status["warnings"]:
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
 
-    def remote_plane(self, forget=None):
-        """The data dir's control plane (serve, the app, or one started now), if it runs our blueprint."""
-        from renderlocal.cli.remote import RemotePlane
-        from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
+    def reconnect(self):
+        """After the control plane went away mid-command: the next one (it adopts what ran)."""
+        self._plane = None
+        return self.plane
 
-        return RemotePlane.find_or_start(resolve_data_dir(self.data_dir), resolve_blueprint(self.blueprint),
-                                         lambda text: click.echo(f"render-local: {text}", err=True), forget)
+    @property
+    def logs(self):
+        """The data dir's log files (read directly: they are the durable record)."""
+        from renderlocal.core.logstore import LogStore
 
-    def forward_logs(self) -> None:
-        """While this command runs, forward logs to the log stream (drained at exit)."""
-        if self.plane.log_streams.get() is None:
-            return  # none configured: no forwarder thread to start and drain
-        self.plane.start_forwarding()
-        click.get_current_context().call_on_close(self.plane.close)
+        return LogStore(self.data_dir / "logs")
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -63,7 +73,26 @@ def cli(ctx, data_dir, blueprint):
     if ctx.invoked_subcommand is None:
         from renderlocal.tui.app import run_tui
 
-        run_tui(ctx.obj.plane)
+        run_tui(ctx.obj.data_dir, ctx.obj.blueprint)
+
+
+@cli.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+def init_command(directory):
+    """Write the bundled sample services (render.yaml and their code) into DIRECTORY."""
+    import shutil
+    from pathlib import Path
+
+    from renderlocal.core.datadir import samples_dir
+
+    target = Path(directory)
+    source = samples_dir()
+    clashes = [p.name for p in source.iterdir() if (target / p.name).exists()]
+    if clashes:
+        fail(f"{target} already has {', '.join(sorted(clashes))}; pick an empty folder")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    click.echo(f"wrote the sample services to {target.resolve()}; next: cd {directory} && render-local")
 
 
 @cli.group()
@@ -78,29 +107,45 @@ def services_list(obj: Context, output):
     """List the blueprint's services."""
     items = obj.plane.list_services()
     rows = [
-        {"id": s.id, "name": s.name, "type": s.type, "runtime": s.runtime, "plan": s.planId,
-         "build": s.lastSuccessfulBuildId or "-"}
+        {"id": s["id"], "name": s["name"], "type": s["type"], "runtime": s["serviceDetails"]["runtime"],
+         "plan": s["planId"], "build": s.get("lastSuccessfulBuildId") or "-"}
         for s in items
     ]
     emit(
-        [{"service": s.to_render(), "cursor": s.id} for s in items], output,
+        [{"service": s, "cursor": s["id"]} for s in items], output,
         [("id", "id"), ("name", "name"), ("type", "type"), ("runtime", "runtime"), ("plan", "plan"), ("last build", "build")],
         rows,
     )
+
+
+# -- waiting on the control plane's change events ---------------------------------------------
+def _wait_for(obj: Context, check, seconds: float | None = None) -> None:
+    """Until ``check()`` is true, woken by the control plane's changes (reconnecting once if it went away)."""
+    from renderlocal.client.remote import Unreachable
+
+    deadline = None if seconds is None else time.monotonic() + seconds
+    for attempt in (1, 2):
+        try:
+            obj.plane.wait_until(lambda _changes: check(), obj.status["seq"], obj.status["epoch"], deadline)
+            return
+        except Unreachable:
+            if attempt == 2:
+                raise
+            obj.reconnect()
 
 
 # -- builds ------------------------------------------------------------------------
 BUILD_COLUMNS = [("id", "id"), ("service", "serviceId"), ("status", "status"), ("created", "created"), ("reason", "reason")]
 
 
-def _build_row(build) -> dict:
+def _build_row(build: dict) -> dict:
     from renderlocal.core.clock import parse_stored, to_local_text
 
-    reason = (build.failureReason or {})
+    reason = build.get("failureReason") or {}
     text = reason.get("message", "")
     if reason.get("step"):
         text = f"{reason['step']}: {text}"
-    return build.to_doc() | {"created": to_local_text(parse_stored(build.createdAt)), "reason": text}
+    return build | {"created": to_local_text(parse_stored(build["createdAt"])), "reason": text}
 
 
 @cli.group()
@@ -114,26 +159,28 @@ def builds():
 @output_option
 @pass_ctx
 def builds_create(obj: Context, service, wait, output):
-    """Build SERVICE (a name or id) now."""
+    """Build SERVICE (a name or id) now, and wait for its end."""
     plane = obj.plane
-    obj.forward_logs()
-    build = plane.build(service, wait=False)
+    build = plane.create_build(service)
+    holder = {"build": build}
+
+    def ended() -> bool:
+        holder["build"] = plane.get_build(build["id"])
+        return holder["build"]["status"] != BuildStatus.BUILDING
+
     if wait:
-        for line in plane.logs.follow(build.id, lambda: plane.builds.get(build.id).status != "building"):
+        for line in obj.logs.follow(build["id"], ended):
             click.echo(line.message, err=True)
     else:
-        while plane.builds.get(build.id).status == "building":
-            import time
-
-            time.sleep(0.2)
-    build = plane.builds.get(build.id)
-    emit(build.to_render(), output, BUILD_COLUMNS, [_build_row(build)])
-    if build.status == "canceled":
-        click.echo(f"render-local: build {build.id} canceled; the service keeps its last successful build", err=True)
+        _wait_for(obj, ended)
+    build = holder["build"]
+    emit(build, output, BUILD_COLUMNS, [_build_row(build)])
+    if build["status"] == BuildStatus.CANCELED:
+        click.echo(f"render-local: build {build['id']} canceled; the service keeps its last successful build", err=True)
         sys.exit(1 if wait else 0)
-    if build.status != "succeeded":
-        reason = build.failureReason or {}
-        click.echo(f"render-local: build {build.id} failed: {reason.get('step') or ''} {reason.get('message', '')}".rstrip(), err=True)
+    if build["status"] != BuildStatus.SUCCEEDED:
+        reason = build.get("failureReason") or {}
+        click.echo(f"render-local: build {build['id']} failed: {reason.get('step') or ''} {reason.get('message', '')}".rstrip(), err=True)
         sys.exit(1 if wait else 0)
 
 
@@ -153,14 +200,20 @@ def _confirm_cancel(confirmed: bool, question: str) -> None:
 def builds_cancel(obj: Context, build_id, confirm, output):
     """Cancel a running build; the service keeps its last successful build."""
     plane = obj.plane
-    build = plane.builds.get(build_id)
-    _confirm_cancel(confirm, f"Cancel build {build.id}?")
-    plane.builds.cancel(build_id)
-    build = plane.builds.wait(build_id, timeout=60)
-    emit(build.to_render(), output, BUILD_COLUMNS, [_build_row(build)])
-    if build.status != "canceled":
-        state = "is still building after 60 s" if build.status == "building" else f"ended {build.status} before the cancel took"
-        click.echo(f"render-local: build {build.id} {state}", err=True)
+    build = plane.get_build(build_id)
+    _confirm_cancel(confirm, f"Cancel build {build['id']}?")
+    holder = {"build": plane.cancel_build(build_id)}
+
+    def ended() -> bool:
+        holder["build"] = plane.get_build(build_id)
+        return holder["build"]["status"] != BuildStatus.BUILDING
+
+    _wait_for(obj, ended, seconds=60)
+    build = holder["build"]
+    emit(build, output, BUILD_COLUMNS, [_build_row(build)])
+    if build["status"] != BuildStatus.CANCELED:
+        state = "is still building after 60 s" if build["status"] == BuildStatus.BUILDING else f"ended {build['status']} before the cancel took"
+        click.echo(f"render-local: build {build['id']} {state}", err=True)
         sys.exit(1)
 
 
@@ -170,8 +223,8 @@ def builds_cancel(obj: Context, build_id, confirm, output):
 @pass_ctx
 def builds_list(obj: Context, service, output):
     """List SERVICE's builds, newest first."""
-    items = obj.plane.builds.list(obj.plane.get_service(service).id)
-    emit([b.to_render() for b in items], output, BUILD_COLUMNS, [_build_row(b) for b in items])
+    items = obj.plane.list_builds(service)
+    emit(items, output, BUILD_COLUMNS, [_build_row(b) for b in items])
 
 
 @builds.command("logs")
@@ -179,8 +232,8 @@ def builds_list(obj: Context, service, output):
 @pass_ctx
 def builds_logs(obj: Context, build_id):
     """Print a build's log."""
-    obj.plane.builds.get(build_id)
-    for line in obj.plane.logs.read(build_id):
+    obj.plane.get_build(build_id)
+    for line in obj.logs.read(build_id):
         click.echo(line.message)
 
 
@@ -190,13 +243,13 @@ JOB_COLUMNS = [("id", "id"), ("status", "status"), ("started", "started"), ("fin
 
 
 def _job_row(job: dict) -> dict:
-    """A table row of a job as Render shows it (``Job.to_render()``, or the API's JSON)."""
+    """A table row of a job as the API shows it."""
     from renderlocal.core.clock import parse_stored, to_local_text
 
     return job | {
-        "started": to_local_text(parse_stored(job["startedAt"])),
-        "finished": to_local_text(parse_stored(job["finishedAt"])),
-        "reason": (job["failureReason"] or {}).get("message", ""),
+        "started": to_local_text(parse_stored(job.get("startedAt"))),
+        "finished": to_local_text(parse_stored(job.get("finishedAt"))),
+        "reason": (job.get("failureReason") or {}).get("message", ""),
     }
 
 
@@ -218,12 +271,14 @@ def jobs():
 def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_from, wait, tail, output):
     """Create a job on SERVICE's last successful build.
 
-    With --start-command, the job is handed to the data dir's control plane
-    (serve, the app, or one started now in the background), which supervises
-    it; otherwise, or with RENDER_LOCAL_AUTOSTART=0 and none running, this
-    process does.
+    The data dir's control plane (serve, the app, or one started now in the
+    background) runs and supervises it, whether or not this command waits.
+    The job gets this shell's values of the service's `sync: false` env vars.
     """
+    import os
     import shlex
+
+    from renderlocal.core.envvars import parse_env_overrides
 
     wait = wait or tail
     args = None
@@ -231,68 +286,46 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         args = [line.strip() for line in each_arg_from if line.strip()]
         if not args:
             raise click.BadParameter("the file has no arguments", param_hint="--each-arg-from")
-
-    def commands_for(base):
-        return [base] if args is None else [f"{base} {shlex.quote(arg)}" for arg in args]
-
-    created = [None] * (1 if args is None else len(args))
-    by_remote = {}  # job id -> the control plane that supervises it
-    remote = obj.remote_plane() if start_command is not None else None  # the API needs the command
-    handed = commands_for(start_command) if remote is not None else []
-    for attempt in (1, 2):
-        if remote is None:
-            break
-        todo = [n for n, job in enumerate(created) if job is None]
-        made = _in_parallel(lambda command: remote.try_create_job(service, command, plan_id, list(env)),
-                            [handed[n] for n in todo])
-        for n, job in zip(todo, made):
-            if job is not None:
-                created[n], by_remote[job["id"]] = job, remote
-        for warning in sorted(remote.warnings):
-            click.echo(f"render-local: warning: {warning}", err=True)
-        if remote.refusal:
-            click.echo(f"render-local: {remote.refusal}", err=True)
-        if not remote.unreachable or attempt == 2:
-            break
-        remote = obj.remote_plane(forget=remote)  # it stopped answering (stopping when idle?): another one
-    missing = [n for n, job in enumerate(created) if job is None]  # no control plane, or it went away
-    if missing:
-        plane = obj.plane
-        if wait:
-            obj.forward_logs()
-        commands = commands_for(start_command if start_command is not None
-                                else plane.get_service(service).own_start_command or "")
-        made = _in_parallel(lambda command: plane.create_job(service, command, plan_id, list(env), supervise=wait).to_render(),
-                            [commands[n] for n in missing])
-        for n, job in zip(missing, made):
-            created[n] = job
+    overrides = parse_env_overrides(list(env))
+    plane = obj.plane
+    found = plane.get_service(service)
+    if start_command is None:
+        details = found["serviceDetails"]
+        own = details["envSpecificDetails"].get("dockerCommand" if details["runtime"] == "docker" else "startCommand")
+        if not own:
+            raise click.UsageError(f"service {found['name']} has no start command of its own: give --start-command")
+        start_command = own
+    for key in found.get("syncFalseEnvVarKeys") or []:
+        if key not in os.environ:
+            click.echo(f"render-local: warning: {found['name']}: {key} is 'sync: false' and not set in this shell; "
+                       "the job runs without it", err=True)
+    commands = [start_command] if args is None else [f"{start_command} {shlex.quote(arg)}" for arg in args]
+    created = _in_parallel(lambda command: plane.create_job(found, command, plan_id, overrides), commands)
     if not wait:
         emit(created if len(created) > 1 else created[0], output, JOB_COLUMNS, [_job_row(j) for j in created])
         return
     if tail:
-        _tail_jobs(obj.plane, [j["id"] for j in created])
+        _tail_jobs(obj, [j["id"] for j in created])
+    ended = {j["id"]: j for j in created}
 
-    def finished(job: dict) -> dict:
-        if job["id"] in by_remote:
-            from renderlocal.cli.remote import Unreachable
+    def all_ended() -> bool:
+        for job_id, job in ended.items():
+            if job["status"] not in FINAL_JOB_STATUSES:
+                ended[job_id] = obj.plane.get_job(job["serviceId"], job_id)
+        return all(job["status"] in FINAL_JOB_STATUSES for job in ended.values())
 
-            try:
-                return by_remote[job["id"]].wait(job)
-            except Unreachable:
-                pass  # it went away: its jobs are adopted here
-        return obj.plane.jobs.wait(job["id"]).to_render()
-
-    ended = [finished(j) for j in created]
-    emit(ended if len(ended) > 1 else ended[0], output, JOB_COLUMNS, [_job_row(j) for j in ended])
-    failed = [j for j in ended if j["status"] != "succeeded"]
+    _wait_for(obj, all_ended)
+    result = list(ended.values())
+    emit(result if len(result) > 1 else result[0], output, JOB_COLUMNS, [_job_row(j) for j in result])
+    failed = [j for j in result if j["status"] != JobStatus.SUCCEEDED]
     for job in failed:
-        reason = (job["failureReason"] or {}).get("message") or job["status"]
+        reason = (job.get("failureReason") or {}).get("message") or job["status"]
         click.echo(f"render-local: job {job['id']} {job['status']}: {reason}", err=True)
     sys.exit(1 if failed else 0)
 
 
 def _in_parallel(create, commands: list[str]) -> list:
-    """One call per command, in order; a fan-out runs them at once, as the engine starts containers concurrently."""
+    """One call per command, in order; a fan-out sends them at once, as the engine starts containers concurrently."""
     if len(commands) == 1:
         return [create(commands[0])]
     from concurrent.futures import ThreadPoolExecutor
@@ -301,14 +334,16 @@ def _in_parallel(create, commands: list[str]) -> list:
         return list(pool.map(create, commands))
 
 
-def _tail_jobs(plane, job_ids: list[str]) -> None:
+def _tail_jobs(obj: Context, job_ids: list[str]) -> None:
+    """Print the jobs' logs as they are written, until each job has ended."""
     import threading
 
     many = len(job_ids) > 1
+    plane = obj.plane
 
     def pump(job_id):
-        done = lambda: (lambda j: j.final and j.logsComplete)(plane.jobs.get(job_id))  # noqa: E731
-        for line in plane.logs.follow(job_id, done):
+        done = lambda: plane.find_job(job_id)["status"] in FINAL_JOB_STATUSES  # noqa: E731
+        for line in obj.logs.follow(job_id, done):
             prefix = f"[{job_id}] " if many else ""
             click.echo(prefix + line.message, err=line.stream == "stderr")
 
@@ -327,12 +362,10 @@ def _tail_jobs(plane, job_ids: list[str]) -> None:
 def jobs_list(obj: Context, service, status, output):
     """List jobs, newest first (all services, or SERVICE's)."""
     plane = obj.plane
-    plane.recover(follow=False)
-    service_id = plane.get_service(service).id if service else None
+    service_id = plane.get_service(service)["id"] if service else None
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-    items = plane.jobs.list(service_id, statuses)
-    rendered = [j.to_render() for j in items]
-    emit([{"job": j, "cursor": j["id"]} for j in rendered], output, JOB_COLUMNS, [_job_row(j) for j in rendered])
+    items = plane.list_jobs(service_id, statuses)
+    emit([{"job": j, "cursor": j["id"]} for j in items], output, JOB_COLUMNS, [_job_row(j) for j in items])
 
 
 @jobs.command("get")
@@ -341,9 +374,7 @@ def jobs_list(obj: Context, service, status, output):
 @pass_ctx
 def jobs_get(obj: Context, job_id, output):
     """Show one job."""
-    plane = obj.plane
-    plane.jobs.get(job_id)
-    job = plane.jobs.reconcile_one(job_id, follow=False).to_render()
+    job = obj.plane.find_job(job_id)
     emit(job, output, JOB_COLUMNS, [_job_row(job)])
 
 
@@ -355,10 +386,16 @@ def jobs_get(obj: Context, job_id, output):
 def jobs_cancel(obj: Context, job_id, confirm, output):
     """Cancel a pending or running job (SIGTERM, then SIGKILL after a grace period)."""
     plane = obj.plane
-    job = plane.jobs.get(job_id)
-    _confirm_cancel(confirm, f"Cancel job {job.id} ({job.startCommand})?")
-    job = plane.jobs.cancel(job_id, wait=True).to_render()
-    emit(job, output, JOB_COLUMNS, [_job_row(job)])
+    job = plane.find_job(job_id)
+    _confirm_cancel(confirm, f"Cancel job {job['id']} ({job['startCommand']})?")
+    holder = {"job": plane.cancel_job(job["serviceId"], job_id)}
+
+    def ended() -> bool:
+        holder["job"] = plane.get_job(job["serviceId"], job_id)
+        return holder["job"]["status"] in FINAL_JOB_STATUSES
+
+    _wait_for(obj, ended)
+    emit(holder["job"], output, JOB_COLUMNS, [_job_row(holder["job"])])
 
 
 # -- logs ----------------------------------------------------------------------------
@@ -379,16 +416,16 @@ def logs_command(obj: Context, resource, tail, text, limit, timestamps):
 
     plane = obj.plane
     if resource.startswith("bld-"):
-        plane.builds.get(resource)
-        done = lambda: plane.builds.get(resource).status != "building"  # noqa: E731
+        plane.get_build(resource)
+        done = lambda: plane.get_build(resource)["status"] != BuildStatus.BUILDING  # noqa: E731
     else:
-        plane.jobs.get(resource)
-        done = lambda: (lambda j: j.final and j.logsComplete)(plane.jobs.reconcile_one(resource, follow=False))  # noqa: E731
+        plane.find_job(resource)
+        done = lambda: plane.find_job(resource)["status"] in FINAL_JOB_STATUSES  # noqa: E731
     try:
         pattern = re.compile(text) if text else None
     except re.error as exc:
         raise click.BadParameter(f"not a regular expression: {exc}", param_hint="--text") from None
-    lines = plane.logs.follow(resource, done) if tail else plane.logs.read(resource)
+    lines = obj.logs.follow(resource, done) if tail else obj.logs.read(resource)
     if limit and not tail:
         lines = deque(lines, maxlen=limit) if not pattern else deque((l for l in lines if pattern.search(l.message)), maxlen=limit)  # noqa: E741
     for line in lines:
@@ -398,18 +435,19 @@ def logs_command(obj: Context, resource, tail, text, limit, timestamps):
         click.echo(prefix + line.message, err=line.stream == "stderr")
 
 
-# -- the local API ----------------------------------------------------------------------
+# -- the control plane and its API -----------------------------------------------------------
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you mean it).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Stop after SECONDS with no job to supervise and no request (as when the CLI starts one).")
+              help="Stop after SECONDS with no job or build running and no request (as when the CLI starts one).")
 @pass_ctx
 def serve_command(obj: Context, host, port, idle_exit):
-    """Run the control plane with the Render-compatible API in the foreground."""
+    """Be the data dir's control plane, with the Render-compatible API, in the foreground."""
     from renderlocal.api.server import serve
+    from renderlocal.executor.control import ControlPlane
 
-    serve(obj.plane, host=host, port=port, idle_exit=idle_exit)
+    serve(ControlPlane(obj.data_dir, obj.blueprint), host=host, port=port, idle_exit=idle_exit)
 
 
 @cli.command("token")
@@ -417,30 +455,14 @@ def serve_command(obj: Context, host, port, idle_exit):
 def token_command(obj: Context):
     """Print the local API's bearer token (created on first use)."""
     from renderlocal.api.token import load_or_create_token
-    from renderlocal.core.datadir import resolve_data_dir
 
-    click.echo(load_or_create_token(resolve_data_dir(obj.data_dir)))
+    click.echo(load_or_create_token(obj.data_dir))
 
 
 # -- log streams ----------------------------------------------------------------------
 @cli.group("log-streams")
 def log_streams():
     """Forward job and build logs to a syslog endpoint (RFC 5424 over TCP/TLS)."""
-
-
-def _stream_view(plane) -> dict:
-    streams = plane.log_streams
-    config = streams.get()
-    state = streams.state()
-    if config is None:
-        return {"endpoint": None}
-    return {
-        "endpoint": f"{config.host}:{config.port}", "tls": config.tls, "insecure": config.insecure,
-        "token": streams.masked_token(), "maxQueueBytes": config.maxQueueBytes,
-        "optOut": [plane.get_service(s).name for s in config.optOut],
-        "sent": state.get("sent", 0), "dropped": state.get("dropped", 0),
-        "connected": state.get("connected", False), "lastError": state.get("lastError"),
-    }
 
 
 @log_streams.command("set")
@@ -453,8 +475,7 @@ def _stream_view(plane) -> dict:
 @pass_ctx
 def log_streams_set(obj: Context, endpoint, tls, token, insecure, max_queue_bytes, output):
     """Send every job and build log line to HOST:PORT."""
-    obj.plane.log_streams.set(endpoint, tls, token, insecure, max_queue_bytes)
-    view = _stream_view(obj.plane)
+    view = obj.plane.set_log_stream(endpoint, tls, token, insecure, max_queue_bytes)
     emit(view, output, [(k, k) for k in view])
 
 
@@ -463,7 +484,7 @@ def log_streams_set(obj: Context, endpoint, tls, token, insecure, max_queue_byte
 @pass_ctx
 def log_streams_show(obj: Context, output):
     """Show the log stream, what was sent and dropped, and the last error."""
-    view = _stream_view(obj.plane)
+    view = obj.plane.log_stream()
     emit(view, output, [(k, k) for k in view])
 
 
@@ -471,7 +492,7 @@ def log_streams_show(obj: Context, output):
 @pass_ctx
 def log_streams_clear(obj: Context):
     """Stop forwarding logs."""
-    obj.plane.log_streams.clear()
+    obj.plane.clear_log_stream()
     click.echo("log stream cleared")
 
 
@@ -481,7 +502,7 @@ def log_streams_clear(obj: Context):
 @pass_ctx
 def log_streams_service(obj: Context, service, enabled):
     """Opt a service out of (or back into) the log stream."""
-    obj.plane.log_streams.set_service(service, enabled)
+    obj.plane.set_log_stream_service(service, enabled)
     click.echo(f"{service}: log stream {'on' if enabled else 'off'}")
 
 

@@ -85,25 +85,12 @@ class ServiceSpec:
     build_ignored_paths: tuple[str, ...] = ()
     line: int = 0
 
-    @property
-    def own_start_command(self) -> str | None:
-        """What a job runs when no start command is given."""
-        return self.docker_command if self.runtime == "docker" else self.start_command
-
-    @property
-    def build_root(self) -> Path:
-        """The directory whose changes trigger a rebuild."""
-        return self.docker_context if self.runtime == "docker" and self.docker_context else self.root_dir
-
 
 @dataclass
 class Blueprint:
     path: Path
     services: list[ServiceSpec]
     warnings: list[str] = field(default_factory=list)
-
-    def service(self, name: str) -> ServiceSpec | None:
-        return next((spec for spec in self.services if spec.name == name), None)
 
 
 def load_blueprint(path: str | Path) -> Blueprint:

@@ -23,8 +23,23 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def samples_dir() -> Path:
+    """The bundled demo services.
+
+    ``renderlocal/samples`` is a real folder in an installed wheel and, in a
+    clone or an editable install, a symlink to the top-level
+    ``sample_services/``, which this resolves to. A checkout without the
+    symlink (``core.symlinks=false``) falls back to ``sample_services/``.
+    """
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "samples"
+    if packaged.is_dir():
+        return packaged.resolve()
+    return package.parent / "sample_services"
+
+
 def bundled_blueprint() -> Path:
-    return Path(__file__).resolve().parents[2] / "sample_services" / "render.yaml"
+    return samples_dir() / "render.yaml"
 
 
 def resolve_blueprint(explicit: str | os.PathLike | None = None) -> Path:

@@ -84,8 +84,11 @@ class _File:
 
 
 class JobStore:
-    def __init__(self, root: Path):
+    """``on_change("job", doc)`` is told of every job written (see ``Store``)."""
+
+    def __init__(self, root: Path, on_change: Callable[[str, dict | None], None] | None = None):
         self.root = Path(root)
+        self.on_change = on_change
         (self.root / "archive").mkdir(parents=True, exist_ok=True)
         (self.root / "index").mkdir(exist_ok=True)
         self.lock = FileLock(str(self.root / "jobs.lock"), timeout=LOCK_TIMEOUT_SECONDS)
@@ -163,9 +166,14 @@ class JobStore:
                     found[doc["id"]] = doc
 
     # -- writes (locked) -----------------------------------------------------------
+    def _changed(self, doc: dict | None) -> None:
+        if self.on_change is not None:
+            self.on_change("job", doc)
+
     def insert(self, doc: dict) -> dict:
         with self.lock, self.live_file.write() as table:
             table.insert(doc)
+        self._changed(doc)
         return doc
 
     def update(self, job_id: str, change: Callable[[dict], object]) -> dict | None:
@@ -181,8 +189,14 @@ class JobStore:
                         table.remove(doc_ids=[current.doc_id])
                     else:
                         table.update(doc, doc_ids=[current.doc_id])
-                    return doc
-            return self._update_archived(job_id, change)
+                    changed = doc
+                else:
+                    changed = None
+            if changed is None:
+                changed = self._update_archived(job_id, change)
+        if changed is not None:
+            self._changed(changed)
+        return changed
 
     def bulk_insert(self, docs: list[dict]) -> None:
         """Seed many jobs at once (imports, benchmarks): ended ones go straight to the archive."""

@@ -40,10 +40,6 @@ def ts_to_datetime(ts: str) -> datetime:
     return datetime.strptime(ts[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
 
 
-def ts_to_unix(ts: str) -> float:
-    return ts_to_datetime(ts).timestamp() + int(ts[26:29]) / 1e9
-
-
 @dataclass(frozen=True)
 class LogLine:
     offset: int  # byte offset in the file: a stable id

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from renderlocal.core import billing
 from renderlocal.core.clock import parse_stored, to_rfc3339, utcnow
@@ -20,9 +21,31 @@ RENDER_SERVICE_TYPES = {
     "worker": "background_worker",
     "cron": "cron_job",
 }
-JOB_STATUSES = ("pending", "running", "succeeded", "failed", "canceled")
-FINAL_JOB_STATUSES = ("succeeded", "failed", "canceled")
-BUILD_STATUSES = ("building", "succeeded", "failed", "canceled")
+
+
+class JobStatus(StrEnum):
+    """Render's job statuses, spelled as its API spells them (a StrEnum: stored and sent as the text)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_JOB_STATUSES
+
+
+class BuildStatus(StrEnum):
+    BUILDING = "building"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+JOB_STATUSES = tuple(JobStatus)
+FINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
 class _Doc:
@@ -59,6 +82,7 @@ class Service(_Doc):
     buildIgnoredPaths: list = field(default_factory=list)
     envVars: dict = field(default_factory=dict)  # resolved now: key -> value
     generatedEnv: dict = field(default_factory=dict)  # generateValue results, kept forever
+    secretKeys: list = field(default_factory=list)  # its ``sync: false`` keys: a job takes their values from who asks
     lastSuccessfulBuildId: str | None = None
     latestBuildId: str | None = None
     inBlueprint: bool = True
@@ -99,6 +123,7 @@ class Service(_Doc):
             "planId": self.planId,
             "lastSuccessfulBuildId": self.lastSuccessfulBuildId,
             "watch": self.watch,
+            "syncFalseEnvVarKeys": list(self.secretKeys),
         }
 
 
@@ -130,12 +155,13 @@ class Job(_Doc):
     createdAt: str
     buildId: str
     image: str
-    status: str = "pending"
+    status: str = JobStatus.PENDING
     startedAt: str | None = None
     finishedAt: str | None = None
     env: dict = field(default_factory=dict)  # snapshot at creation
     envOverrides: dict = field(default_factory=dict)
     timeoutSeconds: int = 30 * 86_400
+    cancelGraceSeconds: int = 10  # SIGTERM to SIGKILL when canceled
     containerId: str | None = None
     exitCode: int | None = None
     failureReason: dict | None = None  # {"type", "message", ...}
@@ -152,6 +178,11 @@ class Job(_Doc):
     @property
     def final(self) -> bool:
         return self.status in FINAL_JOB_STATUSES
+
+    @property
+    def settled(self) -> bool:
+        """Ended, with every line of its log captured: nothing about it changes any more."""
+        return self.final and self.logsComplete
 
     def started(self) -> datetime | None:
         return parse_stored(self.startedAt)

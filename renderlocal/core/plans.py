@@ -115,17 +115,18 @@ def plan_for_job(service_type: str, service_plan_id: str, override: str | None) 
         plan = get_plan(service_plan_id)
         if not plan.runs_jobs:
             raise InvalidInput(
-                f"jobs cannot run on the {plan.name} plan; pass a planId, one of: {_choices(service_type)}"
+                f"jobs cannot run on the {plan.name} plan; pass a planId, one of: {_choices(service_type)}", field="planId"
             )
         return plan
     if not isinstance(override, str) or override not in PLANS or not PLANS[override].runs_jobs:
-        raise InvalidInput(f"unknown planId {override!r}; valid for this service: {_choices(service_type)}")
+        raise InvalidInput(f"unknown planId {override!r}; valid for this service: {_choices(service_type)}",
+                           field="planId")
     plan = PLANS[override]
     if plan.family != family_of(service_type):
         wanted = "a cron job plan (plan-crn-*)" if service_type == "cron" else "a service plan (plan-srv-*)"
         raise InvalidInput(
             f"planId {override!r} cannot run a job of a {service_type} service, which needs {wanted}; "
-            f"valid: {_choices(service_type)}"
+            f"valid: {_choices(service_type)}", field="planId"
         )
     return plan
 

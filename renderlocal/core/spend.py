@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from renderlocal.core.models import JobStatus
+
 CHART_DAYS = 30
 ZERO = Decimal(0)
 
@@ -79,7 +81,7 @@ def build_report(jobs, service_names: dict[str, str], now: datetime) -> SpendRep
     services: dict[str, SpendRow] = {}
     plans: dict[str, SpendRow] = {}
     for job in jobs:
-        if job.status == "running":
+        if job.status == JobStatus.RUNNING:
             report.running += 1
         by_day = job_cost_by_day(job, now)
         if not by_day:

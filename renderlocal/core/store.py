@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,6 +20,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from renderlocal.core.atomic import write_atomic
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import StoreCorrupt
 
@@ -50,16 +50,7 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(data, separators=(",", ":")))
 
     def _set_aside(self, why: str):
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
@@ -72,9 +63,15 @@ class AtomicJSONStorage(Storage):
 
 
 class Store:
-    def __init__(self, root: Path):
+    """``on_change(kind, doc)`` is told of every write (``doc`` is None when a whole table changed):
+    the control plane turns it into change events for the faces."""
+
+    KINDS = {"services": "service", "builds": "build", "settings": "settings"}
+
+    def __init__(self, root: Path, on_change: Callable[[str, dict | None], None] | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.on_change = on_change
 
     def path(self, table: str) -> Path:
         """The file that holds ``table``."""
@@ -82,9 +79,20 @@ class Store:
             raise ValueError(f"unknown table {table}")
         return self.root / f"{table}.json"
 
+    def _changed(self, name: str, doc: dict | None) -> None:
+        if self.on_change is not None:
+            self.on_change(self.KINDS[name], doc)
+
+    @contextmanager
+    def changing(self, name: str) -> Iterator[Table]:
+        """The table for a write of several documents; one change of the whole table is told after."""
+        with self.table(name) as table:
+            yield table
+        self._changed(name, None)
+
     @contextmanager
     def table(self, name: str) -> Iterator[Table]:
-        """The table, locked against every other process and thread for the block."""
+        """The table, locked against every other process and thread for the block (reads: see ``changing``)."""
         path = self.path(name)
         lock = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
         try:
@@ -114,21 +122,22 @@ class Store:
     def insert(self, name: str, doc: dict) -> dict:
         with self.table(name) as table:
             table.insert(doc)
+        self._changed(name, doc)
         return doc
-
-    def bulk_insert(self, name: str, docs: list[dict]) -> None:
-        with self.table(name) as table:
-            table.insert_multiple(docs)
 
     def upsert(self, name: str, doc: dict) -> dict:
         with self.table(name) as table:
             table.upsert(doc, Query().id == doc["id"])
+        self._changed(name, doc)
         return doc
 
     def update(self, name: str, doc_id: str, change: Callable[[dict], dict | None]) -> dict | None:
         """Read-modify-write one document atomically; ``change`` edits it in place."""
         with self.table(name) as table:
-            return modify(table, doc_id, change)
+            doc = modify(table, doc_id, change)
+        if doc is not None:
+            self._changed(name, doc)
+        return doc
 
 
 def modify(table: Table, doc_id: str, change: Callable[[dict], object]) -> dict | None:

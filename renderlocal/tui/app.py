@@ -1,26 +1,31 @@
 """render-local's terminal app: services, builds, jobs, live logs and spend.
 
-Nothing here talks to the Docker engine while importing or composing: builds,
-job launches, cancels and crash recovery run in worker threads, and the
-control plane connects to the engine on first use.
+The app is a face: it reads what the control plane wrote (``plane.state``) and
+asks it to act (``plane.create_job``, ``plane.build``...). When no control
+plane runs for the data dir, this process becomes it (and serves its API);
+when one does (``render-local serve``, another app), the app asks that one
+over its API (``client.plane.RemotePlane``). Either way screens redraw on the
+control plane's change events, and nothing here talks to the Docker engine
+while importing or composing: commands run in worker threads.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-
 from datetime import datetime
 from functools import partial
 from typing import Callable, Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import RenderLocalError
+from renderlocal.core.models import BuildStatus
+from renderlocal.tui.messages import (CommandDone, CommandFailed, JobsAdopted, PlaneChanged, PlaneReady,
+                                      PlaneTrouble)
 from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.screens.billing import BillingScreen
 from renderlocal.tui.screens.builds import BuildsScreen
@@ -32,7 +37,6 @@ from renderlocal.tui.screens.launch import LaunchScreen
 from renderlocal.tui.screens.services import ServicesScreen
 
 TICK_SECONDS = 1.0
-RECOVER_SECONDS = 5.0
 
 SCREEN_NAMES = {
     ServicesScreen: "Services",
@@ -46,10 +50,11 @@ SCREEN_NAMES = {
 
 
 class RenderLocalApp(App):
-    """The app. ``clock`` returns the current aware UTC time (tests freeze it);
-    ``live=False`` skips crash recovery and watch mode (for snapshots of fixed
-    data); ``cursor_blink=False`` freezes text cursors; ``notices`` are shown
-    once at start."""
+    """The app. ``plane`` is a ``ControlPlane`` (started here when ``live`` unless it already
+    is) or a ``RemotePlane``; ``clock`` returns the current aware UTC time (tests freeze
+    it); ``live=False`` draws the stored data and nothing else (snapshots);
+    ``serve_api`` serves the local API when this process is the control plane;
+    ``cursor_blink=False`` freezes text cursors; ``notices`` are shown once at start."""
 
     CSS_PATH = "app.tcss"
     TITLE = "render-local"
@@ -63,53 +68,143 @@ class RenderLocalApp(App):
     ]
 
     def __init__(self, plane, clock: Callable[[], datetime] | None = None, *, live: bool = True,
-                 cursor_blink: bool = True, notices: list[str] | None = None) -> None:
+                 serve_api: bool = False, cursor_blink: bool = True, notices: list[str] | None = None) -> None:
         super().__init__()
         self.plane = plane
         self.notices = list(notices or [])
         self.clock = clock or utcnow
         self.live = live
+        self.serve_api = serve_api
         self.cursor_blink = cursor_blink
         self.services_cache: list = []
-        self._recovering = False
-        self._engine_error: str | None = None
+        self.closing = False  # q was pressed: keys typed after it open nothing
+        self.api = None  # the API server, while this process is the control plane and serves it
+        self.builds_started: dict[str, str] = {}  # build id -> service name, for the notice when it ends
+        self._stop_listening: Callable[[], None] | None = None
 
     # -- time ------------------------------------------------------------------------
     def now(self) -> datetime:
         return self.clock()
 
-    @property
-    def quitting(self) -> bool:
-        return bool(getattr(self, "_exit", False))
-
     def check_action(self, action: str, parameters) -> bool | None:
-        if self.quitting:
+        if self.closing:
             return False
         if action == "switch_mode" and isinstance(self.screen, ModalScreen):
             return False  # finish (or close) the dialog first
         return True
 
+    async def action_quit(self) -> None:
+        self.closing = True
+        self.exit()
+
     def push_screen(self, screen, *args, **kwargs):
-        if self.quitting:
+        if self.closing:
             return None  # a key or a callback arriving while the app closes opens nothing
         return super().push_screen(screen, *args, **kwargs)
 
-    # -- start-up and the heartbeat --------------------------------------------------------
+    # -- start-up, the control plane and the heartbeat ---------------------------------------
     def on_mount(self) -> None:
         self.switch_mode("services")
         self.set_interval(TICK_SECONDS, self._tick)
-        for warning in self.plane.warnings:
-            self.notify(warning, title="render.yaml", severity="warning", timeout=12)
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=12)
-        self.background(self.plane.list_services, done=self._set_services)
-        if self.live:
-            self._recover()
-            self.set_interval(RECOVER_SECONDS, self._recover)
-            self.background(self.plane.sync_watchers, name="watch")
+        if not self.live:
+            self._show_warnings()
+            return
+        if getattr(self.plane, "lock", None) is not None and not self.plane.lock.held:
+            self._find_control_plane()  # become it, or find the one that is
+        else:
+            self._listen()
+            self._show_warnings()
 
-    def _set_services(self, services) -> None:
-        self.services_cache = list(services)
+    def on_unmount(self) -> None:
+        if self._stop_listening is not None:
+            self._stop_listening()
+        if self.api is not None:
+            self.api.stop()
+
+    def _show_warnings(self) -> None:
+        for warning in self.plane.warnings:
+            self.notify(warning, title="render.yaml", severity="warning", timeout=12)
+
+    def _listen(self) -> None:
+        self._stop_listening = self.plane.listen(lambda change: self.post_message(PlaneChanged(change)))
+
+    @work(thread=True, group="control-plane", exit_on_error=False)
+    def _find_control_plane(self) -> None:
+        """Become the data dir's control plane and serve its API; if another process already is,
+        ask that one instead."""
+        from renderlocal.executor.election import ControlPlaneRunning
+
+        plane = self.plane
+        try:
+            plane.start(on_problem=lambda error: self.post_message(PlaneTrouble(error)),
+                        on_adopted=lambda ids: self.post_message(JobsAdopted(ids)))
+        except ControlPlaneRunning:
+            from renderlocal.client.plane import RemotePlane
+
+            try:
+                remote = RemotePlane(plane.data_dir, plane.blueprint_path)
+            except RenderLocalError as exc:
+                self.post_message(CommandFailed(exc))
+                return
+            self.post_message(PlaneReady(remote, f"Using the control plane of pid {remote.pid} "
+                                                 f"({remote.remote.endpoint.url})"))
+            return
+        except RenderLocalError as exc:
+            self.post_message(CommandFailed(exc))
+            return
+        notice = "This app is the control plane"
+        if self.serve_api:
+            notice = self._start_api(plane)
+        self.post_message(PlaneReady(plane, notice))
+
+    def _start_api(self, plane) -> str:
+        """The local API while the app is open (port 8000, else any free one)."""
+        from renderlocal.api.server import start_in_thread
+
+        port = int(os.environ.get("RENDER_LOCAL_API_PORT", "8000"))
+        try:
+            try:
+                self.api = start_in_thread(plane, "127.0.0.1", port)
+            except RenderLocalError:  # the port is taken (another program?): any free one
+                self.api = start_in_thread(plane, "127.0.0.1", 0)
+        except Exception as exc:
+            return f"the local API did not start: {exc}"
+        return f"API on {self.api.url} (token: render-local token)"
+
+    def on_plane_ready(self, message: PlaneReady) -> None:
+        if self.closing:
+            return
+        self.plane = message.plane
+        self._listen()
+        self._show_warnings()
+        self.notify(message.notice, timeout=6)
+        self._tell_screens(None)
+
+    def on_plane_changed(self, message: PlaneChanged) -> None:
+        change = message.change
+        if change is not None and change.kind == "build" and change.id in self.builds_started and \
+                change.status != BuildStatus.BUILDING:
+            self._build_ended(change.id)
+        self._tell_screens(change)
+
+    def _tell_screens(self, change) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveScreen):
+                screen.changed(change)
+
+    def on_plane_trouble(self, message: PlaneTrouble) -> None:
+        if message.error is None:
+            self.notify("The Docker engine answers again", title="Docker engine")
+        else:
+            self.notify(f"{message.error} · builds and jobs wait for it; the rest works", title="Docker engine",
+                        severity="error", timeout=15)
+
+    def on_jobs_adopted(self, message: JobsAdopted) -> None:
+        count = len(message.job_ids)
+        self.notify(f"Supervising {count} job{'s' if count != 1 else ''} that no render-local was watching",
+                    title="Recovered")
 
     def _tick(self) -> None:
         screen = self.screen
@@ -118,78 +213,23 @@ class RenderLocalApp(App):
         elif len(self.screen_stack) > 1 and isinstance(self.screen_stack[-2], LiveScreen):
             self.screen_stack[-2].tick()  # under a dialog: keep the figures moving
 
-    def _recover(self) -> None:
-        """Adopt jobs nobody supervises (a crashed render-local's, or a CLI's that exited)."""
-        if self._recovering:
-            return
-        self._recovering = True
-
-        def work():
-            try:
-                self.plane.engine  # no engine: say so once, try again later
-                adopted, error = self.plane.recover(follow=True), None
-            except Exception as exc:
-                adopted, error = [], exc
-            self.call_from_thread_safe(self._recovered, adopted, error)
-
-        self.run_worker(work, thread=True, group="recover", exit_on_error=False)
-
-    def _recovered(self, adopted: list[str], error: Exception | None) -> None:
-        self._recovering = False
-        if error is not None:
-            text = str(error)
-            if text != self._engine_error:
-                self._engine_error = text
-                self.notify(text + " · builds and jobs wait for it; the rest works", title="Docker engine",
-                            severity="error", timeout=15)
-            return
-        if self._engine_error is not None:
-            self._engine_error = None
-            self.notify("The Docker engine answers again", title="Docker engine")
-        if adopted:
-            self.notify(f"Supervising {len(adopted)} job{'s' if len(adopted) != 1 else ''} "
-                        "that no render-local was watching", title="Recovered")
-
-    # -- threads -------------------------------------------------------------------------
-    def call_from_thread_safe(self, callback: Callable, *args) -> None:
-        """Run ``callback(*args)`` on the UI thread, without waiting (and never after exit)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-
-        def run():
-            owner = getattr(callback, "__self__", None)
-            if isinstance(owner, DOMNode) and owner is not self and not owner.is_attached:
-                return  # its screen was closed meanwhile
-            context = getattr(self, "_context", None)  # Textual's active-app context, when it has one
-            try:
-                if context is None:
-                    callback(*args)
-                else:
-                    with context():
-                        callback(*args)
-            except Exception as exc:  # a bug must not take the app down
-                self.report_error(exc)
-
+    # -- commands: run in a worker, the result comes back as a message -----------------------
+    @work(thread=True, group="command", exit_on_error=False)
+    def command(self, do: Callable[[], object], then: Callable[[object], None] | None = None) -> None:
+        """Run ``do()`` off the UI thread; then ``then(result)`` on it, or an error notice."""
         try:
-            loop.call_soon_threadsafe(run)
-        except RuntimeError:
-            pass
+            result = do()
+        except Exception as exc:
+            self.post_message(CommandFailed(exc))
+            return
+        if then is not None:
+            self.post_message(CommandDone(then, result))
 
-    def background(self, work: Callable, *, done: Callable | None = None, failed: Callable | None = None,
-                   name: str = "task") -> None:
-        """Run ``work()`` in a thread; ``done(result)`` or an error notice on the UI thread."""
+    def on_command_done(self, message: CommandDone) -> None:
+        message.then(message.result)
 
-        def run():
-            try:
-                result = work()
-            except Exception as exc:
-                self.call_from_thread_safe(failed or self.report_error, exc)
-                return
-            if done is not None:
-                self.call_from_thread_safe(done, result)
-
-        self.run_worker(run, thread=True, group=name, exit_on_error=False)
+    def on_command_failed(self, message: CommandFailed) -> None:
+        self.report_error(message.error)
 
     def report_error(self, error: Exception) -> None:
         if isinstance(error, RenderLocalError):
@@ -201,11 +241,6 @@ class RenderLocalApp(App):
         if not self.cursor_blink:
             for widget in screen.query("Input, TextArea"):
                 widget.cursor_blink = False
-
-    def reload_screen(self) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveScreen):
-                screen.reload()
 
     # -- operations every screen offers -------------------------------------------------------
     def open_launcher(self, service) -> None:
@@ -222,28 +257,32 @@ class RenderLocalApp(App):
         self.push_screen(LaunchScreen(service), launched)
 
     def open_launcher_by_id(self, service_id: str) -> None:
-        self.background(lambda: self.plane.get_service(service_id), done=self.open_launcher)
+        self.command(lambda: self.plane.state.get_service(service_id), self.open_launcher)
 
-    def start_build(self, service, then: Callable | None = None) -> None:
+    def start_build(self, service) -> None:
         self.notify(f"Building {service.name}…", title="Build")
 
-        def built(build) -> None:
-            if build.status == "succeeded":
-                self.notify(f"{service.name}: build {build.id} succeeded; new jobs run it", title="Build")
-            elif build.status == "canceled":
-                self.notify(f"{service.name}: build {build.id} canceled; jobs keep running the last successful build",
+        def started(build) -> None:
+            self.builds_started[build.id] = service.name
+
+        self.command(lambda: self.plane.build(service.id), started)
+
+    def _build_ended(self, build_id: str) -> None:
+        name = self.builds_started.pop(build_id)
+
+        def ended(build) -> None:
+            if build.status == BuildStatus.SUCCEEDED:
+                self.notify(f"{name}: build {build.id} succeeded; new jobs run it", title="Build")
+            elif build.status == BuildStatus.CANCELED:
+                self.notify(f"{name}: build {build.id} canceled; jobs keep running the last successful build",
                             title="Build canceled", severity="warning")
             else:
                 reason = build.failureReason or {}
                 where = f"{reason['step']}: " if reason.get("step") else ""
-                self.notify(f"{service.name}: build {build.id} failed: {where}{reason.get('message', '')}",
+                self.notify(f"{name}: build {build.id} failed: {where}{reason.get('message', '')}",
                             title="Build failed", severity="error", timeout=15)
-            self.reload_screen()
-            if then:
-                then()
 
-        self.background(lambda: self.plane.build(service.id, wait=True), done=built, name="build")
-        self.set_timer(0.3, self.reload_screen)  # show it building
+        self.command(lambda: self.plane.state.get_build(build_id), ended)
 
     def toggle_watch(self, service) -> None:
         on = not service.watch
@@ -251,44 +290,35 @@ class RenderLocalApp(App):
         def done(_service) -> None:
             self.notify(f"{service.name}: watch mode {'on: a change to its files rebuilds it' if on else 'off'}",
                         title="Watch")
-            self.reload_screen()
 
-        self.background(lambda: self.plane.set_watch(service.id, on), done=done, name="watch")
+        self.command(lambda: self.plane.set_watch(service.id, on), done)
 
-    def confirm_cancel(self, job, then: Callable | None = None) -> None:
+    def confirm_cancel(self, job) -> None:
         if job.final:
             self.notify(f"{job.id} already ended ({job.status}); nothing to cancel", severity="warning")
             return
         question = (f"Cancel job {job.id}?\n\n  {job.startCommand}\n\n"
                     "Its command gets SIGTERM, then SIGKILL after the grace period. This cannot be undone.")
         self._confirm_then(ConfirmScreen(question, yes="Cancel the job", no="Keep it running"),
-                           lambda: self.plane.jobs.cancel(job.id),
-                           f"{job.id}: cancel requested (SIGTERM, then SIGKILL after the grace period)", then)
+                           lambda: self.plane.cancel_job(job.id),
+                           f"{job.id}: cancel requested (SIGTERM, then SIGKILL after the grace period)")
 
-    def confirm_cancel_build(self, build, then: Callable | None = None) -> None:
-        if build.status != "building":
+    def confirm_cancel_build(self, build) -> None:
+        if build.status != BuildStatus.BUILDING:
             self.notify(f"{build.id} already ended ({build.status}); nothing to cancel", severity="warning")
             return
         question = (f"Cancel build {build.id}?\n\n"
                     "Its running step is killed; jobs keep running the service's last successful build.")
         self._confirm_then(ConfirmScreen(question, yes="Cancel the build", no="Keep building"),
-                           lambda: self.plane.builds.cancel(build.id),
-                           f"{build.id}: cancel requested; its running step is stopped", then)
+                           lambda: self.plane.cancel_build(build.id),
+                           f"{build.id}: cancel requested; its running step is stopped")
 
-    def _confirm_then(self, confirm: ConfirmScreen, work: Callable, notice: str, then: Callable | None) -> None:
-        """Ask; on yes run ``work`` in the background, then say so and reload."""
+    def _confirm_then(self, confirm: ConfirmScreen, do: Callable, notice: str) -> None:
+        """Ask; on yes run ``do`` in the background, then say so."""
 
         def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-
-            def done(_result) -> None:
-                self.notify(notice, title="Cancel")
-                self.reload_screen()
-                if then:
-                    then()
-
-            self.background(work, done=done, name="cancel")
+            if yes:
+                self.command(do, lambda _result: self.notify(notice, title="Cancel"))
 
         self.push_screen(confirm, answered)
 
@@ -300,8 +330,7 @@ class RenderLocalApp(App):
             self.push_screen(JobDetailScreen(new.id))
 
         self.notify(f"Rerunning {job.id}: {job.startCommand}", title="Rerun")
-        self.background(lambda: self.plane.create_job(job.serviceId, job.startCommand, job.planId, env),
-                        done=done, name="launch")
+        self.command(lambda: self.plane.create_job(job.serviceId, job.startCommand, job.planId, env), done)
 
     # -- keys and the command palette ---------------------------------------------------------
     def key_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -364,7 +393,7 @@ class RenderLocalApp(App):
     def open_log_stream(self) -> None:
         from renderlocal.tui.screens.log_stream import LogStreamScreen
 
-        self.push_screen(LogStreamScreen(self.plane))
+        self.push_screen(LogStreamScreen())
 
     def _push_jobs(self, service_id: str) -> None:
         self.push_screen(JobsScreen(service_id))
@@ -373,44 +402,19 @@ class RenderLocalApp(App):
         self.push_screen(BuildsScreen(service_id))
 
     def _toggle_watch_by_id(self, service_id: str) -> None:
-        self.background(lambda: self.plane.get_service(service_id), done=self.toggle_watch)
+        self.command(lambda: self.plane.state.get_service(service_id), self.toggle_watch)
 
 
-def run_tui(plane) -> None:
-    """Open the terminal app on ``plane`` (already refreshed); returns when it quits."""
-    notices = []
+def run_tui(data_dir, blueprint) -> None:
+    """Open the terminal app on the data dir; returns when it quits."""
+    from renderlocal.executor.control import ControlPlane
+
+    plane = ControlPlane(data_dir, blueprint)
     try:
-        plane.start_forwarding()  # a long-running face forwards logs to the log stream, if one is set
-    except Exception as exc:  # the app is still useful without it
-        notices.append(f"log stream forwarding did not start: {exc}")
-    app = RenderLocalApp(plane, notices=notices)
-    api: dict = {}
-    threading.Thread(target=_serve_api, args=(plane, app, api), name="api-start", daemon=True).start()
-    try:
-        app.run()
+        RenderLocalApp(plane, serve_api=True).run()
     finally:
-        if "handle" in api:
-            api["handle"].stop()
-        plane.close()
-
-
-def _serve_api(plane, app, api: dict) -> None:
-    """The local API while the app is open; imported off the UI thread (uvicorn is slow to load)."""
-    port = int(os.environ.get("RENDER_LOCAL_API_PORT", "8000"))
-    try:
-        from renderlocal.api.server import start_in_thread
-
-        try:
-            api["handle"] = start_in_thread(plane, "127.0.0.1", port)
-        except Exception:  # the port is taken (another render-local?): any free one
-            api["handle"] = start_in_thread(plane, "127.0.0.1", 0)
-        message = f"API on {api['handle'].url} (token: render-local token)"
-    except Exception as exc:
-        message = f"the local API did not start: {exc}"
-    try:
-        app.call_from_thread(app.notify, message, timeout=6)
-    except Exception:
-        pass  # the app already quit
+        if plane.lock.held:
+            plane.close()
 
 
 __all__ = ["RenderLocalApp", "run_tui"]

@@ -11,30 +11,31 @@ from decimal import ROUND_HALF_UP, Decimal
 from rich.text import Text
 
 from renderlocal.core import billing
+from renderlocal.core.models import BuildStatus, JobStatus
 from renderlocal.core.plans import Plan
 
 STATUS_STYLES = {
-    "succeeded": "bold green",
-    "failed": "bold red",
-    "canceled": "bold #ffaf00",  # amber
-    "running": "bold #000000 on #5fd7ff",  # highlighted
-    "pending": "italic #a8a8a8",
-    "building": "bold #000000 on #5fd7ff",
+    JobStatus.SUCCEEDED: "bold green",
+    JobStatus.FAILED: "bold red",
+    JobStatus.CANCELED: "bold #ffaf00",  # amber
+    JobStatus.RUNNING: "bold #000000 on #5fd7ff",  # highlighted
+    JobStatus.PENDING: "italic #a8a8a8",
+    BuildStatus.BUILDING: "bold #000000 on #5fd7ff",
 }
 STATUS_ICONS = {
-    "succeeded": "✔",
-    "failed": "✘",
-    "canceled": "⊘",
-    "running": "▶",
-    "pending": "…",
-    "building": "⚙",
+    JobStatus.SUCCEEDED: "✔",
+    JobStatus.FAILED: "✘",
+    JobStatus.CANCELED: "⊘",
+    JobStatus.RUNNING: "▶",
+    JobStatus.PENDING: "…",
+    BuildStatus.BUILDING: "⚙",
 }
 PRORATED = billing.PRORATION_NOTE  # "prorated per second over a 30-day month"
 
 
 def status_text(status: str | None, width: int | None = None) -> Text:
     """A coloured status with an icon (colour is never the only signal)."""
-    status = status or "pending"
+    status = status or JobStatus.PENDING
     label = f"{STATUS_ICONS.get(status, '?')} {status}"
     if width:
         label = label.ljust(width)
@@ -158,8 +159,8 @@ def reason_text(job) -> str:
     """Why a job ended badly, as one line (empty when it did not)."""
     reason = job.failureReason or {}
     message = reason.get("message") or ""
-    if job.status == "canceled" and not message:
-        return "canceled"
+    if job.status == JobStatus.CANCELED and not message:
+        return JobStatus.CANCELED.value
     if job.exitCode not in (None, 0) and reason.get("type") != "nonZeroExit" and message:
         message += f" (exit {job.exitCode})"
     return message

@@ -1,69 +1,107 @@
-"""What every screen of the app shares: loading its data off the UI thread."""
+"""What every screen of the app shares: loading its data off the UI thread, and
+redrawing when the control plane says something it shows changed."""
 
 from __future__ import annotations
 
+from textual import work
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.worker import get_current_worker
 
 
 class LiveScreen(Screen):
-    """Loads its data in a thread now, when shown again and on every app tick.
+    """Loads its data in a worker thread when shown, and again when a change it cares
+    about comes (``changed``); the clock's tick only redraws what moves with time.
 
     Subclasses implement ``load()`` (runs in a worker thread: store reads, never
-    the UI) and ``show(data)`` (runs on the UI thread). A tick that comes while a
-    load is still running asks for one more load after it, never a second thread.
+    the UI), ``show(data)`` (the UI thread) and may override ``wants(change)`` and
+    ``redraw()``. A change that comes while a load runs asks for one more load
+    after it, never a second thread.
     """
 
     BINDINGS_TITLE = ""
-    loaded_count = 0
+
+    class Loaded(Message):
+        def __init__(self, data, error: Exception | None) -> None:
+            super().__init__()
+            self.data = data
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded_count = 0
+        self.load_running = False
+        self.load_again = False
+        self.stale = False  # a change came while another screen covered this one
+        self.last_error: str | None = None
 
     def on_mount(self) -> None:
         self.app.apply_blink(self)
         self.reload()
 
     def check_action(self, action: str, parameters) -> bool | None:
-        return not self.app.quitting  # keys typed after q must not open anything
+        return not self.app.closing  # keys typed after q must not open anything
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if self.stale or not self.loaded_count:
+            self.stale = False
+            self.reload()
+
+    def changed(self, change) -> None:
+        """The control plane wrote something (``change.kind``, ``.id``, ``.status``; None: reload everything)."""
+        if change is not None and not self.wants(change):
+            return
+        if self.in_view:
+            self.reload()
+        else:
+            self.stale = True
+
+    def wants(self, change) -> bool:
+        """Whether this screen shows what ``change`` is about."""
+        return True
 
     def tick(self) -> None:
-        self.reload()
+        """A second passed: redraw what moves with the clock (durations, running costs)."""
+        if self.loaded_count:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the loaded data again (the clock moved)."""
 
     def reload(self) -> None:
-        if getattr(self, "_loading", False):
-            self._again = True
+        if self.load_running:
+            self.load_again = True
             return
-        self._loading, self._again = True, False
-        self.run_worker(self._load_in_thread, thread=True, group="load", exit_on_error=False)
+        self.load_running, self.load_again = True, False
+        self._load()
 
-    def _load_in_thread(self) -> None:
-        worker = get_current_worker()
+    @work(thread=True, group="load", exit_on_error=False)
+    def _load(self) -> None:
         try:
             data, error = self.load(), None
         except Exception as exc:  # the store is busy or unreadable: say so, keep running
             data, error = None, exc
-        if not worker.is_cancelled:
-            self.app.call_from_thread_safe(self._loaded, data, error)
+        self.post_message(self.Loaded(data, error))
 
-    def _loaded(self, data, error) -> None:
-        self._loading = False
-        if error is not None:
-            if str(error) != getattr(self, "_last_error", None):  # once, not every second
-                self._last_error = str(error)
-                self.app.report_error(error)
-        elif self.is_attached:
-            self._last_error = None
-            self.show(data)
+    def on_live_screen_loaded(self, message: "LiveScreen.Loaded") -> None:
+        message.stop()
+        self.load_running = False
+        if message.error is not None:
+            if str(message.error) != self.last_error:  # once, not on every change
+                self.last_error = str(message.error)
+                self.app.report_error(message.error)
+        else:
+            self.last_error = None
+            self.show(message.data)
             self.loaded_count += 1
-        if self._again:
+        if self.load_again:
             self.reload()
 
-    def _covered(self) -> bool:
-        """Another screen is on top (a dialog over this one still lets its log move)."""
+    @property
+    def in_view(self) -> bool:
+        """On top, or under a dialog (a dialog over this one still lets its figures move)."""
         stack = self.app.screen_stack
-        return not (stack and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self])))
+        return bool(stack) and (stack[-1] is self or (isinstance(stack[-1], ModalScreen) and stack[-2:-1] == [self]))
 
     def load(self):  # pragma: no cover - every screen has its own
         return None

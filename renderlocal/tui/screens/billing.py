@@ -17,6 +17,10 @@ class BillingScreen(LiveScreen):
     SUB_TITLE = "Billing"
     BINDINGS = []
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0  # jobs still running in the last report
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="billing-totals")
@@ -41,11 +45,19 @@ class BillingScreen(LiveScreen):
         super().on_mount()
 
     def load(self) -> SpendReport:
-        plane = self.app.plane
-        names = {s.id: s.name for s in plane.list_services(include_removed=True)}
-        return build_report(plane.jobs.list(), names, self.app.now())
+        state = self.app.plane.state
+        names = {s.id: s.name for s in state.list_services(include_removed=True)}
+        return build_report(state.list_jobs(), names, self.app.now())
+
+    def wants(self, change) -> bool:
+        return change.kind in ("job", "service")
+
+    def tick(self) -> None:
+        if self.running:  # running jobs add up by the second: count again
+            self.reload()
 
     def show(self, report: SpendReport) -> None:
+        self.running = report.running
         totals = Text()
         totals.append("Today ", "dim")
         totals.append(usd(report.total_today, 6) + "*", "bold")

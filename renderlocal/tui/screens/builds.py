@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import Build
+from renderlocal.core.models import Build, BuildStatus, Service
 from renderlocal.tui.format import duration, short_time, status_text
 from renderlocal.tui.logtail import LogTail
 from renderlocal.tui.screens.base import BACK, LiveScreen
@@ -41,13 +43,21 @@ class BuildsScreen(LiveScreen):
         Binding("w", "toggle_wrap", "Wrap"),
     ]
 
+    class LogRead(Message):
+        def __init__(self, tail: LogTail, lines) -> None:
+            super().__init__()
+            self.tail = tail
+            self.lines = lines
+
     def __init__(self, service_id: str) -> None:
         super().__init__()
         self.service_id = service_id
+        self.service: Service | None = None
         self.builds: dict[str, Build] = {}
         self.tail: LogTail | None = None
         self.log_build: str | None = None
-        self._polling = False
+        self.log_reading = False
+        self.drained: str | None = None  # the ended build whose whole log is shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -65,8 +75,15 @@ class BuildsScreen(LiveScreen):
         self.set_interval(0.25, self._poll_log)
 
     def load(self):
-        plane = self.app.plane
-        return plane.get_service(self.service_id), plane.builds.list(self.service_id)
+        state = self.app.plane.state
+        return state.get_service(self.service_id), state.list_builds(self.service_id)
+
+    def wants(self, change) -> bool:
+        return change.kind in ("build", "service")
+
+    def redraw(self) -> None:
+        if self.service is not None:
+            self.show((self.service, list(self.builds.values())))  # a running build's duration
 
     def show(self, data) -> None:
         service, builds = data
@@ -118,7 +135,7 @@ class BuildsScreen(LiveScreen):
 
     def _switch_log(self, build_id: str) -> None:
         self.log_build = build_id
-        self.tail = LogTail(self.app.plane.logs, build_id)
+        self.tail = LogTail(self.app.plane.state.logs, build_id)
         view = self.query_one("#build-log", LogView)
         view.clear()
         view.placeholder = "(this build has not logged anything yet)"
@@ -126,35 +143,34 @@ class BuildsScreen(LiveScreen):
         self._poll_log()
 
     def _poll_log(self) -> None:
-        if self._covered():
-            return
-        if self.tail is None or self._polling:
+        if not self.in_view or self.tail is None or self.log_reading:
             return
         build = self.builds.get(self.log_build or "")
-        if build is not None and build.status != "building" and getattr(self, "_drained", None) == build.id:
+        if build is not None and build.status != BuildStatus.BUILDING and self.drained == build.id:
             return
-        self._polling = True
-        tail = self.tail
+        self.log_reading = True
+        self._read_log(self.tail)
 
-        def work():
-            try:
-                lines = tail.read()
-            except OSError:
-                lines = []
-            self.app.call_from_thread_safe(self._got_lines, tail, lines)
+    @work(thread=True, group="log", exit_on_error=False)
+    def _read_log(self, tail: LogTail) -> None:
+        try:
+            lines = tail.read()
+        except OSError:
+            lines = []
+        self.post_message(self.LogRead(tail, lines))
 
-        self.run_worker(work, thread=True, group="log", exit_on_error=False)
-
-    def _got_lines(self, tail: LogTail, lines) -> None:
-        self._polling = False
+    def on_builds_screen_log_read(self, message: "BuildsScreen.LogRead") -> None:
+        message.stop()
+        self.log_reading = False
+        tail, lines = message.tail, message.lines
         if tail is not self.tail:
             return
         view = self.query_one("#build-log", LogView)
         view.older_not_loaded = tail.partial
         view.append(lines)
         build = self.builds.get(tail.resource_id)
-        if build is not None and build.status != "building" and not lines:
-            self._drained = build.id
+        if build is not None and build.status != BuildStatus.BUILDING and not lines:
+            self.drained = build.id
         self.query_one("#build-log-status", Static).update(view.status_text())
 
     def on_log_view_changed(self, event: LogView.Changed) -> None:
@@ -164,14 +180,13 @@ class BuildsScreen(LiveScreen):
         self.app.pop_screen()
 
     def action_build(self) -> None:
-        service = getattr(self, "service", None)
-        if service is not None:
-            self.app.start_build(service, then=self.reload)
+        if self.service is not None:
+            self.app.start_build(self.service)
 
     def action_cancel_build(self) -> None:
         build = self.builds.get(self.selected_id() or "")
         if build is not None:
-            self.app.confirm_cancel_build(build, then=self.reload)
+            self.app.confirm_cancel_build(build)
 
     def action_toggle_follow(self) -> None:
         view = self.query_one("#build-log", LogView)

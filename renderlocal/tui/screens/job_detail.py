@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
+from renderlocal.core.errors import NotFound
 from renderlocal.core.models import Job
 from renderlocal.tui.logtail import LogTail
 from renderlocal.tui.screens.base import LiveScreen
@@ -18,6 +21,15 @@ LOG_POLL_SECONDS = 0.25
 
 class JobDetailScreen(LiveScreen):
     SUB_TITLE = "Job"
+
+    class LogRead(Message):
+        """New lines of the job's log (a worker read them); ``finished``: the job had ended, its log complete."""
+
+        def __init__(self, lines, finished: bool) -> None:
+            super().__init__()
+            self.lines = lines
+            self.finished = finished
+
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("f", "toggle_follow", "Follow"),
@@ -38,8 +50,8 @@ class JobDetailScreen(LiveScreen):
         self.service_name = ""
         self.max_lines = max_lines
         self.tail: LogTail | None = None
-        self._polling = False
-        self._log_done = False
+        self.log_reading = False
+        self.log_done = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -54,28 +66,30 @@ class JobDetailScreen(LiveScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#log-search", Input).display = False
-        self.tail = LogTail(self.app.plane.logs, self.job_id, keep=self.max_lines)
+        self.tail = LogTail(self.app.plane.state.logs, self.job_id, keep=self.max_lines)
         self.query_one("#job-log", LogView).focus()
         self.set_interval(LOG_POLL_SECONDS, self._poll_log)
         self._poll_log()
 
     # -- the job ------------------------------------------------------------------------
     def load(self):
-        plane = self.app.plane
-        job = plane.jobs.get(self.job_id)
+        state = self.app.plane.state
+        job = state.get_job(self.job_id)
         try:
-            name = plane.get_service(job.serviceId).name
-        except Exception:
+            name = state.get_service(job.serviceId).name
+        except NotFound:  # a service since removed from the blueprint and the store
             name = job.serviceId
         return job, name
+
+    def wants(self, change) -> bool:
+        return change.kind == "job" and change.id == self.job_id
 
     def show(self, data) -> None:
         self.job, self.service_name = data
         self.sub_title = f"Job {self.job.id} · {self.service_name}"
         self._render_job()
 
-    def tick(self) -> None:
-        super().tick()
+    def redraw(self) -> None:
         if self.job is not None:
             self._render_job()  # the cost and the timeline move with the clock
 
@@ -86,31 +100,29 @@ class JobDetailScreen(LiveScreen):
 
     # -- the log ------------------------------------------------------------------------
     def _poll_log(self) -> None:
-        if self._covered():
+        if not self.in_view or self.tail is None or self.log_reading or self.log_done:
             return
-        if self.tail is None or self._polling or self._log_done:
-            return
-        self._polling = True
-        tail, job = self.tail, self.job
-        finished = job is not None and job.final and job.logsComplete
+        self.log_reading = True
+        self._read_log(self.tail, self.job is not None and self.job.settled)
 
-        def work():
-            try:
-                lines = tail.read()
-            except OSError:
-                lines = []
-            self.app.call_from_thread_safe(self._got_lines, lines, finished)
+    @work(thread=True, group="log", exit_on_error=False)
+    def _read_log(self, tail: LogTail, finished: bool) -> None:
+        try:
+            lines = tail.read()
+        except OSError:
+            lines = []
+        self.post_message(self.LogRead(lines, finished))
 
-        self.run_worker(work, thread=True, group="log", exit_on_error=False)
-
-    def _got_lines(self, lines, finished: bool) -> None:
-        self._polling = False
+    def on_job_detail_screen_log_read(self, message: "JobDetailScreen.LogRead") -> None:
+        message.stop()
+        self.log_reading = False
+        lines, finished = message.lines, message.finished
         view = self.query_one("#job-log", LogView)
         view.older_not_loaded = self.tail.partial
         if lines:
             view.append(lines)
         elif finished:
-            self._log_done = True  # the job ended and every line is in
+            self.log_done = True  # the job ended and every line is in
             if view.line_count == 0:
                 view.placeholder = "(this job printed nothing)"
                 view.refresh()
@@ -182,7 +194,7 @@ class JobDetailScreen(LiveScreen):
     # -- job keys ------------------------------------------------------------------------
     def action_cancel_job(self) -> None:
         if self.job is not None:
-            self.app.confirm_cancel(self.job, then=self.reload)
+            self.app.confirm_cancel(self.job)
 
     def action_rerun(self) -> None:
         if self.job is not None:

@@ -9,14 +9,14 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import Job
+from renderlocal.core.models import Job, JobStatus
 from renderlocal.tui.format import (PRORATED, duration, job_seconds, local_time, reason_text, short_time, status_text,
                                     usd)
 from renderlocal.tui.screens.base import LiveScreen
 
 COLUMNS = [("id", "Job"), ("service", "Service"), ("status", "Status"), ("command", "Command"),
            ("plan", "Plan"), ("created", "Created"), ("duration", "Duration"), ("cost", "Cost USD*")]
-STATUS_FILTERS = (None, "running", "pending", "succeeded", "failed", "canceled")
+STATUS_FILTERS = (None, JobStatus.RUNNING, JobStatus.PENDING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
 LIST_LIMIT = 1000  # newest jobs loaded; older ones stay a command away (render-local jobs list)
 
 
@@ -45,6 +45,7 @@ class JobsScreen(LiveScreen):
         self.text_filter = ""
         self.jobs: list[Job] = []
         self.names: dict[str, str] = {}
+        self.shown: dict[str, str] = {}  # job id -> the status its row shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,10 +69,16 @@ class JobsScreen(LiveScreen):
 
     # -- data --------------------------------------------------------------------------
     def load(self):
-        plane = self.app.plane
-        names = {s.id: s.name for s in plane.list_services(include_removed=True)}
+        state = self.app.plane.state
+        names = {s.id: s.name for s in state.list_services(include_removed=True)}
         statuses = [self.status_filter] if self.status_filter else None
-        return names, plane.jobs.list(self.service_id, statuses, limit=LIST_LIMIT)
+        return names, state.list_jobs(self.service_id, statuses, limit=LIST_LIMIT)
+
+    def wants(self, change) -> bool:
+        return change.kind in ("job", "service")
+
+    def redraw(self) -> None:
+        self._fill()  # running jobs' durations and costs
 
     def show(self, data) -> None:
         self.names, self.jobs = data
@@ -98,7 +105,7 @@ class JobsScreen(LiveScreen):
         current = [str(key.value) for key in table.rows]
         if wanted == current:
             for job in jobs:
-                if job.status in ("running", "pending") or self._changed(job):
+                if not job.final or self._changed(job):
                     for (key, _), value in zip(COLUMNS, self._cells(job, now)):
                         table.update_cell(job.id, key, value, update_width=True)
         else:
@@ -108,7 +115,7 @@ class JobsScreen(LiveScreen):
                 table.add_row(*self._cells(job, now), key=job.id)
             if selected in wanted:
                 table.move_cursor(row=wanted.index(selected))
-        self._shown = {job.id: job.status for job in jobs}
+        self.shown = {job.id: job.status for job in jobs}
         shown, total = len(jobs), len(self.jobs)
         note = Text()
         note.append(f"{shown} job{'s' if shown != 1 else ''}")
@@ -142,7 +149,7 @@ class JobsScreen(LiveScreen):
         text.append_text(status_text(job.status))
         reason = reason_text(job)
         if reason and reason != job.status:
-            text.append(f"  {reason}", "red" if job.status == "failed" else "#ffaf00")
+            text.append(f"  {reason}", "red" if job.status == JobStatus.FAILED else "#ffaf00")
         text.append("\ncommand  ", "dim")
         text.append(job.startCommand)
         text.append("\nstarted  ", "dim")
@@ -156,14 +163,14 @@ class JobsScreen(LiveScreen):
         panel.update(text)
 
     def _changed(self, job: Job) -> bool:
-        return getattr(self, "_shown", {}).get(job.id) != job.status
+        return self.shown.get(job.id) != job.status
 
     def _cells(self, job: Job, now) -> list:
         seconds = job_seconds(job, now)
         if seconds is None:
             took = Text(f"waiting {duration((now - parse_stored(job.createdAt)).total_seconds())}", style="dim")
         else:
-            took = Text(duration(seconds) + ("…" if job.status == "running" else ""))
+            took = Text(duration(seconds) + ("…" if job.status == JobStatus.RUNNING else ""))
         return [
             job.id,
             self.names.get(job.serviceId, job.serviceId),
@@ -262,7 +269,7 @@ class JobsScreen(LiveScreen):
     def action_cancel_job(self) -> None:
         job = self.selected()
         if job is not None:
-            self.app.confirm_cancel(job, then=self.reload)
+            self.app.confirm_cancel(job)
 
     def action_rerun(self) -> None:
         job = self.selected()

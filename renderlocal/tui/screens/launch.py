@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
@@ -26,6 +28,8 @@ from renderlocal.tui.format import PRORATED, hourly, usd
 from renderlocal.tui.widgets.plan_picker import PlanPicker
 
 FAN_OUT_LIMIT = 500
+# The form field that shows an error about an API field (``RenderLocalError.field``).
+FIELD_OF = {"startCommand": "command", "planId": "plan", "envVars": "env"}
 
 
 @dataclass
@@ -71,6 +75,14 @@ def default_plan_id(service: Service) -> str:
 
 
 class LaunchScreen(ModalScreen[list[Job] | None]):
+    class Created(Message):
+        """The jobs the control plane took, and the error that stopped the others (if any)."""
+
+        def __init__(self, created: list[Job], error: Exception | None) -> None:
+            super().__init__()
+            self.created = created
+            self.error = error
+
     BINDINGS = [
         Binding("ctrl+s", "launch", "Launch", priority=True),
         Binding("escape", "close", "Cancel"),
@@ -215,14 +227,15 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
         self.query_one("#launch-error", Static).update(
             Text(f"launching {len(request.commands)} job{'s' if len(request.commands) > 1 else ''}…", style="italic"))
         self.query_one("#launch-error", Static).display = True
-        self.run_worker(lambda: self._create(request), thread=True, group="launch", exit_on_error=False)
+        self._create(request)
 
+    @work(thread=True, group="launch", exit_on_error=False)
     def _create(self, request: LaunchRequest) -> None:
         plane = self.app.plane
         service_id = self.service.id
 
         def one(command: str) -> Job:
-            return plane.create_job(service_id, command, request.plan_id, request.env, supervise=True)
+            return plane.create_job(service_id, command, request.plan_id, request.env)
 
         created: list[Job] = []
         error: Exception | None = None
@@ -241,31 +254,26 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
                             error = error or exc
         except Exception as exc:
             error = exc
-        self.app.call_from_thread_safe(self._created, created, error)
+        self.post_message(self.Created(created, error))
 
-    def _created(self, created: list[Job], error: Exception | None) -> None:
+    def on_launch_screen_created(self, message: "LaunchScreen.Created") -> None:
+        message.stop()
+        created, error = message.created, message.error
         self.launching = False
         if error is None:
             self.dismiss(created)
             return
-        message = str(error) if isinstance(error, RenderLocalError) else f"{type(error).__name__}: {error}"
+        text = str(error) if isinstance(error, RenderLocalError) else f"{type(error).__name__}: {error}"
         if created:
-            message = f"{len(created)} launched, the others failed: {message}"
-        target = "launch"
-        lowered = message.lower()
-        if not created:
-            if "planid" in lowered or "jobs cannot run on the" in lowered:
-                target = "plan"
-            elif "env override" in lowered or "env var name" in lowered:
-                target = "env"
-            elif "startcommand" in lowered:
-                target = "command"
+            text = f"{len(created)} launched, the others failed: {text}"
+        field = getattr(error, "field", None)
+        target = FIELD_OF.get(field, "launch") if not created else "launch"
         if target == "launch":
-            self.query_one("#launch-error", Static).update(Text(f"✘ {message}", style="bold red"))
+            self.query_one("#launch-error", Static).update(Text(f"✘ {text}", style="bold red"))
             self.query_one("#launch-error", Static).display = True
         else:
             self.query_one("#launch-error", Static).display = False
-            self._show_error(target, message)
+            self._show_error(target, text)
         self.query_one("#launch", Button).disabled = False
         if created:
             self.dismiss(created)

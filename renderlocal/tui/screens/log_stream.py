@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 
 from renderlocal.core.errors import RenderLocalError
+from renderlocal.core.logstreams import LogStreams
 
 
 class LogStreamScreen(ModalScreen[None]):
+    """Reads the settings from the data dir; saving and clearing are the control plane's to do."""
+
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "close", "Close"),
     ]
 
-    def __init__(self, plane) -> None:
+    class Done(Message):
+        """A save or clear came back: ``text`` to show, ``error`` if it was refused."""
+
+        def __init__(self, text: str, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+
+    def __init__(self) -> None:
         super().__init__()
-        self.plane = plane
+        self.streams: LogStreams | None = None
 
     def compose(self) -> ComposeResult:
-        config = self.plane.log_streams.get()
+        self.streams = LogStreams(self.app.plane.state)
+        config = self.streams.get()
         with Vertical(id="log-stream", classes="dialog"):
             yield Label("Log stream: every job and build log line as RFC 5424 syslog over TCP")
             yield Static(id="log-stream-status")
@@ -45,7 +59,7 @@ class LogStreamScreen(ModalScreen[None]):
         self.set_interval(1.0, self.show_status)
 
     def show_status(self) -> None:
-        streams = self.plane.log_streams
+        streams = self.streams
         config, state = streams.get(), streams.state()
         if config is None:
             text = "not set: logs stay on this machine"
@@ -68,18 +82,24 @@ class LogStreamScreen(ModalScreen[None]):
         token = self.query_one("#log-stream-token", Input).value or None
         tls = self.query_one("#log-stream-tls", Checkbox).value
         insecure = self.query_one("#log-stream-insecure", Checkbox).value
-        try:
-            self.plane.log_streams.set(endpoint, tls=tls, token=token, insecure=insecure)
-        except RenderLocalError as exc:
-            self.query_one("#log-stream-error", Static).update(f"[red]{exc}[/]")
-            return
-        self.query_one("#log-stream-error", Static).update("[green]saved: forwarding from this app[/]")
-        self.plane.start_forwarding()
-        self.show_status()
+        self._ask(lambda plane: plane.set_log_stream(endpoint, tls=tls, token=token, insecure=insecure),
+                  "[green]saved: the control plane forwards every log line[/]")
 
     def clear(self) -> None:
-        self.plane.log_streams.clear()
-        self.query_one("#log-stream-error", Static).update("log stream cleared")
+        self._ask(lambda plane: plane.clear_log_stream(), "log stream cleared")
+
+    @work(thread=True, group="log-stream", exit_on_error=False)
+    def _ask(self, change, done_text: str) -> None:
+        try:
+            change(self.app.plane)
+        except RenderLocalError as exc:
+            self.post_message(self.Done(f"[red]{exc}[/]", error=True))
+            return
+        self.post_message(self.Done(done_text))
+
+    def on_log_stream_screen_done(self, message: "LogStreamScreen.Done") -> None:
+        message.stop()
+        self.query_one("#log-stream-error", Static).update(message.text)
         self.show_status()
 
     def action_close(self) -> None:

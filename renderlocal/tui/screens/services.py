@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import Build, Service
+from renderlocal.core.models import Build, BuildStatus, Service
 from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly_text, status_text
 from renderlocal.tui.screens.base import LiveScreen
 
@@ -44,6 +44,10 @@ class ServicesScreen(LiveScreen):
         Binding("j", "service_jobs", "Its jobs"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, ServiceRow] = {}
+
     def compose(self) -> ComposeResult:
         yield Header()
         table = DataTable(id="services", cursor_type="row", zebra_stripes=True)
@@ -55,10 +59,16 @@ class ServicesScreen(LiveScreen):
 
     # -- data -------------------------------------------------------------------------
     def load(self) -> list[ServiceRow]:
-        plane = self.app.plane
-        builds = {b.id: b for b in plane.builds.list()}
+        state = self.app.plane.state
+        builds = {b.id: b for b in state.list_builds()}
         return [ServiceRow(s, builds.get(s.lastSuccessfulBuildId), builds.get(s.latestBuildId))
-                for s in plane.list_services()]
+                for s in state.list_services()]
+
+    def wants(self, change) -> bool:
+        return change.kind in ("service", "build")
+
+    def redraw(self) -> None:
+        self.show(list(self.rows.values()))  # "3m ago" and build durations move with the clock
 
     def show(self, rows: list[ServiceRow]) -> None:
         self.rows = {row.service.id: row for row in rows}
@@ -113,7 +123,7 @@ class ServicesScreen(LiveScreen):
 
     def selected(self) -> Service | None:
         service_id = self.selected_id()
-        row = getattr(self, "rows", {}).get(service_id)
+        row = self.rows.get(service_id)
         return row.service if row else None
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
@@ -121,7 +131,7 @@ class ServicesScreen(LiveScreen):
 
     def _show_detail(self) -> None:
         service_id = self.selected_id()
-        row = getattr(self, "rows", {}).get(service_id)
+        row = self.rows.get(service_id)
         detail = self.query_one("#service-detail", Static)
         if row is None:
             detail.update("")
@@ -138,17 +148,17 @@ class ServicesScreen(LiveScreen):
         text.append("env vars       ", "dim")
         text.append((", ".join(sorted(service.envVars)) or "none") + "\n")
         latest = row.latest
-        if latest is not None and latest.status == "failed":
+        if latest is not None and latest.status == BuildStatus.FAILED:
             reason = latest.failureReason or {}
             text.append("latest build   ", "dim")
-            text.append(f"{latest.id} failed", STATUS_STYLES["failed"])
+            text.append(f"{latest.id} failed", STATUS_STYLES[BuildStatus.FAILED])
             message = reason.get("message", "")
             if reason.get("step"):
                 message = f"{reason['step']}: {message}"
             text.append(f": {message}\n", "red")
             if row.last is not None:
                 text.append("               new jobs still run the last successful build " + row.last.id + "\n", "dim")
-        elif latest is not None and latest.status == "building":
+        elif latest is not None and latest.status == BuildStatus.BUILDING:
             started = parse_stored(latest.startedAt or latest.createdAt)
             text.append("latest build   ", "dim")
             text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}\n")

@@ -9,14 +9,15 @@ from rich.text import Text
 from textual.widget import Widget
 
 from renderlocal.core.clock import parse_stored
+from renderlocal.core.models import JobStatus
 from renderlocal.tui.format import STATUS_ICONS, STATUS_STYLES, clock_time, duration, reason_text
 
 BAR_STYLES = {
-    "succeeded": "green",
-    "failed": "red",
-    "canceled": "#ffaf00",
-    "running": "#5fd7ff",
-    "pending": "#a8a8a8",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELED: "#ffaf00",
+    JobStatus.RUNNING: "#5fd7ff",
+    JobStatus.PENDING: "#a8a8a8",
 }
 
 
@@ -69,7 +70,7 @@ def timeline(job, now: datetime, width: int) -> Group:
         elif cancel_x is not None and x == cancel_x:
             char, style = "✕", "bold #ffaf00"
         elif started is None or x < start_x:
-            char, style = "░", BAR_STYLES["pending"]
+            char, style = "░", BAR_STYLES[JobStatus.PENDING]
         else:
             char, style = "█", BAR_STYLES.get(status, "")
         bar.append(char, style)
@@ -101,13 +102,13 @@ def timeline(job, now: datetime, width: int) -> Group:
     outcome.append(f"{STATUS_ICONS.get(status, '?')} {status}", STATUS_STYLES.get(status, ""))
     reason = reason_text(job)
     if reason and reason != status:
-        outcome.append(f"  {reason}", "red" if status == "failed" else "#ffaf00")
-    elif status == "succeeded":
+        outcome.append(f"  {reason}", "red" if status == JobStatus.FAILED else "#ffaf00")
+    elif status == JobStatus.SUCCEEDED:
         outcome.append("  exited with code 0", "green")
-    elif status == "canceled":
+    elif status == JobStatus.CANCELED:
         code = f" (exit code {job.exitCode})" if job.exitCode is not None else ""
         outcome.append(f"  stopped on request{code}", "#ffaf00")
-    if job.cancelRequestedAt and status not in ("canceled",):
+    if job.cancelRequestedAt and status != JobStatus.CANCELED:
         outcome.append("  (cancel requested)", "#ffaf00")
     return Group(bar, label_text, spans, outcome)
 

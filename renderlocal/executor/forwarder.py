@@ -1,132 +1,30 @@
 """Log streams: every job and build log line to one syslog endpoint.
 
 Like Render's log streams: RFC 5424 messages over TCP (TLS when asked) with
-octet-counting framing. The job's own log file is the durable queue: a
-forwarder thread reads each file from a saved cursor and sends, so forwarding
-never slows a job. While the endpoint is down the unsent backlog is bounded:
-past the bound the oldest lines are skipped and counted as dropped.
-Exactly one process per data dir forwards (a lock file decides which).
+octet-counting framing. The job's own log file is the durable queue: the
+control plane's forwarder thread reads each file from a saved cursor and
+sends, so forwarding never slows a job. While the endpoint is down the unsent
+backlog is bounded: past the bound the oldest lines are skipped and counted
+as dropped.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from filelock import FileLock, Timeout
+from renderlocal.core.atomic import write_atomic
+from renderlocal.core.errors import NotFound
+from renderlocal.core.logstreams import LogStreamConfig, LogStreams
+from renderlocal.core.models import FINAL_JOB_STATUSES, BuildStatus, stamp
+from renderlocal.core.state import State
 
-from renderlocal.core.errors import InvalidInput
-from renderlocal.core.models import stamp
-
-SETTINGS_ID = "log-stream"
 MAX_MESSAGE_BYTES = 8192  # per syslog message; a longer line is split and marked part="i/n"
-DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
 FACILITY_USER = 1
 SD_ID = "render-local@32473"  # 32473: the enterprise number RFC 5612 sets aside for examples
-
-
-@dataclass
-class LogStreamConfig:
-    host: str
-    port: int
-    tls: bool = False
-    insecure: bool = False
-    maxQueueBytes: int = DEFAULT_QUEUE_BYTES
-    optOut: list = field(default_factory=list)  # service ids that keep their logs local
-    updatedAt: str = ""
-
-
-def parse_endpoint(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidInput(f"log stream endpoint {text!r} must look like HOST:PORT (port 1-65535)")
-    return host.strip("[]"), int(port)
-
-
-class LogStreams:
-    """The configuration and state of a data dir's log stream, for every face."""
-
-    def __init__(self, plane):
-        self.plane = plane
-        self.dir = plane.data_dir / "log-stream"
-        self.dir.mkdir(exist_ok=True)
-        self.token_path = self.dir / "token"
-        self.state_path = self.dir / "state.json"
-
-    def get(self) -> LogStreamConfig | None:
-        doc = self.plane.store.get("settings", SETTINGS_ID)
-        if doc is None:
-            return None
-        doc = {k: v for k, v in doc.items() if k != "id"}
-        return LogStreamConfig(**doc)
-
-    def set(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
-            max_queue_bytes: int | None = None) -> LogStreamConfig:
-        host, port = parse_endpoint(endpoint)
-        if insecure and not tls:
-            raise InvalidInput("--insecure only applies with --tls")
-        old = self.get()
-        config = LogStreamConfig(host, port, tls, insecure, max_queue_bytes or DEFAULT_QUEUE_BYTES,
-                                 old.optOut if old else [], stamp())
-        self.plane.store.upsert("settings", {"id": SETTINGS_ID} | asdict(config))
-        if token is not None:
-            write_private(self.token_path, token)
-        return config
-
-    def clear(self) -> None:
-        with self.plane.store.table("settings") as table:
-            table.remove(lambda doc: doc.get("id") == SETTINGS_ID)
-        self.token_path.unlink(missing_ok=True)
-
-    def set_service(self, service_ref: str, enabled: bool) -> LogStreamConfig:
-        config = self.get()
-        if config is None:
-            raise InvalidInput("no log stream is set; use: render-local log-streams set HOST:PORT")
-        service = self.plane.get_service(service_ref)
-        opt_out = [s for s in config.optOut if s != service.id] + ([] if enabled else [service.id])
-        self.plane.store.update("settings", SETTINGS_ID, lambda d: d.update(optOut=opt_out))
-        return self.get()
-
-    def token(self) -> str | None:
-        try:
-            return self.token_path.read_text()
-        except FileNotFoundError:
-            return None
-
-    def masked_token(self) -> str | None:
-        token = self.token()
-        if not token:
-            return None
-        return token[:2] + "*" * max(4, len(token) - 4) + token[-2:] if len(token) > 8 else "*" * len(token)
-
-    def state(self) -> dict:
-        try:
-            return json.loads(self.state_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {"sent": 0, "dropped": 0, "lastError": None, "connected": False}
-
-
-def write_private(path: Path, text: str) -> None:
-    """Owner-only file, written atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def _json_atomic(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.replace(tmp, path)
 
 
 def _ascii_token(text: str, limit: int) -> str:
@@ -164,12 +62,13 @@ class LogForwarder:
 
     POLL_SECONDS = 0.1
 
-    def __init__(self, plane):
-        self.plane = plane
-        self.streams = LogStreams(plane)
+    def __init__(self, streams: LogStreams, state: State):
+        self.streams = streams
+        self.state_store = state
+        self.logs = state.logs
         self.cursor_path = self.streams.dir / "cursors.json"
-        self.lock = FileLock(str(self.streams.dir / "forwarder.lock"), thread_local=False)
-        self.holding = False
+        self.loaded = False
+        self._load_lock = threading.Lock()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="log-forwarder", daemon=True)
         self.sock: socket.socket | ssl.SSLSocket | None = None
@@ -186,7 +85,7 @@ class LogForwarder:
     def stop(self, drain_seconds: float = 0.0) -> None:
         """Stop, after giving the backlog up to ``drain_seconds`` to go out."""
         deadline = time.monotonic() + drain_seconds
-        while drain_seconds and time.monotonic() < deadline and self.holding and self.backlog_bytes() > 0:
+        while drain_seconds and time.monotonic() < deadline and self.loaded and self.backlog_bytes() > 0:
             if not self.state["connected"] and self.state["lastError"]:
                 break
             time.sleep(0.05)
@@ -198,10 +97,11 @@ class LogForwarder:
         try:
             while not self.stop_event.is_set():
                 config = self.streams.get()
-                if config is None or not self._hold():
+                if config is None:
                     self._disconnect()
                     self.stop_event.wait(0.5)
                     continue
+                self.begin()
                 self._discover()
                 self._forward(config)
                 self._save()
@@ -209,19 +109,14 @@ class LogForwarder:
         finally:
             self._disconnect()
             self._save()
-            if self.holding:
-                self.lock.release()
-                self.holding = False
 
-    def _hold(self) -> bool:
-        if not self.holding:
-            try:
-                self.lock.acquire(timeout=0)
-            except Timeout:
-                return False
-            self.holding = True
-            self._load()
-        return True
+    def begin(self) -> None:
+        """Load the saved cursors; on a data dir's first stream, start from now: lines written
+        from here on are sent. The control plane calls it as a stream is set, so a job created
+        right after is forwarded whole."""
+        with self._load_lock:
+            if not self.loaded:
+                self._load()
 
     def _load(self) -> None:
         try:
@@ -232,17 +127,19 @@ class LogForwarder:
         self.index_offset = saved.get("indexOffset", None)
         self.state.update(self.streams.state())
         if self.index_offset is None:  # first start: forward what is written from now on
-            index = self.plane.logs.index_path
+            index = self.logs.index_path
             self.index_offset = index.stat().st_size if index.exists() else 0
+        self.loaded = True
 
     def _save(self) -> None:
-        if not self.holding:
+        if not self.loaded:
             return
-        _json_atomic(self.cursor_path, {"cursors": self.cursors, "indexOffset": self.index_offset})
-        _json_atomic(self.streams.state_path, self.state)
+        write_atomic(self.cursor_path, json.dumps({"cursors": self.cursors, "indexOffset": self.index_offset}),
+                     durable=False)
+        self.streams.save_state(self.state)
 
     def _discover(self) -> None:
-        new, self.index_offset = self.plane.logs.new_resources(self.index_offset)
+        new, self.index_offset = self.logs.new_resources(self.index_offset)
         for resource_id in new:
             self.cursors.setdefault(resource_id, 0)
 
@@ -250,32 +147,31 @@ class LogForwarder:
         if resource_id not in self.meta:
             service_id = None
             if resource_id.startswith("job-"):
-                doc = self.plane.job_store.get(resource_id)
-                service_id = doc and doc["serviceId"]
+                doc = self.state_store.job_store.get(resource_id)
                 msgid = "job"
             else:
-                doc = self.plane.store.get("builds", resource_id)
-                service_id = doc and doc["serviceId"]
+                doc = self.state_store.store.get("builds", resource_id)
                 msgid = "build"
+            service_id = doc and doc["serviceId"]
             try:
-                name = self.plane.get_service(service_id).name if service_id else "render-local"
-            except Exception:
+                name = self.state_store.get_service(service_id).name if service_id else "render-local"
+            except NotFound:  # a record lost with a corrupt store: its id still says whose it was
                 name = service_id or "render-local"
             self.meta[resource_id] = (_ascii_token(name, 48), msgid, service_id)
         return self.meta[resource_id]
 
     def _finished(self, resource_id: str) -> bool:
         if resource_id.startswith("job-"):
-            doc = self.plane.job_store.get(resource_id)
-            return doc is None or (doc["status"] in ("succeeded", "failed", "canceled") and doc.get("logsComplete"))
-        doc = self.plane.store.get("builds", resource_id)
-        return doc is None or doc["status"] != "building"
+            doc = self.state_store.job_store.get(resource_id)
+            return doc is None or (doc["status"] in FINAL_JOB_STATUSES and doc.get("logsComplete"))
+        doc = self.state_store.store.get("builds", resource_id)
+        return doc is None or doc["status"] != BuildStatus.BUILDING
 
     def backlog_bytes(self) -> int:
         total = 0
         for resource_id, offset in list(self.cursors.items()):
             try:
-                total += max(0, self.plane.logs.path(resource_id).stat().st_size - offset)
+                total += max(0, self.logs.path(resource_id).stat().st_size - offset)
             except FileNotFoundError:
                 pass
         return total
@@ -296,13 +192,13 @@ class LogForwarder:
 
     def _size(self, resource_id: str) -> int:
         try:
-            return self.plane.logs.path(resource_id).stat().st_size
+            return self.logs.path(resource_id).stat().st_size
         except FileNotFoundError:
             return 0
 
     def _send_lines(self, config, resource_id, app, msgid, token) -> bool:
         batch, end = [], self.cursors[resource_id]
-        for line in self.plane.logs.read(resource_id, self.cursors[resource_id]):
+        for line in self.logs.read(resource_id, self.cursors[resource_id]):
             batch.extend(syslog_frames(line, app, resource_id, msgid, self.hostname, token))
             end = line.end
             if len(batch) >= 512:
@@ -359,7 +255,7 @@ class LogForwarder:
         if excess <= 0:
             return
         for resource_id in list(self.cursors):  # discovery order: oldest first
-            for line in self.plane.logs.read(resource_id, self.cursors[resource_id]):
+            for line in self.logs.read(resource_id, self.cursors[resource_id]):
                 if excess <= 0:
                     break
                 excess -= line.end - line.offset

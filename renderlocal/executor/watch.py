@@ -6,34 +6,42 @@ queues exactly one more, started when the running one ends.
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 
 DEFAULT_IGNORED = (".git/**", "**/__pycache__/**", "**/*.pyc", "**/.DS_Store", "**/*.swp", "**/*~")
 
 
-def glob_to_regex(pattern: str) -> re.Pattern:
-    """Render's buildFilter globs: ``**`` spans directories, ``*`` and ``?`` do not."""
-    out, i = [], 0
-    pattern = pattern.lstrip("./") if pattern.startswith("./") else pattern
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("^" + "".join(out) + "$")
+def _render_globs(patterns):
+    """Compile Render ``buildFilter`` globs into one pathspec ``PathSpec``.
+
+    The matching itself is pathspec's gitwildmatch: ``*`` and ``?`` stop at
+    ``/``, ``**`` spans directories, ``[...]`` classes work, and a pattern that
+    names a directory also covers what is inside it.  One gitwildmatch rule is
+    not Render's: there a pattern without a slash (``*.md``) matches at any
+    depth, but Render documents buildFilter globs as paths relative to the repo
+    root (its own examples spell out ``src/**/*.test.js``; any depth is
+    ``**/*.md``).  So every pattern is anchored: a leading ``./`` or ``/`` is
+    dropped and ``/`` put in front, which also makes a leading ``!`` or ``#``
+    literal rather than a negation or a comment.
+    """
+    import pathspec  # lazily: CLI start-up time matters
+
+    try:  # pathspec >= 1.0 renamed the class behind "gitwildmatch" (and deprecated that name)
+        from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern as Pattern
+    except ImportError:  # pathspec 0.12
+        from pathspec.patterns.gitwildmatch import GitWildMatchPattern as Pattern
+
+    anchored = []
+    for pattern in patterns:
+        pattern = str(pattern).strip()
+        while pattern.startswith("./"):
+            pattern = pattern[2:]
+        pattern = pattern.lstrip("/")
+        if pattern in ("", "."):
+            pattern = "**"
+        anchored.append("/" + pattern)
+    return pathspec.PathSpec.from_lines(Pattern, anchored)
 
 
 class ChangeFilter:
@@ -42,8 +50,9 @@ class ChangeFilter:
     def __init__(self, root: Path, paths=(), ignored=(), dockerignore: bool = False, filter_root: Path | None = None):
         self.root = Path(root)
         self.filter_root = Path(filter_root or root)  # buildFilter globs are relative to the repo root
-        self.paths = [glob_to_regex(p) for p in paths]
-        self.ignored = [glob_to_regex(p) for p in tuple(ignored) + DEFAULT_IGNORED]
+        self.paths = _render_globs(paths) if paths else None
+        self.ignored = _render_globs(ignored)
+        self.default_ignored = _render_globs(DEFAULT_IGNORED)
         self.docker = None
         ignore_file = self.root / ".dockerignore"
         if dockerignore and ignore_file.exists():
@@ -59,9 +68,11 @@ class ChangeFilter:
             from_repo = resolved.relative_to(self.filter_root.resolve()).as_posix()
         except ValueError:
             return False
-        if any(p.match(relative) or p.match(from_repo) for p in self.ignored):
+        if self.default_ignored.match_file(relative) or self.default_ignored.match_file(from_repo):
             return False
-        if self.paths and not any(p.match(from_repo) for p in self.paths):
+        if self.ignored.match_file(from_repo):  # buildFilter globs: repo-relative only
+            return False
+        if self.paths is not None and not self.paths.match_file(from_repo):
             return False
         if self.docker is not None and self.docker.matches(relative):
             return False
@@ -121,14 +132,12 @@ class ServiceWatcher:
                 self._launch()
 
 
-def watcher_for(plane, service) -> ServiceWatcher:
-    """A watcher that rebuilds ``service`` through the control plane."""
+def watcher_for(service, filter_root: Path, start_build) -> ServiceWatcher:
+    """A watcher of ``service``'s build context; ``start_build()`` starts a build and returns its thread.
+
+    ``filter_root``: where buildFilter globs start (the blueprint's folder, the repo root on Render).
+    """
     root = Path(service.dockerContext if service.runtime == "docker" else service.rootDir)
     change_filter = ChangeFilter(root, service.buildPaths, service.buildIgnoredPaths,
-                                 dockerignore=service.runtime == "docker", filter_root=plane.blueprint_path.parent)
-
-    def start_build() -> threading.Thread:
-        _build, thread = plane.builds.start(plane.get_service(service.id), trigger="watch")
-        return thread
-
+                                 dockerignore=service.runtime == "docker", filter_root=filter_root)
     return ServiceWatcher(root, change_filter, start_build)

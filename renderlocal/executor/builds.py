@@ -2,26 +2,29 @@
 
 Each build gets a unique tag; the service's ``lastSuccessfulBuildId`` moves only
 when a build succeeds, so a broken rebuild never changes what new jobs run.
+Builds run only in the control plane, each in a thread of its own; a build
+found ``building`` that no thread here runs was left by a crashed control plane.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import tarfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
-from renderlocal.core.errors import InvalidInput, NotFound
+from renderlocal.core.errors import InvalidInput
 from renderlocal.core.ids import new_id
-from renderlocal.core.logstore import ts_now
-from renderlocal.core.models import Build, Service, stamp
-from renderlocal.core.processes import pid_alive
+from renderlocal.core.logstore import LogStore, ts_now
+from renderlocal.core.models import Build, BuildStatus, Service, stamp
+from renderlocal.core.state import State
+from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
+from renderlocal.executor.services import ServiceCatalog
 
-LABEL = "render-local"
 KEEP_BUILDS = 3  # successful build images kept per service, besides those in use
 NATIVE_WORKDIR = "/opt/render/project/src"  # where Render puts a native service's code
 RUNTIME_IMAGES = {
@@ -35,7 +38,6 @@ RUNTIME_IMAGES = {
 SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "node_modules")
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")  # the legacy builder's step container
-CANCEL_POLL_SECONDS = 0.25
 
 
 def image_tag(service: Service, build_id: str) -> str:
@@ -43,52 +45,54 @@ def image_tag(service: Service, build_id: str) -> str:
 
 
 class Builder:
-    def __init__(self, plane):
-        self.plane = plane
-        self.store = plane.store
-        self.logs = plane.logs
-        self._steps: dict[str, BuildStep] = {}  # running here: build id -> its current step container
+    """Runs the builds of one data dir. ``jobs_in_use()`` names the builds unfinished jobs run
+    (their images are never pruned)."""
 
-    # -- queries ---------------------------------------------------------------
-    def get(self, build_id: str) -> Build:
-        doc = self.store.get("builds", build_id)
-        if doc is None:
-            raise NotFound(f"unknown build {build_id!r}")
-        return Build.from_doc(doc)
-
-    def list(self, service_id: str | None = None) -> list[Build]:
-        docs = self.store.find("builds", serviceId=service_id) if service_id else self.store.all("builds")
-        return sorted((Build.from_doc(d) for d in docs), key=lambda b: b.createdAt, reverse=True)
-
-    def building(self, service_id: str) -> Build | None:
-        return next((b for b in self.list(service_id) if b.status == "building"), None)
+    def __init__(self, engine: Engine, state: State, services: ServiceCatalog, data_dir: Path,
+                 jobs_in_use: Callable[[], set[str]]):
+        self.engine = engine
+        self.state = state
+        self.store = state.store
+        self.logs: LogStore = state.logs
+        self.services = services
+        self.data_dir = data_dir
+        self.jobs_in_use = jobs_in_use
+        self._running: dict[str, BuildStep] = {}  # build id -> its current step, while it runs here
+        self._guard = threading.Lock()
 
     # -- running a build ---------------------------------------------------------
-    def create(self, service: Service, trigger: str = "manual") -> Build:
-        """Record a new build; ``run`` does the work (call it in a thread)."""
-        build = Build(
-            id=new_id("bld"), serviceId=service.id, status="building", createdAt=stamp(),
-            startedAt=stamp(), trigger=trigger, image=image_tag(service, "pending"),
-        )
-        build.image = image_tag(service, build.id)
-        doc = build.to_doc() | {"ownerPid": os.getpid()}
-        self.store.insert("builds", doc)
-        self.plane.update_service(service.id, latestBuildId=build.id)
-        return build
-
     def start(self, service: Service, trigger: str = "manual") -> tuple[Build, threading.Thread]:
-        build = self.create(service, trigger)
-        thread = threading.Thread(target=self.run, args=(build.id,), name=f"build-{build.id}", daemon=True)
+        """Record a new build and run it in a thread; returns both."""
+        self.engine.client  # no engine: fail before recording a build nobody can run
+        build = Build(id=new_id("bld"), serviceId=service.id, status=BuildStatus.BUILDING, createdAt=stamp(),
+                      startedAt=stamp(), trigger=trigger)
+        build.image = image_tag(service, build.id)
+        step = BuildStep(self.engine, build.id)
+        with self._guard:
+            self._running[build.id] = step
+        self.store.insert("builds", build.to_doc())
+        self.services.update(service.id, latestBuildId=build.id)
+        thread = threading.Thread(target=self._run, args=(build.id, step), name=f"build-{build.id}", daemon=True)
         thread.start()
         return build, thread
 
-    def run(self, build_id: str) -> Build:
-        build = self.get(build_id)
-        service = self.plane.get_service(build.serviceId)
+    def wait(self, build_id: str, timeout: float) -> Build:
+        """The build once it ended (or as it is after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while (build := self.state.get_build(build_id)).status == BuildStatus.BUILDING and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return build
+
+    def building(self) -> bool:
+        """Whether a build runs right now."""
+        with self._guard:
+            return bool(self._running)
+
+    def _run(self, build_id: str, step: "BuildStep") -> Build:
+        build = self.state.get_build(build_id)
         writer = self.logs.writer(build.id)
-        step = self._steps[build.id] = BuildStep(self, build.id)
-        step.watch_for_cancel()
         try:
+            service = self.state.get_service(build.serviceId)
             if service.runtime == "docker":
                 image_id, failure = self._docker_build(service, build, writer, step)
             else:
@@ -97,48 +101,51 @@ class Builder:
             image_id, failure = None, {"message": f"{type(exc).__name__}: {exc}"}
         finally:
             step.done()
-            del self._steps[build.id]
             writer.close()
-        return self._finish(build.id, image_id, failure)
+        try:
+            return self._finish(build.id, image_id, failure)
+        finally:
+            with self._guard:
+                self._running.pop(build.id, None)
 
     def cancel(self, build_id: str) -> Build:
-        """Ask a running build to stop; the process running it kills its current step."""
-        self.get(build_id)  # unknown ids: NotFound
+        """Stop a running build: its current step is killed; the last successful build stays."""
+        self.state.get_build(build_id)  # unknown ids: NotFound
         now = stamp()
 
         def request(doc):
-            if doc["status"] != "building":
+            if doc["status"] != BuildStatus.BUILDING:
                 raise InvalidInput(f"build {build_id} already ended ({doc['status']}); nothing to cancel")
             doc["cancelRequestedAt"] = doc.get("cancelRequestedAt") or now  # the first request counts
 
-        doc = self.store.update("builds", build_id, request)
-        if not pid_alive(doc.get("ownerPid")):
+        self.store.update("builds", build_id, request)
+        with self._guard:
+            step = self._running.get(build_id)
+        if step is None:
             self.recover()  # nobody runs it any more: stop what it left and record the end now
-        return self.get(build_id)
-
-    def wait(self, build_id: str, timeout: float) -> Build:
-        deadline = time.monotonic() + timeout
-        while (build := self.get(build_id)).status == "building" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return build
+        else:
+            step.cancel()
+        return self.state.get_build(build_id)
 
     def _finish(self, build_id: str, image_id: str | None, failure: dict | None) -> Build:
         def change(doc):  # a cancel recorded up to this write wins, so it is read in the same transaction
             canceled = bool(doc.get("cancelRequestedAt"))
-            doc.update(status="canceled" if canceled else "failed" if failure else "succeeded", finishedAt=stamp(),
+            status = BuildStatus.CANCELED if canceled else BuildStatus.FAILED if failure else BuildStatus.SUCCEEDED
+            doc.update(status=status, finishedAt=stamp(),
                        imageId=None if canceled else image_id, failureReason=None if canceled else failure)
 
         build = Build.from_doc(self.store.update("builds", build_id, change))
-        if build.status == "succeeded":
+        if build.status == BuildStatus.SUCCEEDED:
             self._promote(build)
             self.prune(build.serviceId)
             return build
-        shutil.rmtree(self.plane.data_dir / "builds" / build.id, ignore_errors=True)  # a native snapshot
-        if build.status == "canceled" and image_id:
+        shutil.rmtree(self.data_dir / "builds" / build.id, ignore_errors=True)  # a native snapshot
+        if build.status == BuildStatus.CANCELED and image_id:
             try:  # it finished before the cancel took: jobs never run a canceled build
-                self.plane.engine.images.remove(build.image)
-            except Exception:
-                pass
+                self.engine.client.images.remove(build.image)
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
         return build
 
     def _promote(self, build: Build) -> None:
@@ -155,7 +162,7 @@ class Builder:
         self.store.update("services", build.serviceId, change)
 
     def _docker_build(self, service: Service, build: Build, writer, step: "BuildStep"):
-        engine = self.plane.engine
+        engine = self.engine.client
         context = Path(service.dockerContext)
         dockerfile = Path(service.dockerfilePath)
         if not dockerfile.is_file():
@@ -167,7 +174,7 @@ class Builder:
         step_line, image_id, failure = None, None, None
         stream = engine.api.build(
             path=str(context), dockerfile=relative, tag=build.image, rm=True, forcerm=True,
-            decode=True, labels={LABEL: "build", f"{LABEL}.service-id": service.id, f"{LABEL}.build-id": build.id},
+            decode=True, labels={LABEL: "build", label("service-id"): service.id, label("build-id"): build.id},
         )
         pending = ""
         for chunk in stream:
@@ -195,20 +202,22 @@ class Builder:
         return image_id, None
 
     def _native_build(self, service: Service, build: Build, writer, step: "BuildStep"):
-        engine = self.plane.engine
+        engine = self.engine.client
         base = RUNTIME_IMAGES[service.runtime]
         try:
             engine.images.get(base)
-        except Exception:
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
             return None, {"message": f"base image {base} for runtime {service.runtime} is missing; docker pull {base}"}
-        snapshot = self.plane.data_dir / "builds" / build.id / "src"
+        snapshot = self.data_dir / "builds" / build.id / "src"
         shutil.copytree(service.rootDir, snapshot, symlinks=True, ignore=SNAPSHOT_IGNORE)
         self.store.update("builds", build.id, lambda d: d.update(snapshotDir=str(snapshot)))
         command = service.buildCommand or "true"
         writer.write(ts_now(), "stdout", f"==> Snapshot of {service.rootDir} taken; running build command: {command}")
         container = engine.containers.create(
             base, entrypoint=["/bin/sh", "-c"], command=[command], working_dir=NATIVE_WORKDIR,
-            environment=service.envVars, labels={LABEL: "build", f"{LABEL}.build-id": build.id},
+            environment=service.envVars, labels={LABEL: "build", label("build-id"): build.id},
         )
         try:
             container.put_archive("/", _tar_of(snapshot, NATIVE_WORKDIR.lstrip("/")))
@@ -231,63 +240,64 @@ class Builder:
     # -- pruning and recovery --------------------------------------------------------
     def prune(self, service_id: str) -> list[str]:
         """Drop old build images and snapshots; keep the newest few and any in use."""
-        service = self.plane.get_service(service_id)
-        in_use = {service.lastSuccessfulBuildId}
-        in_use |= {j["buildId"] for j in self.plane.job_store.live() if j["status"] in ("pending", "running")}
-        succeeded = [b for b in self.list(service_id) if b.status == "succeeded"]
+        service = self.state.get_service(service_id)
+        in_use = {service.lastSuccessfulBuildId} | self.jobs_in_use()
+        succeeded = [b for b in self.state.list_builds(service_id) if b.status == BuildStatus.SUCCEEDED]
         removed = []
         for old in succeeded[KEEP_BUILDS:]:
             if old.id in in_use:
                 continue
             try:
-                self.plane.engine.images.remove(old.image, noprune=False)
-            except Exception:
-                continue  # still used by a stopped container; try next time
-            shutil.rmtree(self.plane.data_dir / "builds" / old.id, ignore_errors=True)
+                self.engine.client.images.remove(old.image, noprune=False)
+            except Exception:  # still used by a stopped container (or gone): try next time
+                continue
+            shutil.rmtree(self.data_dir / "builds" / old.id, ignore_errors=True)
             self.store.update("builds", old.id, lambda d: d.update(pruned=True))
             removed.append(old.id)
         return removed
 
     def recover(self) -> None:
-        """A build whose process died is not coming back: stop what it left, record how it ended."""
-        for doc in self.store.all("builds"):
-            if doc["status"] == "building" and not pid_alive(doc.get("ownerPid")):
-                self._remove_containers(doc["id"])
-                shutil.rmtree(self.plane.data_dir / "builds" / doc["id"], ignore_errors=True)
-                if doc.get("cancelRequestedAt"):
-                    ended = {"status": "canceled", "failureReason": None}
-                else:
-                    ended = {"status": "failed", "failureReason": {"message": "render-local stopped while this build ran"}}
-                self.store.update("builds", doc["id"], lambda d, ended=ended: d.update(ended, finishedAt=stamp()))
+        """A build that no thread here runs was left by a control plane that died:
+        stop what it left, record how it ended."""
+        with self._guard:
+            running = set(self._running)
+        for build in self.state.running_builds():
+            if build.id in running:
+                continue
+            self._remove_containers(build.id)
+            shutil.rmtree(self.data_dir / "builds" / build.id, ignore_errors=True)
+            if build.cancelRequestedAt:
+                ended = {"status": BuildStatus.CANCELED, "failureReason": None}
+            else:
+                ended = {"status": BuildStatus.FAILED,
+                         "failureReason": {"message": "render-local stopped while this build ran"}}
+            self.store.update("builds", build.id, lambda d, ended=ended: d.update(ended, finishedAt=stamp()))
 
     def _remove_containers(self, build_id: str) -> None:
         """A native build's container outlives a killed render-local: remove it (a Dockerfile
         build stops by itself when the engine loses its client)."""
-        try:
-            for container in self.plane.engine.containers.list(all=True, filters={"label": f"{LABEL}.build-id={build_id}"}):
-                container.remove(force=True)
-        except Exception:
-            pass  # no engine: the container, if any, goes with the next recovery
+        for container in self.engine.client.containers.list(all=True, filters={"label": f"{label('build-id')}={build_id}"}):
+            container.remove(force=True)
 
 
 class BuildStep:
     """The container a running build's current step runs in, and the cancel that kills it.
 
-    A cancel may come from another process (the CLI while the app builds), so
-    it is read from the store; the legacy builder runs each RUN step in a
-    container it names in the log, and killing it fails the build at that step.
+    The legacy builder runs each RUN step in a container it names in the log;
+    killing it fails the build at that step. Once canceled, the current step is
+    killed again every KILL_EVERY seconds until the build ends: a step container
+    may be named before it has started, when a kill does not take yet.
     """
 
-    def __init__(self, builder: Builder, build_id: str):
-        self.builder = builder
+    KILL_EVERY = 0.25
+
+    def __init__(self, engine: Engine, build_id: str):
+        self.engine = engine
         self.build_id = build_id
         self.container_id: str | None = None
         self.canceled = threading.Event()
         self.finished = threading.Event()
         self._lock = threading.Lock()
-
-    def watch_for_cancel(self) -> None:
-        threading.Thread(target=self._watch, name=f"cancel-{self.build_id}", daemon=True).start()
 
     def running(self, container_id: str) -> None:
         with self._lock:
@@ -295,26 +305,28 @@ class BuildStep:
         if self.canceled.is_set():
             self._kill()
 
+    def cancel(self) -> None:
+        if not self.canceled.is_set():
+            self.canceled.set()
+            threading.Thread(target=self._keep_killing, name=f"cancel-{self.build_id}", daemon=True).start()
+
     def done(self) -> None:
         self.finished.set()
 
-    def _watch(self) -> None:
-        while not self.finished.wait(CANCEL_POLL_SECONDS):
-            try:
-                if self.canceled.is_set() or self.builder.get(self.build_id).cancelRequestedAt:
-                    self.canceled.set()
-                    self._kill()  # on every poll: a step container may exist but not have started yet
-            except Exception:
-                pass  # a busy store or engine: try again on the next poll
+    def _keep_killing(self) -> None:
+        while True:
+            self._kill()
+            if self.finished.wait(self.KILL_EVERY):
+                return
 
     def _kill(self) -> None:
         with self._lock:
             container_id = self.container_id
         if container_id:
             try:
-                self.builder.plane.engine.api.kill(container_id)
-            except Exception:
-                pass  # already gone: the step ended by itself
+                self.engine.api.kill(container_id)
+            except Exception:  # gone, not started yet (409) or the engine busy: the next round tries again
+                pass
 
 
 def _tar_of(directory: Path, prefix: str) -> bytes:

@@ -1,0 +1,99 @@
+"""A control plane in another process, as a face in this one sees it: reads from
+the data dir's files (``State``), commands over the API, changes from its event
+stream. The terminal app uses it when it is not the control plane itself; it
+offers what ``executor.control.ControlPlane`` offers faces, with the same errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from renderlocal.client.connect import connect
+from renderlocal.client.remote import Unreachable
+from renderlocal.core.models import Build, Job, Service
+from renderlocal.core.state import State
+from renderlocal.executor.changes import Change
+
+
+class RemotePlane:
+    def __init__(self, data_dir: Path, blueprint: Path):
+        self.data_dir = Path(data_dir)
+        self.blueprint_path = Path(blueprint)
+        self.state = State(self.data_dir)
+        self.remote = connect(self.data_dir, self.blueprint_path)
+        status = self.remote.status()
+        self.warnings: list[str] = list(status["warnings"])
+        self.pid: int = status["pid"]
+
+    def _reconnect(self) -> None:
+        """The control plane went away: the next one (started now if none runs; it adopts the jobs)."""
+        self.remote = connect(self.data_dir, self.blueprint_path)
+        self.pid = self.remote.status()["pid"]
+
+    # -- commands ---------------------------------------------------------------------
+    def create_job(self, service_ref: str, start_command: str | None = None, plan_id: str | None = None,
+                   env=None) -> Job:
+        from renderlocal.core.envvars import parse_env_overrides
+
+        service = self.remote.get_service(service_ref)
+        command = start_command if start_command is not None else self.state.get_service(service["id"]).own_start_command
+        created = self.remote.create_job(service, command or "", plan_id, parse_env_overrides(env))
+        return self.state.get_job(created["id"])
+
+    def cancel_job(self, job_id: str) -> Job:
+        job = self.state.get_job(job_id)
+        self.remote.cancel_job(job.serviceId, job_id)
+        return self.state.get_job(job_id)
+
+    def build(self, service_ref: str) -> Build:
+        return self.state.get_build(self.remote.create_build(service_ref)["id"])
+
+    def cancel_build(self, build_id: str) -> Build:
+        self.remote.cancel_build(build_id)
+        return self.state.get_build(build_id)
+
+    def set_watch(self, service_ref: str, on: bool) -> Service:
+        return self.state.get_service(self.remote.set_watch(service_ref, on)["id"])
+
+    def set_log_stream(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
+                       max_queue_bytes: int | None = None) -> dict:
+        return self.remote.set_log_stream(endpoint, tls, token, insecure, max_queue_bytes)
+
+    def clear_log_stream(self) -> None:
+        self.remote.clear_log_stream()
+
+    def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
+        return self.remote.set_log_stream_service(service_ref, enabled)
+
+    # -- changes ------------------------------------------------------------------------
+    def listen(self, callback):
+        """``callback(change)`` (None: reload everything) from a thread that long-polls the
+        control plane's events; returns the way to stop."""
+        stop = threading.Event()
+
+        def run() -> None:
+            after, epoch = None, None
+            while not stop.is_set():
+                try:
+                    answer = self.remote.events(after, epoch, timeout=10)
+                except Unreachable:
+                    if stop.wait(1.0):
+                        return
+                    try:
+                        self._reconnect()
+                    except Exception:  # none could be started: try again in a second
+                        continue
+                    after, epoch = None, None
+                    callback(None)
+                    continue
+                if stop.is_set():
+                    return
+                if answer["reset"]:
+                    callback(None)
+                for item in answer["changes"]:
+                    callback(Change(item["seq"], item["kind"], item.get("id"), item.get("status")))
+                after, epoch = answer["seq"], answer["epoch"]
+
+        threading.Thread(target=run, name="control-plane-events", daemon=True).start()
+        return stop.set

@@ -1,0 +1,206 @@
+"""A data dir's control plane, asked over its local API: what the CLI (always) and
+the terminal app (when another process is the control plane) use.
+
+Stdlib only (``http.client``): a CLI call costs one loopback HTTP request, not
+the Docker SDK's import. Errors come back as the core's own error kinds
+(``error_from``), with the field they are about.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+from renderlocal.client.discovery import Endpoint
+from renderlocal.core.errors import ControlPlaneUnavailable, RenderLocalError, error_from
+from renderlocal.core.models import FINAL_JOB_STATUSES
+
+PAGE = 100  # Render's largest page
+EVENTS_WAIT_SECONDS = 25.0
+
+
+class Unreachable(ControlPlaneUnavailable):
+    """The control plane did not answer (it stopped, or never started listening)."""
+
+
+def quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+class RemoteControlPlane:
+    """Safe to share between threads (a connection each)."""
+
+    def __init__(self, endpoint: Endpoint, token: str):
+        self.endpoint = endpoint
+        parts = urllib.parse.urlsplit(endpoint.url)
+        self.host, self.port = parts.hostname, parts.port
+        self.prefix = parts.path.rstrip("/")  # /v1
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._local = threading.local()
+
+    @property
+    def connection(self) -> http.client.HTTPConnection:
+        if getattr(self._local, "connection", None) is None:
+            self._local.connection = http.client.HTTPConnection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
+        return self._local.connection
+
+    def call(self, method: str, path: str, body=None, query: dict | None = None):
+        """One request; ``path`` under /v1 unless it starts with /local. Raises the core's errors."""
+        url = (path if path.startswith("/local") else self.prefix + path)
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+        payload = None if body is None else json.dumps(body)
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, url, headers=self.headers, body=payload)
+            except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
+                self.connection.close()
+                if attempt == 2:
+                    raise Unreachable(f"the control plane at {self.endpoint.url} does not answer ({exc})") from None
+                continue
+            try:
+                response = self.connection.getresponse()
+                raw = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self.connection.close()
+                if method == "GET" and attempt == 1:
+                    continue  # a read: asking again changes nothing
+                if method == "GET":
+                    raise Unreachable(f"the control plane at {self.endpoint.url} stopped answering ({exc})") from None
+                raise RenderLocalError(
+                    f"the control plane at {self.endpoint.url} took the request but did not answer "
+                    f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise Unreachable(f"{self.endpoint.url} is not render-local's API (status {response.status})") from None
+        if response.status >= 400:
+            if not isinstance(data, dict):
+                raise RenderLocalError(f"the control plane answered {response.status}")
+            raise error_from(data.get("id"), data.get("message") or f"the control plane answered {response.status}",
+                             data.get("field"))
+        return data
+
+    def _pages(self, path: str, key: str, query: dict | None = None) -> list[dict]:
+        """Every item of a Render-style list, page by page."""
+        items, cursor = [], None
+        while True:
+            page = self.call("GET", path, query=(query or {}) | {"limit": PAGE, "cursor": cursor})
+            items.extend(entry[key] for entry in page)
+            if len(page) < PAGE:
+                return items
+            cursor = page[-1]["cursor"]
+
+    # -- Render's routes ---------------------------------------------------------------
+    def list_services(self) -> list[dict]:
+        return self._pages("/services", "service")
+
+    def get_service(self, ref: str) -> dict:
+        return self.call("GET", f"/services/{quote(ref)}")
+
+    def create_job(self, service: dict, start_command: str, plan_id: str | None = None, env=None) -> dict:
+        """``service``: its JSON. Sends this process's values of the service's ``sync: false`` vars
+        and its job timeout and cancel grace, so the job is the one this process means."""
+        body: dict = {"startCommand": start_command}
+        if plan_id is not None:
+            body["planId"] = plan_id
+        if env:
+            body["envVars"] = [{"key": k, "value": v} for k, v in env.items()]
+        keys = service.get("syncFalseEnvVarKeys") or []
+        if keys:
+            body["syncFalseEnvVars"] = [{"key": k, "value": os.environ[k]} for k in keys if k in os.environ]
+        for name, variable in (("timeoutSeconds", "RENDER_LOCAL_JOB_TIMEOUT_SECONDS"),
+                               ("cancelGraceSeconds", "RENDER_LOCAL_CANCEL_GRACE_SECONDS")):
+            if os.environ.get(variable):
+                body[name] = os.environ[variable]
+        return self.call("POST", f"/services/{quote(service['id'])}/jobs", body)
+
+    def find_job(self, job_id: str) -> dict:
+        """A job by its id alone."""
+        return self.call("GET", f"/local/jobs/{quote(job_id)}")
+
+    def get_job(self, service_id: str, job_id: str) -> dict:
+        return self.call("GET", f"/services/{quote(service_id)}/jobs/{quote(job_id)}")
+
+    def cancel_job(self, service_id: str, job_id: str) -> dict:
+        return self.call("POST", f"/services/{quote(service_id)}/jobs/{quote(job_id)}/cancel")
+
+    def list_jobs(self, service_id: str | None = None, statuses: list[str] | None = None) -> list[dict]:
+        query = {"status": ",".join(statuses) if statuses else None}
+        if service_id is None:
+            return self._pages("/local/jobs", "job", query)
+        return self._pages(f"/services/{quote(service_id)}/jobs", "job", query)
+
+    # -- render-local's own routes -------------------------------------------------------------
+    def status(self) -> dict:
+        return self.call("GET", "/local/status")
+
+    def events(self, after: int | None, epoch: str | None, timeout: float = EVENTS_WAIT_SECONDS) -> dict:
+        """Changes after ``after`` (None: from now), waiting up to ``timeout`` for one."""
+        return self.call("GET", "/local/events", query={"after": after, "epoch": epoch, "timeout": timeout})
+
+    def create_build(self, service_ref: str) -> dict:
+        return self.call("POST", f"/local/services/{quote(service_ref)}/builds", {})
+
+    def list_builds(self, service_ref: str) -> list[dict]:
+        return self.call("GET", f"/local/services/{quote(service_ref)}/builds")
+
+    def get_build(self, build_id: str) -> dict:
+        return self.call("GET", f"/local/builds/{quote(build_id)}")
+
+    def cancel_build(self, build_id: str) -> dict:
+        return self.call("POST", f"/local/builds/{quote(build_id)}/cancel", {})
+
+    def set_watch(self, service_ref: str, on: bool) -> dict:
+        return self.call("PUT", f"/local/services/{quote(service_ref)}/watch", {"watch": on})
+
+    def log_stream(self) -> dict:
+        return self.call("GET", "/local/log-stream")
+
+    def set_log_stream(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
+                       max_queue_bytes: int | None = None) -> dict:
+        body = {"endpoint": endpoint, "tls": tls, "insecure": insecure}
+        if token is not None:
+            body["token"] = token
+        if max_queue_bytes is not None:
+            body["maxQueueBytes"] = max_queue_bytes
+        return self.call("PUT", "/local/log-stream", body)
+
+    def clear_log_stream(self) -> dict:
+        return self.call("DELETE", "/local/log-stream")
+
+    def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
+        return self.call("PUT", f"/local/log-stream/services/{quote(service_ref)}", {"enabled": enabled})
+
+    def stop_if_idle(self) -> dict:
+        return self.call("POST", "/local/stop", {})
+
+    # -- waiting -----------------------------------------------------------------------------
+    def wait_until(self, check, after: int, epoch: str | None, deadline: float | None = None) -> None:
+        """Call ``check(changes or None)`` after every batch of changes until it returns True
+        (None: changes were missed, look at everything)."""
+        if check(None):
+            return
+        while deadline is None or time.monotonic() < deadline:
+            answer = self.events(after, epoch)
+            after, epoch = answer["seq"], answer["epoch"]
+            if answer["reset"]:
+                if check(None):
+                    return
+            elif answer["changes"] and check(answer["changes"]):
+                return
+
+
+def load_token(data_dir: Path) -> str | None:
+    from renderlocal.api.token import TOKEN_FILE
+
+    try:
+        return (Path(data_dir) / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None

@@ -1,0 +1,203 @@
+"""The control plane of one data dir: the only object that talks to the Docker
+engine and writes state (services, builds, jobs, log stream settings).
+
+Exactly one process holds it at a time (``election.py``): ``render-local
+serve``, the terminal app, or the one a CLI starts in the background. Faces
+call its commands in process (the app, when it is the control plane) or
+through its API (``renderlocal/api``), and read what it wrote through
+``core.state.State``. Its ``changes`` feed says what it wrote, so faces redraw
+when something changed instead of polling.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
+from renderlocal.core.errors import Conflict
+from renderlocal.core.logstreams import LogStreams
+from renderlocal.core.models import Build, Job, Service
+from renderlocal.core.state import State
+from renderlocal.executor.builds import Builder
+from renderlocal.executor.changes import ChangeFeed
+from renderlocal.executor.election import ExecutorLock
+from renderlocal.executor.engine import Engine
+from renderlocal.executor.jobs import JobRunner
+from renderlocal.executor.services import ServiceCatalog
+
+
+class ControlPlane:
+    def __init__(self, data_dir=None, blueprint=None, engine=None):
+        self.data_dir: Path = resolve_data_dir(data_dir)
+        os.chmod(self.data_dir, 0o700)  # holds secrets and the API token
+        self.blueprint_path: Path = resolve_blueprint(blueprint)
+        self.changes = ChangeFeed()
+        self.state = State(self.data_dir, on_change=self.changes.publish)
+        self.engine = Engine(engine)
+        self.services = ServiceCatalog(self.state, self.blueprint_path)
+        self.log_streams = LogStreams(self.state)
+        self.jobs = JobRunner(self.engine, self.state.job_store, self.state.logs, self.state.get_build, self.data_dir)
+        self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run)
+        self.lock = ExecutorLock(self.data_dir)
+        self.watchers: dict = {}  # service id -> ServiceWatcher
+        self.forwarder = None  # LogForwarder, once started
+        self.supervisor = None  # the loop, once started
+        self._watch_guard = threading.Lock()
+
+    @property
+    def logs(self):
+        return self.state.logs
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the last blueprint sync could not do."""
+        return self.services.warnings
+
+    # -- life ---------------------------------------------------------------------------
+    def start(self, wait: float = 0, loop: bool = True, on_problem=None, on_adopted=None) -> "ControlPlane":
+        """Become the data dir's control plane (``ControlPlaneRunning`` if another is), sync the
+        blueprint, adopt what a crashed one left, and run the supervisor loop (``loop``)."""
+        from renderlocal.executor.supervisor import Supervisor
+
+        self.lock.acquire(wait)
+        try:
+            self.services.refresh()
+            self.supervisor = Supervisor(self, on_problem=on_problem, on_adopted=on_adopted)
+            if loop:
+                self.supervisor.start()
+            self.start_forwarding()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def close(self, drain_seconds: float = 5.0) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        with self._watch_guard:
+            for watcher in self.watchers.values():
+                watcher.stop()
+            self.watchers.clear()
+        if self.forwarder is not None:
+            self.forwarder.stop(drain_seconds)
+            self.forwarder = None
+        self.lock.release()
+
+    def __enter__(self) -> "ControlPlane":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def _executing(self) -> None:
+        if not self.lock.held:
+            raise Conflict(f"this process is not the control plane of {self.data_dir}: start() it first")
+
+    def recover(self) -> list[str]:
+        """End builds nobody runs, rebuild lost job records from their containers, supervise
+        every unfinished job; returns the ids of the jobs it began to supervise."""
+        self._executing()
+        self.builds.recover()
+        self.jobs.recreate_missing_records()
+        return self.jobs.reconcile(self.state.unsettled_jobs())
+
+    def busy(self) -> bool:
+        """Whether a job or a build runs here right now."""
+        return self.jobs.supervising() or self.builds.building()
+
+    # -- reads (faces use ``state``; these are for the API and tests) ----------------------
+    def refresh(self) -> None:
+        """Sync the blueprint if it changed since the last sync."""
+        self.services.refresh()
+
+    def list_services(self, include_removed: bool = False) -> list[Service]:
+        return self.state.list_services(include_removed)
+
+    def get_service(self, ref: str) -> Service:
+        return self.state.get_service(ref)
+
+    def listen(self, callback) -> "Callable[[], None]":
+        """``callback(change)`` for every write, from the writing thread; returns the way to stop."""
+        return self.changes.listen(callback)
+
+    # -- commands: what every face can ask ------------------------------------------------
+    def create_job(self, service_ref: str, start_command: str | None = None, plan_id: str | None = None,
+                   env=None, secrets: dict | None = None, timeout_seconds=None, cancel_grace=None) -> Job:
+        """A pending job on the service's last successful build; it is launched and supervised here."""
+        self._executing()
+        self.refresh()  # the env snapshot is the blueprint as it is now
+        service = self.state.get_service(service_ref)
+        return self.jobs.create(service, start_command, plan_id, env, secrets, timeout_seconds, cancel_grace)
+
+    def cancel_job(self, job_id: str) -> Job:
+        self._executing()
+        self.state.get_job(job_id)  # unknown ids: NotFound
+        return self.jobs.cancel(job_id)
+
+    def build(self, service_ref: str, trigger: str = "manual", wait: bool = False) -> Build:
+        """Start a build of the service; with ``wait``, return it finished."""
+        self._executing()
+        build, thread = self.builds.start(self.state.get_service(service_ref), trigger)
+        if wait:
+            thread.join()
+            return self.state.get_build(build.id)
+        return build
+
+    def cancel_build(self, build_id: str) -> Build:
+        self._executing()
+        return self.builds.cancel(build_id)
+
+    def set_watch(self, service_ref: str, on: bool) -> Service:
+        self._executing()
+        service = self.services.update(self.state.get_service(service_ref).id, watch=on)
+        self.sync_watchers()
+        return service
+
+    def set_log_stream(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
+                       max_queue_bytes: int | None = None) -> dict:
+        self._executing()
+        self.log_streams.set(endpoint, tls, token, insecure, max_queue_bytes)
+        self.start_forwarding()
+        self.forwarder.begin()
+        return self.log_streams.view()
+
+    def clear_log_stream(self) -> None:
+        self._executing()
+        self.log_streams.clear()
+
+    def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
+        self._executing()
+        self.log_streams.set_service(service_ref, enabled)
+        return self.log_streams.view()
+
+    # -- background duties (the supervisor loop calls these) -----------------------------------
+    def sync_watchers(self) -> None:
+        """Run a watcher for each service in watch mode, and only those."""
+        from renderlocal.executor.watch import watcher_for
+
+        wanted = {s.id: s for s in self.state.list_services() if s.watch}
+        with self._watch_guard:
+            for service_id in list(self.watchers):
+                if service_id not in wanted:
+                    self.watchers.pop(service_id).stop()
+            for service_id, service in wanted.items():
+                if service_id not in self.watchers:
+                    self.watchers[service_id] = watcher_for(
+                        service, self.blueprint_path.parent, lambda service_id=service_id: self._watch_build(service_id),
+                    ).start()
+
+    def _watch_build(self, service_id: str) -> threading.Thread:
+        _build, thread = self.builds.start(self.state.get_service(service_id), trigger="watch")
+        return thread
+
+    def start_forwarding(self) -> None:
+        """Forward logs to the log stream, when one is set (the forwarder waits for one)."""
+        if self.forwarder is None:
+            from renderlocal.executor.forwarder import LogForwarder
+
+            self.forwarder = LogForwarder(self.log_streams, self.state).start()
+
+    def _builds_jobs_run(self) -> set[str]:
+        return {job.buildId for job in self.state.unsettled_jobs()}

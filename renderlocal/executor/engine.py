@@ -1,0 +1,90 @@
+"""The connection to the Docker engine: DOCKER_HOST or the current docker context,
+and the labels that mark what render-local made on it."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+
+from renderlocal.core.errors import EngineUnavailable
+
+LABEL = "render-local"  # every container and image render-local makes carries it
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def label(name: str) -> str:
+    """A render-local label key: ``render-local.<name>``."""
+    return f"{LABEL}.{name}"
+
+
+def engine_url() -> str | None:
+    """Where the engine is, as the docker CLI would pick it; None for the default socket."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    try:
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_current_context()
+        if context is not None and context.name != "default":
+            return context.Host
+    except Exception:  # a broken ~/.docker config must not hide the default socket
+        pass
+    return None
+
+
+def connect():
+    """A ready ``docker.DockerClient``; raises EngineUnavailable with the reason."""
+    import docker
+
+    url = engine_url()
+    try:
+        client = docker.DockerClient(base_url=url) if url else docker.from_env()
+        client.ping()
+    except Exception as exc:  # the SDK raises several unrelated types here
+        where = url or os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+        # the SDK nests the OS error deep in its message: keep the part a person can act on
+        text = str(exc)
+        reasons = re.findall(r"\[Errno -?\d+\] [^'\")\]]+", text) or re.findall(r"\w+Error\(-?\d+, '([^']+)'\)", text)
+        reason = reasons[-1] if reasons else f"{type(exc).__name__}: {exc}"
+        raise EngineUnavailable(
+            f"the Docker engine at {where} does not answer ({reason}); start dockerd or set DOCKER_HOST"
+        ) from None
+    return client
+
+
+class Engine:
+    """The engine the control plane uses: connected on first use (start-up stays fast),
+    or given (tests pass theirs). ``id`` names it on the jobs it runs."""
+
+    def __init__(self, client=None):
+        self._client = client
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def id(self) -> str:
+        """Its address, or ``default`` for the default socket."""
+        url = engine_url()
+        return "default" if url in (None, DEFAULT_DOCKER_HOST) else url
+
+    @property
+    def client(self):
+        """The ``docker.DockerClient``; raises EngineUnavailable when the engine does not answer."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = connect()
+        return self._client
+
+    @property
+    def api(self):
+        """The SDK's low-level client."""
+        return self.client.api
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether the engine said the object does not exist (docker.errors.NotFound)."""
+    from docker.errors import NotFound
+
+    return isinstance(exc, NotFound)

@@ -1,0 +1,459 @@
+"""Jobs: create on the last successful build, run under plan limits, supervise.
+
+The control plane is the only process that runs jobs, so it supervises every
+job of its data dir: one thread per running job captures the log, enforces
+the timeout and records the end. What a job is outlives the process: its
+container carries labels that say what it is, the engine keeps its state and
+exit code, and its log file holds every line captured so far. A control plane
+that starts after a crash adopts every unfinished job from those
+(``reconcile``), catches its log up from the engine and records how it ended.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+from renderlocal.core.clock import parse_stored, utcnow
+from renderlocal.core.envvars import parse_env_overrides
+from renderlocal.core.errors import InvalidInput
+from renderlocal.core.ids import new_id
+from renderlocal.core.jobstore import JobStore
+from renderlocal.core.logstore import LogStore, normalize_ts
+from renderlocal.core.models import Build, Job, JobStatus, Service, stamp
+from renderlocal.core.plans import plan_for_job
+from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
+from renderlocal.executor.logcapture import LogCapture, attach
+
+DEFAULT_TIMEOUT_SECONDS = 30 * 86_400
+DEFAULT_GRACE_SECONDS = 10
+ENV_TIMEOUT = "RENDER_LOCAL_JOB_TIMEOUT_SECONDS"
+ENV_GRACE = "RENDER_LOCAL_CANCEL_GRACE_SECONDS"
+# On cancel every process of the command gets SIGTERM (docker-init signals the
+# process group); the shell then waits for its child to finish handling it and
+# exits instead of going on to the command's next step.
+CANCELABLE = "trap 'exit 143' TERM; "
+
+
+def seconds_setting(name: str, value, default: int, minimum: int = 1) -> int:
+    """A whole number of seconds from the environment or a request; a clear error otherwise."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidInput(f"{name} must be a whole number of seconds, not {value!r}", field=name)
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number of seconds, not {value!r}", field=name) from None
+    if number < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum}, not {number}", field=name)
+    return number
+
+
+def job_timeout_seconds() -> int:
+    return seconds_setting(ENV_TIMEOUT, os.environ.get(ENV_TIMEOUT), DEFAULT_TIMEOUT_SECONDS)
+
+
+def cancel_grace_seconds() -> int:
+    return seconds_setting(ENV_GRACE, os.environ.get(ENV_GRACE), DEFAULT_GRACE_SECONDS, minimum=0)
+
+
+def container_name(job_id: str) -> str:
+    return f"render-local-{job_id}"
+
+
+class JobRunner:
+    """Runs and supervises the jobs of one data dir on one engine.
+
+    ``build_of(build_id)`` looks a build up (the image a job runs).
+    """
+
+    def __init__(self, engine: Engine, jobs: JobStore, logs: LogStore, build_of: Callable[[str], Build],
+                 data_dir: Path):
+        self.engine = engine
+        self.store = jobs
+        self.logs = logs
+        self.build_of = build_of
+        self.data_dir = data_dir
+        self._supervised: dict[str, threading.Thread] = {}
+        self._attached: dict[str, object] = {}  # job id -> output stream opened before start
+        self._guard = threading.Lock()
+
+    def get(self, job_id: str) -> Job:
+        return Job.from_doc(self.store.get(job_id))
+
+    # -- create --------------------------------------------------------------------
+    def create(self, service: Service, start_command: str | None = None, plan_id: str | None = None,
+               env_overrides=None, secrets: dict | None = None, timeout_seconds=None,
+               cancel_grace=None) -> Job:
+        """Record a pending job and start supervising it (its supervisor launches it), as on Render.
+
+        ``secrets``: the values of the service's ``sync: false`` vars as the asking face
+        has them (None: this process's); a key it lacks is left unset, as the face would.
+        """
+        if start_command is not None and not isinstance(start_command, str):
+            raise InvalidInput("startCommand must be a string", field="startCommand")
+        command = (start_command if start_command is not None else service.own_start_command) or ""
+        if not command.strip():
+            raise InvalidInput(f"startCommand is required (service {service.name} has no start command of its own)",
+                               field="startCommand")
+        plan = plan_for_job(service.type, service.planId, plan_id)
+        overrides = parse_env_overrides(env_overrides)
+        timeout = seconds_setting("timeoutSeconds", timeout_seconds, job_timeout_seconds())
+        grace = seconds_setting("cancelGraceSeconds", cancel_grace, cancel_grace_seconds(), minimum=0)
+        self.engine.client  # no engine: fail now, before any record exists
+        if not service.lastSuccessfulBuildId:
+            raise InvalidInput(
+                f"service {service.name} has no successful build yet; build it first: render-local builds create {service.name}"
+            )
+        build = self.build_of(service.lastSuccessfulBuildId)
+        env = dict(service.envVars)
+        if secrets is not None:
+            for key in service.secretKeys:
+                env.pop(key, None)
+                if secrets.get(key) is not None:
+                    env[key] = secrets[key]
+        env |= {"RENDER": "true", "RENDER_SERVICE_ID": service.id, "RENDER_SERVICE_NAME": service.name,
+                "RENDER_SERVICE_TYPE": service.type} | overrides
+        job = Job(
+            id=new_id("job"), serviceId=service.id, startCommand=command, planId=plan.id,
+            createdAt=stamp(), buildId=build.id, image=build.image, env=env, envOverrides=overrides,
+            timeoutSeconds=timeout, cancelGraceSeconds=grace, engine=self.engine.id,
+        )
+        job.events = [{"at": job.createdAt, "status": JobStatus.PENDING, "message": "created"}]
+        self.store.insert(job.to_doc())
+        self.adopt(job.id)
+        return job
+
+    def _launch(self, job: Job) -> Job:
+        """Create and start the job's container; a launch error fails the job.
+
+        Its output stream is opened before the start, as ``docker run`` does, so
+        the supervisor captures every byte live. A container that a crash left
+        behind under the job's name is taken over instead of made twice.
+        """
+        plan = job.plan
+        engine = self.engine.client
+        try:
+            container = self._left_behind(job)
+            if container is None:
+                container = engine.containers.create(
+                    job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
+                    environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id), detach=True,
+                    init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
+                    mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
+                    labels=self._labels(job),
+                )
+            self._update(job.id, containerId=container.id)
+            if self.get(job.id).cancelRequestedAt:
+                container.remove(force=True)
+                return self._record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
+            if not container.attrs["State"].get("Running"):
+                self._attached[job.id] = attach(engine.api, container.id)
+                container.start()
+            container.reload()
+            started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
+        except Exception as exc:
+            stream = self._attached.pop(job.id, None)
+            if stream is not None:
+                stream.close()
+            return self._record_end(job.id, JobStatus.FAILED, None, {
+                "type": "startFailed", "message": f"the container could not start: {_short(exc)}"})
+        return self._mark_running(job.id, started)
+
+    def _left_behind(self, job: Job):
+        """The job's container, if a crash came between its creation and its id being saved."""
+        try:
+            return self.engine.client.containers.get(container_name(job.id))
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def _labels(self, job: Job) -> dict[str, str]:
+        return {
+            LABEL: "job",
+            label("data-dir"): str(self.data_dir),
+            label("job-id"): job.id,
+            label("service-id"): job.serviceId,
+            label("build-id"): job.buildId,
+            label("plan-id"): job.planId,
+            label("created-at"): job.createdAt,
+            label("timeout-seconds"): str(job.timeoutSeconds),
+            label("cancel-grace-seconds"): str(job.cancelGraceSeconds),
+        }
+
+    # -- lifecycle records -----------------------------------------------------------
+    def _update(self, job_id: str, **changes) -> Job:
+        return Job.from_doc(self.store.update(job_id, lambda d: d.update(changes)))
+
+    def _mark_running(self, job_id: str, started: str) -> Job:
+        def change(doc):
+            if doc["status"] == JobStatus.PENDING:
+                doc["status"] = JobStatus.RUNNING
+                doc["startedAt"] = started
+                doc["events"].append({"at": started, "status": JobStatus.RUNNING, "message": "started"})
+
+        return Job.from_doc(self.store.update(job_id, change))
+
+    def _record_end(self, job_id: str, status: JobStatus, exit_code: int | None, reason: dict | None,
+                    message: str | None = None, finished: str | None = None) -> Job:
+        finished = finished or stamp()
+
+        def change(doc):
+            if Job.from_doc(doc).final:
+                return
+            end = finished
+            if doc.get("startedAt") and parse_stored(end) < parse_stored(doc["startedAt"]):
+                end = doc["startedAt"]  # the engine's two clocks can disagree by microseconds
+            doc.update(status=status, finishedAt=end, exitCode=exit_code, failureReason=reason)
+            if not doc.get("containerId"):
+                doc["logsComplete"] = True  # it never ran: there is nothing to capture
+            text = message or (reason or {}).get("message") or status
+            doc["events"].append({"at": end, "status": status, "message": text})
+
+        return Job.from_doc(self.store.update(job_id, change))
+
+    # -- cancel ----------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> Job:
+        """Ask a job to stop: SIGTERM now, SIGKILL after its grace period; its supervisor records the end."""
+        job = self.get(job_id)
+        if job.final:
+            raise InvalidInput(f"job {job_id} already ended ({job.status}); nothing to cancel")
+        now = stamp()
+
+        def change(doc):
+            if not doc.get("cancelRequestedAt"):
+                doc["cancelRequestedAt"] = now
+                doc["events"].append({"at": now, "status": doc["status"], "message": "cancel requested"})
+
+        job = Job.from_doc(self.store.update(job_id, change))
+        if not job.containerId:
+            return self._record_end(job_id, JobStatus.CANCELED, None, None, "canceled before it started")
+        threading.Thread(target=self._stop_container, args=(job.containerId, job.cancelGraceSeconds),
+                         name=f"cancel-{job_id}", daemon=True).start()
+        return self.get(job_id)
+
+    def _stop_container(self, container_id: str, grace: int) -> None:
+        try:
+            self.engine.api.stop(container_id, timeout=grace)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise  # gone already is fine: the supervisor records the end
+
+    # -- supervision -------------------------------------------------------------------
+    def adopt(self, job_id: str) -> None:
+        """Supervise the job from a thread of its own, unless one already does."""
+        with self._guard:
+            running = self._supervised.get(job_id)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(target=self._supervise, args=(job_id,), name=f"job-{job_id}", daemon=True)
+            self._supervised[job_id] = thread
+        thread.start()
+
+    def _supervise(self, job_id: str) -> None:
+        try:
+            JobSupervision(self, job_id).run()
+        finally:
+            with self._guard:
+                if self._supervised.get(job_id) is threading.current_thread():
+                    del self._supervised[job_id]
+
+    def supervising(self) -> bool:
+        """Whether any job is being supervised right now."""
+        with self._guard:
+            return any(thread.is_alive() for thread in self._supervised.values())
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job has ended and its log is complete (or ``timeout`` passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job.settled:
+                return job
+            with self._guard:
+                thread = self._supervised.get(job_id)
+            if thread is None:
+                self.adopt(job_id)
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return job
+            thread.join(None if left is None else min(left, 1.0))
+
+    def reconcile(self, jobs: list[Job]) -> list[str]:
+        """Adopt every unsettled job on this engine nobody supervises; returns the adopted ids."""
+        adopted = []
+        for job in jobs:
+            if job.settled or job.engine not in (None, self.engine.id):
+                continue  # another engine's (a control plane with another DOCKER_HOST made it): not ours
+            with self._guard:
+                running = self._supervised.get(job.id)
+                if running is not None and running.is_alive():
+                    continue
+            adopted.append(job.id)
+            self.adopt(job.id)
+        return adopted
+
+    def recreate_missing_records(self) -> None:
+        """A job whose record was lost (a store set aside) is rebuilt from its container."""
+        containers = self.engine.client.containers.list(
+            all=True, filters={"label": [f"{LABEL}=job", f"{label('data-dir')}={self.data_dir}"]})
+        for container in containers:
+            labels = container.labels
+            job_id = labels.get(label("job-id"))
+            if not job_id or self.store.get(job_id) is not None:
+                continue
+            config = container.attrs["Config"]
+            env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
+            env.pop("TINI_KILL_PROCESS_GROUP", None)
+            job = Job(
+                id=job_id, serviceId=labels[label("service-id")],
+                startCommand=(config.get("Cmd") or [""])[-1].removeprefix(CANCELABLE),
+                planId=labels[label("plan-id")], createdAt=labels[label("created-at")],
+                buildId=labels[label("build-id")], image=config.get("Image", ""), env=env,
+                timeoutSeconds=int(labels.get(label("timeout-seconds"), DEFAULT_TIMEOUT_SECONDS)),
+                cancelGraceSeconds=int(labels.get(label("cancel-grace-seconds"), DEFAULT_GRACE_SECONDS)),
+                containerId=container.id, engine=self.engine.id,
+            )
+            job.events = [{"at": job.createdAt, "status": JobStatus.PENDING,
+                           "message": "created (record rebuilt from its container)"}]
+            self.store.insert(job.to_doc())
+
+
+class JobSupervision:
+    """Supervising one job to its end: launch it if nobody has, capture its log,
+    enforce its timeout and cancel grace, record how it ended."""
+
+    def __init__(self, runner: JobRunner, job_id: str):
+        self.runner = runner
+        self.job_id = job_id
+        self.engine = runner.engine
+
+    def run(self) -> None:
+        runner = self.runner
+        job = runner.get(self.job_id)
+        if job.final:
+            if not job.logsComplete:
+                self._finish_logs(job)
+            return
+        if not job.containerId:
+            if job.cancelRequestedAt:
+                runner._record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
+                return
+            job = runner._launch(job)  # new, or never launched before a crash
+            if job.final:
+                return
+        container = self._container(job)
+        if container is None:
+            runner._record_end(job.id, JobStatus.FAILED, None, {"type": "lost", "message": "its container vanished"})
+            return
+        state = container.attrs["State"]
+        if job.status == JobStatus.PENDING:
+            if state.get("StartedAt", "").startswith("0001") and not state.get("Running"):
+                container.start()  # made before a crash, never started
+                container.reload()
+                state = container.attrs["State"]
+            job = runner._mark_running(job.id, _docker_time(state["StartedAt"]) or stamp())
+        capture = LogCapture(self.engine.api, runner.logs, job.id, container.id, runner._attached.pop(job.id, None))
+        capture.start_following()
+        timed_out = self._wait_for_exit(job, container)
+        capture.join()
+        container.reload()
+        self._record_exit(job.id, container.attrs["State"], timed_out)
+        runner._update(job.id, logsComplete=True)
+        self._remove(container)
+
+    def _container(self, job: Job):
+        try:
+            return self.engine.client.containers.get(job.containerId)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def _remove(self, container) -> None:
+        try:
+            container.remove()
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+
+    def _kill(self, container) -> None:
+        try:
+            container.kill()
+        except Exception as exc:  # it stopped meanwhile (409 not running, or gone): the wait sees it
+            if is_not_found(exc) or getattr(exc, "status_code", None) == 409:
+                return
+            raise
+
+    def _wait_for_exit(self, job: Job, container) -> bool:
+        """Wait for the container to stop; kill it at its deadline or after a cancel's grace."""
+        import requests
+
+        started = job.started() or utcnow()
+        deadline = started + timedelta(seconds=job.timeoutSeconds)
+        timed_out = bool(job.timedOutAt)
+        while True:
+            remaining = (deadline - utcnow()).total_seconds()
+            if remaining <= 0 and not timed_out:
+                self.runner._update(job.id, timedOutAt=stamp())
+                self._kill(container)
+                timed_out = True
+            try:
+                self.engine.api.wait(container.id, timeout=max(0.5, min(remaining, 2.0)) if remaining > 0 else 2.0)
+                return timed_out
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                pass
+            current = self.runner.get(job.id)
+            if current.cancelRequestedAt:
+                asked = parse_stored(current.cancelRequestedAt)
+                if (utcnow() - asked).total_seconds() > current.cancelGraceSeconds + 2:
+                    self._kill(container)  # the stop's own SIGKILL did not take
+
+    def _record_exit(self, job_id: str, state: dict, timed_out: bool) -> None:
+        runner = self.runner
+        job = runner.get(job_id)
+        code = state.get("ExitCode")
+        finished = _docker_time(state.get("FinishedAt")) or stamp()
+        if job.cancelRequestedAt:
+            runner._record_end(job_id, JobStatus.CANCELED, code, None, "canceled", finished)
+        elif timed_out:
+            runner._record_end(job_id, JobStatus.FAILED, code, {
+                "type": "timedOut", "seconds": job.timeoutSeconds,
+                "message": f"timed out after {job.timeoutSeconds} s"}, finished=finished)
+        elif state.get("OOMKilled"):
+            plan = job.plan
+            runner._record_end(job_id, JobStatus.FAILED, code, {
+                "type": "oomKilled", "memoryLimitMB": plan.memory_mb,
+                "message": f"out of memory: killed at the {plan.name} plan's {plan.memory_text} limit"}, finished=finished)
+        elif code == 0:
+            runner._record_end(job_id, JobStatus.SUCCEEDED, 0, None, "succeeded", finished)
+        else:
+            runner._record_end(job_id, JobStatus.FAILED, code, {
+                "type": "nonZeroExit", "exitCode": code, "message": f"exited with code {code}"}, finished=finished)
+
+    def _finish_logs(self, job: Job) -> None:
+        """An ended job whose log a crash left incomplete: catch it up from the engine."""
+        container = self._container(job) if job.containerId else None
+        if container is not None:
+            LogCapture(self.engine.api, self.runner.logs, job.id, container.id).fetch_once()
+            self._remove(container)
+        self.runner._update(job.id, logsComplete=True)
+
+
+def _docker_time(value: str | None) -> str | None:
+    """Docker's state times to a stored timestamp; its zero time means never."""
+    if not value or value.startswith("0001-"):
+        return None
+    return stamp(parse_stored(normalize_ts(value)[:26] + "Z"))
+
+
+def _short(exc: Exception) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return text.strip().splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,125 @@
+"""The services of the blueprint, kept in the store: ids stay stable across edits."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from renderlocal.core.blueprint import ServiceSpec, load_blueprint
+from renderlocal.core.errors import BlueprintError, NotFound
+from renderlocal.core.ids import new_id
+from renderlocal.core.models import Service, stamp
+from renderlocal.core.state import State
+
+
+class ServiceCatalog:
+    """Syncs ``render.yaml`` into the store; ``warnings`` says what the last sync could not do."""
+
+    def __init__(self, state: State, blueprint_path: Path):
+        self.state = state
+        self.store = state.store
+        self.blueprint_path = blueprint_path
+        self.warnings: list[str] = []
+        self._synced: tuple | None = None  # what the last sync read: see refresh
+
+    def sync(self) -> list[Service]:
+        """Bring the stored services in line with render.yaml (ids stay stable)."""
+        blueprint_stat = _stat(self.blueprint_path)
+        blueprint = load_blueprint(self.blueprint_path)
+        warnings = list(blueprint.warnings)
+        secret_keys = tuple(sorted({v.key for spec in blueprint.services for v in spec.env_vars if v.secret}))
+        now = stamp()
+        with self.store.changing("services") as table:
+            docs = {doc["name"]: dict(doc) for doc in table.all()}
+            table.truncate()
+            synced = []
+            for spec in blueprint.services:
+                service = _service_from_spec(spec, docs.pop(spec.name, None), now, warnings)
+                synced.append(service)
+                table.insert(service.to_doc())
+            for doc in docs.values():  # gone from the blueprint: kept for job history
+                doc["inBlueprint"] = False
+                table.insert(doc)
+        self.warnings = warnings
+        self._synced = self._sync_state(blueprint_stat, secret_keys)
+        return synced
+
+    def _sync_state(self, blueprint_stat, secret_keys: tuple) -> tuple:
+        """What a sync depends on: the blueprint as it was read, and the secrets from our env."""
+        return blueprint_stat, secret_keys, tuple(os.environ.get(key) for key in secret_keys)
+
+    def refresh(self) -> None:
+        """Sync if the blueprint changed; a broken one keeps the last good sync, with a warning."""
+        synced = self._synced
+        if synced is not None and synced[0] is not None and self._sync_state(_stat(self.blueprint_path), synced[1]) == synced:
+            return  # unchanged since the last sync (a job create syncs first: keep it cheap)
+        try:
+            self.sync()
+        except BlueprintError as exc:
+            if not self.state.list_services(include_removed=True):
+                raise  # nothing loaded before: the error is all there is
+            self.warnings = [f"{exc} (using the services as last loaded)"]
+
+    def update(self, service_id: str, **changes) -> Service:
+        doc = self.store.update("services", service_id, lambda d: d.update(changes))
+        if doc is None:
+            raise NotFound(f"unknown service {service_id!r}")
+        return Service.from_doc(doc)
+
+
+def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: list[str]) -> Service:
+    prefix = "crn" if spec.type == "cron" else "srv"
+    keep = old is not None and old["id"].startswith(prefix + "-")
+    generated = dict(old.get("generatedEnv", {})) if keep else {}
+    env: dict[str, str] = {}
+    for var in spec.env_vars:
+        if var.generate:
+            # Render generates a base64-ish 256-bit secret once per service.
+            env[var.key] = generated.setdefault(var.key, secrets.token_urlsafe(32))
+        elif var.secret:
+            if var.key in os.environ:
+                env[var.key] = os.environ[var.key]
+            else:
+                warnings.append(
+                    f"{spec.name}: {var.key} is 'sync: false' and not set in render-local's environment; left unset"
+                )
+        else:
+            env[var.key] = var.value or ""
+    service = Service(
+        id=old["id"] if keep else new_id(prefix),
+        name=spec.name,
+        type=spec.type,
+        runtime=spec.runtime,
+        planId=spec.plan_id,
+        rootDir=str(spec.root_dir),
+        createdAt=old["createdAt"] if keep else now,
+        updatedAt=now,
+        dockerfilePath=str(spec.dockerfile_path) if spec.dockerfile_path else None,
+        dockerContext=str(spec.docker_context) if spec.docker_context else None,
+        dockerCommand=spec.docker_command,
+        buildCommand=spec.build_command,
+        startCommand=spec.start_command,
+        schedule=spec.schedule,
+        autoDeploy=spec.auto_deploy,
+        watch=old.get("watch", spec.auto_deploy) if keep else spec.auto_deploy,
+        buildPaths=list(spec.build_paths),
+        buildIgnoredPaths=list(spec.build_ignored_paths),
+        envVars=env,
+        generatedEnv=generated,
+        secretKeys=sorted({var.key for var in spec.env_vars if var.secret}),
+        lastSuccessfulBuildId=old.get("lastSuccessfulBuildId") if keep else None,
+        latestBuildId=old.get("latestBuildId") if keep else None,
+        inBlueprint=True,
+    )
+    if keep and service.to_doc() | {"updatedAt": old.get("updatedAt")} == old:
+        service.updatedAt = old["updatedAt"]  # nothing changed: updatedAt says when something did
+    return service
+
+
+def _stat(path: Path) -> tuple | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino

@@ -1,0 +1,251 @@
+"""One executor per data dir: every CLI command asks the data dir's control plane
+(serve, the app, or one the CLI starts in the background) and never runs a job,
+a build or the Docker SDK itself."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from renderlocal.client import discovery
+from renderlocal.core.jobstore import JobStore
+from renderlocal.core.logstore import LogStore
+
+pytestmark = pytest.mark.docker
+
+
+def cli(base, *args, importtime=False, env=None):
+    extra = ["-X", "importtime"] if importtime else []
+    command = [base[0], *extra, *base[1:], *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+
+def wait_until(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("never happened")
+
+
+def imported_docker(stderr: str) -> bool:
+    """Whether ``-X importtime`` output shows the Docker SDK (or the executor) loaded."""
+    return any(line.rsplit("|", 1)[-1].strip().split(".")[0] == "docker" or "renderlocal.executor" in line
+               for line in stderr.splitlines() if line.startswith("import time:"))
+
+
+@pytest.fixture
+def project(engine, tmp_path):
+    root = tmp_path
+    (root / "app").mkdir()
+    (root / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (root / "render.yaml").write_text("services:\n  - type: worker\n    name: box\n    runtime: docker\n    rootDir: app\n"
+                                      "    dockerCommand: echo from-the-service\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(root / "data"), "--blueprint", str(root / "render.yaml")]
+    return root, base
+
+
+@pytest.fixture
+def serving(project):
+    root, base = project
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert server.stdout.readline().startswith("http://127.0.0.1:")
+    built = cli(base, "builds", "create", "box", "--wait", importtime=True)
+    assert built.returncode == 0, built.stderr
+    assert not imported_docker(built.stderr)  # the build ran in the control plane
+    yield root / "data", server
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
+def test_a_job_left_by_the_cli_is_supervised_by_the_control_plane(project, serving):
+    _root, base = project
+    data, _server = serving
+    made = cli(base, "jobs", "create", "box", "--start-command", "sleep 1; echo done", "-o", "json", importtime=True)
+    assert made.returncode == 0, made.stderr
+    job = json.loads(made.stdout)
+    assert job["status"] == "pending"  # as the API answers: the control plane launches it
+    assert not imported_docker(made.stderr)
+    store = JobStore(data / "store" / "jobs")
+    ended = wait_until(lambda: (lambda d: d if d["status"] == "succeeded" and d.get("logsComplete") else None)(store.get(job["id"])))
+    assert ended["exitCode"] == 0
+    assert [line.message for line in LogStore(data / "logs").read(job["id"])] == ["done"]
+
+
+def test_wait_exit_codes_and_errors(project, serving):
+    _root, base = project
+    ok = cli(base, "jobs", "create", "box", "--wait", "--env", "A=1", importtime=True)  # the service's own command
+    assert ok.returncode == 0 and "succeeded" in ok.stdout and "echo from-the-service" in ok.stdout
+    assert not imported_docker(ok.stderr)
+    bad = cli(base, "jobs", "create", "box", "--start-command", "exit 3", "--wait", "-o", "json")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["exitCode"] == 3 and "failed: exited with code 3" in bad.stderr
+    tailed = cli(base, "jobs", "create", "box", "--start-command", "echo one; echo two", "--tail")
+    assert tailed.returncode == 0 and tailed.stdout.startswith("one\ntwo\n")
+    for args, words in [(["nosuch"], "unknown service 'nosuch'"), (["box", "--plan-id", "plan-x"], "unknown planId 'plan-x'"),
+                        (["box", "--env", "1A=x"], "env var name '1A' is invalid"),
+                        (["box", "--plan-id", "plan-crn-003"], "needs a service plan")]:
+        refused = cli(base, "jobs", "create", *args, "--start-command", "true")
+        assert refused.returncode == 2 and words in refused.stderr and "Traceback" not in refused.stderr
+    unknown = cli(base, "jobs", "get", "job-00000000000000000000")
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "render-local: error: unknown job 'job-00000000000000000000'"
+
+
+def test_cancel_from_the_cli_reports_the_end_the_control_plane_records(project, serving):
+    _root, base = project
+    data, _server = serving
+    made = cli(base, "jobs", "create", "box", "--start-command", "sleep 60", "-o", "json")
+    job = json.loads(made.stdout)
+    store = JobStore(data / "store" / "jobs")
+    wait_until(lambda: store.get(job["id"])["status"] == "running")
+    canceled = cli(base, "jobs", "cancel", job["id"], "--confirm", "-o", "json")
+    assert canceled.returncode == 0, canceled.stderr
+    assert json.loads(canceled.stdout)["status"] == "canceled"
+
+
+def test_a_second_control_plane_on_the_data_dir_is_refused_and_names_the_first(project, serving):
+    _root, base = project
+    data, server = serving
+    second = cli(base, "serve", "--port", "0")
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    announced = discovery.read_live(data)
+    assert f"a control plane already runs for {data} at {announced.url} (pid {server.pid})" in second.stderr
+
+
+def test_with_none_running_the_cli_starts_one_control_plane_that_stops_when_idle(project):
+    root, base = project
+    data = root / "data"
+    env = os.environ | {"RENDER_LOCAL_IDLE_EXIT_SECONDS": "4"}
+    assert discovery.read_live(data) is None
+    built = cli(base, "builds", "create", "box", env=env)
+    assert built.returncode == 0 and "started a control plane" in built.stderr
+    os.kill(discovery.read_live(data).pid, signal.SIGTERM)
+    wait_until(lambda: discovery.read_live(data) is None)
+    command = base + ["jobs", "create", "box", "--wait", "--start-command"]
+    runs = [subprocess.Popen(command + [f"echo {n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for n in range(3)]  # at once: they must agree on one
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert sum("started a control plane" in err for _out, err in outputs) == 1
+    started = discovery.read_live(data)
+    assert started is not None and started.idle_exit
+    again = cli(base, "jobs", "create", "box", "--start-command", "echo again", "--wait", env=env)
+    assert again.returncode == 0 and "started a control plane" not in again.stderr
+    assert discovery.read_live(data).pid == started.pid
+    # idle: it withdraws, stops and says so
+    wait_until(lambda: "idle for 4 s, stopping" in (data / "control-plane.log").read_text(), 60)
+    wait_until(lambda: "render-local API stopped" in (data / "control-plane.log").read_text(), 30)
+    assert not (data / discovery.FILE).exists()
+
+
+def test_without_autostart_and_none_running_the_cli_says_what_to_do(project):
+    root, base = project
+    refused = cli(base, "services", "list", env=os.environ | {"RENDER_LOCAL_AUTOSTART": "0"})
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"no control plane runs for {root / 'data'} and RENDER_LOCAL_AUTOSTART=0: start one with" in refused.stderr
+
+
+def test_a_control_plane_that_does_not_answer_is_replaced_by_a_new_one(project):
+    root, base = project
+    data = root / "data"
+    data.mkdir()
+    (data / "api-token").write_text("rnd_x\n")
+    # announced by a live process that does not answer (this test, on a closed port)
+    discovery.publish(data, discovery.Endpoint("http://127.0.0.1:9/v1", os.getpid(), str(root / "render.yaml")))
+    made = cli(base, "services", "list")
+    assert made.returncode == 0, made.stderr
+    assert "started a control plane" in made.stderr
+    started = discovery.read_live(data)
+    assert started is not None and started.pid != os.getpid()
+
+
+def test_jobs_asked_for_while_an_idle_control_plane_stops_all_run(project):
+    """Each CLI finds the control plane that is up, or starts one: none of their jobs is lost,
+    whether it lands before, during or after an idle control plane's stop."""
+    root, base = project
+    data = root / "data"
+    env = os.environ | {"RENDER_LOCAL_IDLE_EXIT_SECONDS": "1"}
+    assert cli(base, "builds", "create", "box", env=env).returncode == 0
+    pids = set()
+    for n, pause in enumerate((0.9, 1.0, 1.1, 1.2, 1.5, 2.0)):
+        time.sleep(pause)  # around the moment the previous one decides it is idle
+        made = cli(base, "jobs", "create", "box", "--start-command", f"echo run-{n}", "--wait", "-o", "json", env=env)
+        assert made.returncode == 0, made.stderr
+        job = json.loads(made.stdout)
+        assert job["status"] == "succeeded"
+        assert [line.message for line in LogStore(data / "logs").read(job["id"])] == [f"run-{n}"]
+        if (found := discovery.read_live(data)) is not None:
+            pids.add(found.pid)
+    assert len(pids) >= 2  # some did stop when idle, and the next CLI started another
+
+
+def test_a_cli_of_another_project_takes_over_an_idle_background_control_plane(project, tmp_path_factory):
+    root, base = project
+    data = root / "data"
+    assert cli(base, "services", "list").returncode == 0
+    first = discovery.read_live(data)
+    other = tmp_path_factory.mktemp("other")
+    (other / "render.yaml").write_text("services:\n  - type: worker\n    name: elsewhere\n    runtime: docker\n"
+                                       "    dockerCommand: echo hi\n")
+    listed = cli([*base[:-1], str(other / "render.yaml")], "services", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [item["service"]["name"] for item in json.loads(listed.stdout)] == ["elsewhere"]
+    second = discovery.read_live(data)
+    assert second.pid != first.pid and second.blueprint == str(other / "render.yaml")
+    assert not discovery.pid_alive(first.pid)
+
+
+def test_a_control_plane_started_by_hand_for_another_blueprint_is_left_alone(project, serving, tmp_path_factory):
+    root, base = project
+    other = tmp_path_factory.mktemp("other") / "render.yaml"
+    other.write_text("services: []\n")
+    refused = cli([*base[:-1], str(other)], "services", "list")
+    assert refused.returncode == 2
+    assert f"runs {root / 'render.yaml'}, not {other}: stop it, or give this project its own --data-dir" in refused.stderr
+    wrong_engine = cli(base, "services", "list", env=os.environ | {"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert wrong_engine.returncode == 2 and "runs jobs on the engine default, not DOCKER_HOST=tcp://127.0.0.1:9" in wrong_engine.stderr
+
+
+@pytest.fixture
+def secret_project(engine, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (tmp_path / "render.yaml").write_text("services:\n  - type: worker\n    name: box\n    runtime: docker\n"
+                                          "    rootDir: app\n    envVars:\n      - key: MYSECRET\n        sync: false\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(tmp_path / "data"), "--blueprint", str(tmp_path / "render.yaml")]
+    env = {k: v for k, v in os.environ.items() if k not in ("MYSECRET", "RENDER_LOCAL_JOB_TIMEOUT_SECONDS")}
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env=env | {"MYSECRET": "from-the-control-plane"})
+    assert server.stdout.readline().startswith("http://")
+    subprocess.run(base + ["builds", "create", "box", "--wait"], check=True, capture_output=True, timeout=120)
+    yield base, env
+    server.send_signal(signal.SIGTERM)
+    server.wait(30)
+
+
+def test_a_job_gets_the_secrets_and_timeout_of_the_shell_that_asked(secret_project):
+    base, env = secret_project
+    command = ["jobs", "create", "box", "--start-command", 'echo "secret=[$MYSECRET]"', "--tail"]
+    same = cli(base, *command, env=env | {"MYSECRET": "from-the-control-plane"})
+    assert same.returncode == 0 and "secret=[from-the-control-plane]" in same.stdout
+    other = cli(base, *command, env=env | {"MYSECRET": "abc"})
+    assert other.returncode == 0 and "secret=[abc]" in other.stdout  # this shell's value, for this job only
+    unset = cli(base, *command, env=env)
+    assert unset.returncode == 0 and "secret=[]" in unset.stdout
+    assert "MYSECRET is 'sync: false' and not set in this shell; the job runs without it" in unset.stderr
+    again = cli(base, *command, env=env | {"MYSECRET": "from-the-control-plane"})
+    assert "secret=[from-the-control-plane]" in again.stdout  # the control plane's own value never changed
+    timeout = cli(base, "jobs", "create", "box", "--start-command", "sleep 5", "--wait",
+                  env=env | {"RENDER_LOCAL_JOB_TIMEOUT_SECONDS": "1"})
+    assert timeout.returncode == 1 and "timed out after 1 s" in timeout.stderr
+    for name, value in (("RENDER_LOCAL_JOB_TIMEOUT_SECONDS", "abc"), ("RENDER_LOCAL_CANCEL_GRACE_SECONDS", "-3")):
+        bad = cli(base, "jobs", "create", "box", "--start-command", "true", env=env | {name: value})
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        assert ("must be a whole number of seconds" if value == "abc" else "must be at least 0") in bad.stderr
