@@ -66,6 +66,63 @@ def container_name(job_id: str) -> str:
     return f"render-local-{job_id}"
 
 
+def job_labels(job: Job, data_dir: Path) -> dict[str, str]:
+    """What a job's container says it is: enough to rebuild its record if the store is lost."""
+    return {
+        LABEL: "job",
+        label("data-dir"): str(data_dir),
+        label("job-id"): job.id,
+        label("service-id"): job.serviceId,
+        label("build-id"): job.buildId,
+        label("plan-id"): job.planId,
+        label("created-at"): job.createdAt,
+        label("timeout-seconds"): str(job.timeoutSeconds),
+        label("cancel-grace-seconds"): str(job.cancelGraceSeconds),
+    }
+
+
+
+class JobRecords:
+    """A job's lifecycle in the store: each change one read-modify-write of its record."""
+
+    def __init__(self, store: JobStore):
+        self.store = store
+
+    def get(self, job_id: str) -> Job:
+        return Job.from_doc(self.store.get(job_id))
+
+    def update(self, job_id: str, **changes) -> Job:
+        return Job.from_doc(self.store.update(job_id, lambda d: d.update(changes)))
+
+    def mark_running(self, job_id: str, started: str) -> Job:
+        def change(doc):
+            if doc["status"] == JobStatus.PENDING:
+                doc["status"] = JobStatus.RUNNING
+                doc["startedAt"] = started
+                doc["events"].append({"at": started, "status": JobStatus.RUNNING, "message": "started"})
+
+        return Job.from_doc(self.store.update(job_id, change))
+
+    def record_end(self, job_id: str, status: JobStatus, exit_code: int | None, reason: dict | None,
+                    message: str | None = None, finished: str | None = None) -> Job:
+        finished = finished or stamp()
+
+        def change(doc):
+            if Job.from_doc(doc).final:
+                return
+            end = finished
+            if doc.get("startedAt") and parse_stored(end) < parse_stored(doc["startedAt"]):
+                end = doc["startedAt"]  # the engine's two clocks can disagree by microseconds
+            doc.update(status=status, finishedAt=end, exitCode=exit_code, failureReason=reason)
+            if not doc.get("containerId"):
+                doc["logsComplete"] = True  # it never ran: there is nothing to capture
+            text = message or (reason or {}).get("message") or status
+            doc["events"].append({"at": end, "status": status, "message": text})
+
+        return Job.from_doc(self.store.update(job_id, change))
+
+
+
 class JobRunner:
     """Runs and supervises the jobs of one data dir on one engine.
 
@@ -79,12 +136,12 @@ class JobRunner:
         self.logs = logs
         self.build_of = build_of
         self.data_dir = data_dir
+        self.records = JobRecords(jobs)
         self._supervised: dict[str, threading.Thread] = {}
-        self._attached: dict[str, object] = {}  # job id -> output stream opened before start
         self._guard = threading.Lock()
 
     def get(self, job_id: str) -> Job:
-        return Job.from_doc(self.store.get(job_id))
+        return self.records.get(job_id)
 
     # -- create --------------------------------------------------------------------
     def create(self, service: Service, start_command: str | None = None, plan_id: str | None = None,
@@ -129,95 +186,6 @@ class JobRunner:
         self.adopt(job.id)
         return job
 
-    def _launch(self, job: Job) -> Job:
-        """Create and start the job's container; a launch error fails the job.
-
-        Its output stream is opened before the start, as ``docker run`` does, so
-        the supervisor captures every byte live. A container that a crash left
-        behind under the job's name is taken over instead of made twice.
-        """
-        plan = job.plan
-        engine = self.engine.client
-        try:
-            container = self._left_behind(job)
-            if container is None:
-                container = engine.containers.create(
-                    job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
-                    environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id), detach=True,
-                    init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
-                    mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
-                    labels=self._labels(job),
-                )
-            self._update(job.id, containerId=container.id)
-            if self.get(job.id).cancelRequestedAt:
-                container.remove(force=True)
-                return self._record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
-            if not container.attrs["State"].get("Running"):
-                self._attached[job.id] = attach(engine.api, container.id)
-                container.start()
-            container.reload()
-            started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
-        except Exception as exc:
-            stream = self._attached.pop(job.id, None)
-            if stream is not None:
-                stream.close()
-            return self._record_end(job.id, JobStatus.FAILED, None, {
-                "type": "startFailed", "message": f"the container could not start: {_short(exc)}"})
-        return self._mark_running(job.id, started)
-
-    def _left_behind(self, job: Job):
-        """The job's container, if a crash came between its creation and its id being saved."""
-        try:
-            return self.engine.client.containers.get(container_name(job.id))
-        except Exception as exc:
-            if is_not_found(exc):
-                return None
-            raise
-
-    def _labels(self, job: Job) -> dict[str, str]:
-        return {
-            LABEL: "job",
-            label("data-dir"): str(self.data_dir),
-            label("job-id"): job.id,
-            label("service-id"): job.serviceId,
-            label("build-id"): job.buildId,
-            label("plan-id"): job.planId,
-            label("created-at"): job.createdAt,
-            label("timeout-seconds"): str(job.timeoutSeconds),
-            label("cancel-grace-seconds"): str(job.cancelGraceSeconds),
-        }
-
-    # -- lifecycle records -----------------------------------------------------------
-    def _update(self, job_id: str, **changes) -> Job:
-        return Job.from_doc(self.store.update(job_id, lambda d: d.update(changes)))
-
-    def _mark_running(self, job_id: str, started: str) -> Job:
-        def change(doc):
-            if doc["status"] == JobStatus.PENDING:
-                doc["status"] = JobStatus.RUNNING
-                doc["startedAt"] = started
-                doc["events"].append({"at": started, "status": JobStatus.RUNNING, "message": "started"})
-
-        return Job.from_doc(self.store.update(job_id, change))
-
-    def _record_end(self, job_id: str, status: JobStatus, exit_code: int | None, reason: dict | None,
-                    message: str | None = None, finished: str | None = None) -> Job:
-        finished = finished or stamp()
-
-        def change(doc):
-            if Job.from_doc(doc).final:
-                return
-            end = finished
-            if doc.get("startedAt") and parse_stored(end) < parse_stored(doc["startedAt"]):
-                end = doc["startedAt"]  # the engine's two clocks can disagree by microseconds
-            doc.update(status=status, finishedAt=end, exitCode=exit_code, failureReason=reason)
-            if not doc.get("containerId"):
-                doc["logsComplete"] = True  # it never ran: there is nothing to capture
-            text = message or (reason or {}).get("message") or status
-            doc["events"].append({"at": end, "status": status, "message": text})
-
-        return Job.from_doc(self.store.update(job_id, change))
-
     # -- cancel ----------------------------------------------------------------------------
     def cancel(self, job_id: str) -> Job:
         """Ask a job to stop: SIGTERM now, SIGKILL after its grace period; its supervisor records the end."""
@@ -233,7 +201,7 @@ class JobRunner:
 
         job = Job.from_doc(self.store.update(job_id, change))
         if not job.containerId:
-            return self._record_end(job_id, JobStatus.CANCELED, None, None, "canceled before it started")
+            return self.records.record_end(job_id, JobStatus.CANCELED, None, None, "canceled before it started")
         threading.Thread(target=self._stop_container, args=(job.containerId, job.cancelGraceSeconds),
                          name=f"cancel-{job_id}", daemon=True).start()
         return self.get(job_id)
@@ -332,26 +300,74 @@ class JobSupervision:
 
     def __init__(self, runner: JobRunner, job_id: str):
         self.runner = runner
+        self.records = runner.records
         self.job_id = job_id
         self.engine = runner.engine
 
+    def launch(self, job: Job):
+        """Create and start the job's container (the one place that does); a launch error fails
+        the job. Returns the job and its output stream, opened before the start as ``docker run``
+        does so that every byte is captured live. A container that a crash left behind under the
+        job's name is taken over instead of made twice.
+        """
+        records = self.runner.records
+        plan = job.plan
+        engine = self.engine.client
+        stream = None
+        try:
+            container = self._left_behind(job)
+            if container is None:
+                container = engine.containers.create(
+                    job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
+                    environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id), detach=True,
+                    init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
+                    mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
+                    labels=job_labels(job, self.runner.data_dir),
+                )
+            records.update(job.id, containerId=container.id)
+            if records.get(job.id).cancelRequestedAt:
+                container.remove(force=True)
+                return records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started"), None
+            if not container.attrs["State"].get("Running"):
+                stream = attach(engine.api, container.id)
+                container.start()
+            container.reload()
+            started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
+        except Exception as exc:
+            if stream is not None:
+                stream.close()
+            return records.record_end(job.id, JobStatus.FAILED, None, {
+                "type": "startFailed", "message": f"the container could not start: {_short(exc)}"}), None
+        return records.mark_running(job.id, started), stream
+
+    def _left_behind(self, job: Job):
+        """The job's container, if a crash came between its creation and its id being saved."""
+        try:
+            return self.engine.client.containers.get(container_name(job.id))
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+
     def run(self) -> None:
-        runner = self.runner
-        job = runner.get(self.job_id)
+        records = self.records
+        job = records.get(self.job_id)
         if job.final:
             if not job.logsComplete:
                 self._finish_logs(job)
             return
+        stream = None
         if not job.containerId:
             if job.cancelRequestedAt:
-                runner._record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
+                records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
                 return
-            job = runner._launch(job)  # new, or never launched before a crash
+            job, stream = self.launch(job)  # new, or never launched before a crash
             if job.final:
                 return
         container = self._container(job)
         if container is None:
-            runner._record_end(job.id, JobStatus.FAILED, None, {"type": "lost", "message": "its container vanished"})
+            records.record_end(job.id, JobStatus.FAILED, None, {"type": "lost", "message": "its container vanished"})
             return
         state = container.attrs["State"]
         if job.status == JobStatus.PENDING:
@@ -359,14 +375,14 @@ class JobSupervision:
                 container.start()  # made before a crash, never started
                 container.reload()
                 state = container.attrs["State"]
-            job = runner._mark_running(job.id, _docker_time(state["StartedAt"]) or stamp())
-        capture = LogCapture(self.engine.api, runner.logs, job.id, container.id, runner._attached.pop(job.id, None))
+            job = records.mark_running(job.id, _docker_time(state["StartedAt"]) or stamp())
+        capture = LogCapture(self.engine.api, self.runner.logs, job.id, container.id, stream)
         capture.start_following()
         timed_out = self._wait_for_exit(job, container)
         capture.join()
         container.reload()
         self._record_exit(job.id, container.attrs["State"], timed_out)
-        runner._update(job.id, logsComplete=True)
+        records.update(job.id, logsComplete=True)
         self._remove(container)
 
     def _container(self, job: Job):
@@ -402,7 +418,7 @@ class JobSupervision:
         while True:
             remaining = (deadline - utcnow()).total_seconds()
             if remaining <= 0 and not timed_out:
-                self.runner._update(job.id, timedOutAt=stamp())
+                self.records.update(job.id, timedOutAt=stamp())
                 self._kill(container)
                 timed_out = True
             try:
@@ -410,32 +426,32 @@ class JobSupervision:
                 return timed_out
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 pass
-            current = self.runner.get(job.id)
+            current = self.records.get(job.id)
             if current.cancelRequestedAt:
                 asked = parse_stored(current.cancelRequestedAt)
                 if (utcnow() - asked).total_seconds() > current.cancelGraceSeconds + 2:
                     self._kill(container)  # the stop's own SIGKILL did not take
 
     def _record_exit(self, job_id: str, state: dict, timed_out: bool) -> None:
-        runner = self.runner
-        job = runner.get(job_id)
+        records = self.records
+        job = records.get(job_id)
         code = state.get("ExitCode")
         finished = _docker_time(state.get("FinishedAt")) or stamp()
         if job.cancelRequestedAt:
-            runner._record_end(job_id, JobStatus.CANCELED, code, None, "canceled", finished)
+            records.record_end(job_id, JobStatus.CANCELED, code, None, "canceled", finished)
         elif timed_out:
-            runner._record_end(job_id, JobStatus.FAILED, code, {
+            records.record_end(job_id, JobStatus.FAILED, code, {
                 "type": "timedOut", "seconds": job.timeoutSeconds,
                 "message": f"timed out after {job.timeoutSeconds} s"}, finished=finished)
         elif state.get("OOMKilled"):
             plan = job.plan
-            runner._record_end(job_id, JobStatus.FAILED, code, {
+            records.record_end(job_id, JobStatus.FAILED, code, {
                 "type": "oomKilled", "memoryLimitMB": plan.memory_mb,
                 "message": f"out of memory: killed at the {plan.name} plan's {plan.memory_text} limit"}, finished=finished)
         elif code == 0:
-            runner._record_end(job_id, JobStatus.SUCCEEDED, 0, None, "succeeded", finished)
+            records.record_end(job_id, JobStatus.SUCCEEDED, 0, None, "succeeded", finished)
         else:
-            runner._record_end(job_id, JobStatus.FAILED, code, {
+            records.record_end(job_id, JobStatus.FAILED, code, {
                 "type": "nonZeroExit", "exitCode": code, "message": f"exited with code {code}"}, finished=finished)
 
     def _finish_logs(self, job: Job) -> None:
@@ -444,7 +460,7 @@ class JobSupervision:
         if container is not None:
             LogCapture(self.engine.api, self.runner.logs, job.id, container.id).fetch_once()
             self._remove(container)
-        self.runner._update(job.id, logsComplete=True)
+        self.records.update(job.id, logsComplete=True)
 
 
 def _docker_time(value: str | None) -> str | None:

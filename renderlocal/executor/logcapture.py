@@ -105,17 +105,27 @@ def _normalized(ts_raw: bytes) -> bytes | None:
 
 def attach(api, container_id: str):
     """The container's output stream, opened before it starts (as docker run does)."""
-    response = api._post(api._url("/containers/{0}/attach", container_id),
-                         params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}, stream=True)
-    api._raise_for_status(response)
-    return response
+    return _stream(api, "POST", f"/containers/{container_id}/attach", {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
 
 
 def _log_request(api, container_id: str, follow: bool):
     """The container's whole log so far (and, with follow, to its end), timestamped."""
-    params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"}
-    response = api._get(api._url("/containers/{0}/logs", container_id), params=params, stream=True)
-    api._raise_for_status(response)
+    return _stream(api, "GET", f"/containers/{container_id}/logs",
+                   {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"})
+
+
+def _stream(api, method: str, path: str, params: dict):
+    """A streamed response of the engine's API (the SDK's client is a requests session), read
+    in bulk by ``_frames_of``; an error status becomes the SDK's own error (NotFound...)."""
+    import requests
+    from docker.errors import create_api_error_from_http_exception
+
+    response = api.request(method, f"{api.base_url}/v{api.api_version}{path}", params=params, stream=True)
+    try:
+        response.raise_for_status()
+    except requests.exceptions.HTTPError as exc:
+        response.close()
+        raise create_api_error_from_http_exception(exc) from None
     return response
 
 
