@@ -518,3 +518,42 @@ def test_stopping_the_thread_server_closes_open_log_followers(client, server):
         with pytest.raises(websockets.exceptions.ConnectionClosed):
             ws.recv(timeout=10)
     client.post(f"/services/{sid}/jobs/{job['id']}/cancel")
+
+
+def test_render_locals_own_routes(client, server):
+    """What the CLI and a second app use: status, long-polled change events, builds, watch mode, stop."""
+    import os
+
+    plane, handle = server
+    local = handle.url.removesuffix("/v1") + "/local"
+    status = client.get(f"{local}/status").json()
+    assert status["pid"] == os.getpid() and status["dataDir"] == str(plane.data_dir)
+    assert status["blueprint"] == str(plane.blueprint_path) and status["engine"] == plane.engine.id
+    sid = service_id(client, "api-box")
+    began = time.monotonic()
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "echo hi"}).json()
+    woke = client.get(f"{local}/events", params={"after": status["seq"], "epoch": status["epoch"], "timeout": 20}).json()
+    assert time.monotonic() - began < 10 and not woke["reset"]
+    assert {"kind": "job", "id": job["id"], "status": "pending"} in [{k: c[k] for k in ("kind", "id", "status")}
+                                                                       for c in woke["changes"]]
+    wait_for_job(client, sid, job["id"], lambda j: j["status"] == "succeeded")
+    time.sleep(0.5)  # its log completes after the status: let that last write land
+    now = client.get(f"{local}/status").json()
+    began = time.monotonic()
+    quiet = client.get(f"{local}/events", params={"after": now["seq"], "epoch": now["epoch"], "timeout": 0.6}).json()
+    assert quiet["changes"] == [] and time.monotonic() - began >= 0.5  # nothing happened: it waited
+    assert client.get(f"{local}/events", params={"after": 1, "epoch": "another"}).json()["reset"] is True
+    assert client.get(f"{local}/jobs/{job['id']}").json()["status"] == "succeeded"
+    assert job["id"] in [item["job"]["id"] for item in client.get(f"{local}/jobs", params={"limit": 100}).json()]
+    builds = client.get(f"{local}/services/{sid}/builds").json()
+    assert builds[0]["status"] == "succeeded" and client.get(f"{local}/builds/{builds[0]['id']}").json() == builds[0]
+    refused = client.post(f"{local}/builds/{builds[0]['id']}/cancel")
+    assert refused.status_code == 400 and "already ended (succeeded)" in refused.json()["message"]
+    assert client.get(f"{local}/builds/bld-00000000000000000000").status_code == 404
+    assert client.put(f"{local}/services/{sid}/watch", json={"watch": True}).json()["watch"] is True
+    assert plane.watchers and client.put(f"{local}/services/{sid}/watch", json={"watch": False}).json()["watch"] is False
+    assert not plane.watchers
+    bad = client.put(f"{local}/services/{sid}/watch", json={"watch": "yes"})
+    assert bad.status_code == 400 and bad.json()["field"] == "watch"
+    kept = client.post(f"{local}/stop")  # started by hand: only its owner stops it
+    assert kept.status_code == 409 and "started by hand" in kept.json()["message"]

@@ -8,6 +8,7 @@ rerun from the keyboard.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -243,3 +244,84 @@ def test_a_running_build_is_canceled_from_the_builds_screen(plane):
         assert plane.get_service("box").lastSuccessfulBuildId == good
 
     run(scenario, plane)
+
+
+def test_the_app_becomes_the_control_plane_and_serves_the_cli(engine, data_dir, write_blueprint, monkeypatch):
+    """No control plane runs: the app is it, and a CLI's job runs through the app's API."""
+    import json
+    import subprocess
+    import sys
+
+    from renderlocal.client import discovery
+    from renderlocal.executor.control import ControlPlane
+    from renderlocal.tui.app import RenderLocalApp
+
+    monkeypatch.setenv("RENDER_LOCAL_API_PORT", "0")
+    path = write_blueprint(BLUEPRINT, FILES)
+    plane = ControlPlane(data_dir, path, engine=engine)
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(path)]
+
+    async def main():
+        app = RenderLocalApp(plane, serve_api=True, cursor_blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: discovery.read_live(data_dir) is not None, what="the app's API")
+            assert plane.lock.held and discovery.read_live(data_dir).pid == os.getpid()
+            await pilot.press("b")  # build from the app
+            await wait_for(pilot, lambda: plane.get_service("box").lastSuccessfulBuildId is not None, what="the build")
+            made = await asyncio.to_thread(subprocess.run, base + ["jobs", "create", "box", "--start-command",
+                                                                   "echo via-the-app", "--wait", "-o", "json"],
+                                           capture_output=True, text=True, timeout=120)
+            assert made.returncode == 0, made.stderr
+            assert "started a control plane" not in made.stderr
+            job_id = json.loads(made.stdout)["id"]
+            await pilot.press("2")  # the jobs screen hears of it from the control plane's changes
+            await wait_for(pilot, lambda: job_id in [str(k.value) for k in app.screen.query_one("#jobs").rows],
+                           what="the CLI's job in the app")
+        assert discovery.read_live(data_dir) is None  # withdrawn as the app closed
+
+    try:
+        asyncio.run(main())
+    finally:
+        if plane.lock.held:
+            plane.close()
+
+
+def test_with_a_control_plane_running_the_app_asks_it(engine, data_dir, write_blueprint):
+    """`render-local serve` runs: the app launches through it and shows the job it ran."""
+    import signal
+    import subprocess
+    import sys
+
+    from renderlocal.client.plane import RemotePlane
+    from renderlocal.executor.control import ControlPlane
+    from renderlocal.tui.app import RenderLocalApp
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+    path = write_blueprint(BLUEPRINT, FILES)
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(path)]
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout.readline().startswith("http://")
+    assert subprocess.run(base + ["builds", "create", "box", "--wait"], capture_output=True, timeout=120).returncode == 0
+    plane = ControlPlane(data_dir, path, engine=engine)
+
+    async def main():
+        app = RenderLocalApp(plane, serve_api=True, cursor_blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.plane, RemotePlane), what="the running control plane")
+            assert app.plane.pid == server.pid and not plane.lock.held
+            await wait_for(pilot, lambda: getattr(app.screen, "loaded_count", 0) > 0, what="the services")
+            launcher = await open_launcher(app, pilot)
+            await pilot.press("end", "ctrl+u", *"echo asked-over-the-api", "ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="the job screen")
+            detail = app.screen
+            await wait_for(pilot, lambda: detail.job is not None and detail.job.status == "succeeded" and detail.log_done,
+                           what="the job to succeed, as the other process reports")
+            assert detail.view.visible_messages() == ["asked-over-the-api"]
+            assert launcher.is_attached is False
+
+    try:
+        asyncio.run(main())
+        assert server.poll() is None  # the app leaves the other control plane running
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)

@@ -33,6 +33,7 @@ from renderlocal.core.models import BuildStatus
 UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
 FOLLOW_POLL_SECONDS = 0.2
 EVENTS_WAIT_MAX_SECONDS = 60.0
+EVENTS_SLICE_SECONDS = 0.25  # how soon a long-poll notices its server is stopping
 # How each kind of core error answers (anything else: 400).
 STATUS_OF_KIND = {"bad_request": 400, "not_found": 404, "conflict": 409, "blueprint_error": 400,
                   "engine_unavailable": 503, "control_plane_unavailable": 503, "store_corrupt": 500}
@@ -249,11 +250,14 @@ def create_app(plane, token: str) -> Starlette:
             loop = asyncio.get_running_loop()
             woke = asyncio.Event()
             stop = feed.listen(lambda _change: loop.call_soon_threadsafe(woke.set))
-            try:
-                if feed.seq <= after:  # a change between the check and listen() is not lost
-                    await asyncio.wait_for(woke.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+            stopping = getattr(request.app.state, "stopping", lambda: False)
+            deadline = loop.time() + timeout
+            try:  # a change wakes it at once; a server shutting down within a slice
+                while feed.seq <= after and not stopping() and loop.time() < deadline:
+                    try:
+                        await asyncio.wait_for(woke.wait(), min(EVENTS_SLICE_SECONDS, deadline - loop.time()))
+                    except asyncio.TimeoutError:
+                        pass
             finally:
                 stop()
         seq, changes = feed.since(after)

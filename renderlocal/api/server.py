@@ -128,9 +128,10 @@ def _server(plane, token: str):
     from renderlocal.api.app import create_app
 
     ws = "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
-    config = uvicorn.Config(create_app(plane, token), log_level="warning", lifespan="off", ws=ws,
-                            timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
+    app = create_app(plane, token)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws=ws, timeout_graceful_shutdown=5))
+    app.state.stopping = lambda: server.should_exit  # long-polls answer at once instead of holding the shutdown
+    return server
 
 
 def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:

@@ -31,40 +31,49 @@ class RemotePlane:
         self.remote = connect(self.data_dir, self.blueprint_path)
         self.pid = self.remote.status()["pid"]
 
+    def _ask(self, request):
+        """``request(remote)``; if the control plane went away before it was sent, once more to the next one."""
+        try:
+            return request(self.remote)
+        except Unreachable:
+            self._reconnect()
+            return request(self.remote)
+
     # -- commands ---------------------------------------------------------------------
     def create_job(self, service_ref: str, start_command: str | None = None, plan_id: str | None = None,
                    env=None) -> Job:
         from renderlocal.core.envvars import parse_env_overrides
 
-        service = self.remote.get_service(service_ref)
+        service = self._ask(lambda remote: remote.get_service(service_ref))
         command = start_command if start_command is not None else self.state.get_service(service["id"]).own_start_command
-        created = self.remote.create_job(service, command or "", plan_id, parse_env_overrides(env))
+        overrides = parse_env_overrides(env)
+        created = self._ask(lambda remote: remote.create_job(service, command or "", plan_id, overrides))
         return self.state.get_job(created["id"])
 
     def cancel_job(self, job_id: str) -> Job:
         job = self.state.get_job(job_id)
-        self.remote.cancel_job(job.serviceId, job_id)
+        self._ask(lambda remote: remote.cancel_job(job.serviceId, job_id))
         return self.state.get_job(job_id)
 
     def build(self, service_ref: str) -> Build:
-        return self.state.get_build(self.remote.create_build(service_ref)["id"])
+        return self.state.get_build(self._ask(lambda remote: remote.create_build(service_ref))["id"])
 
     def cancel_build(self, build_id: str) -> Build:
-        self.remote.cancel_build(build_id)
+        self._ask(lambda remote: remote.cancel_build(build_id))
         return self.state.get_build(build_id)
 
     def set_watch(self, service_ref: str, on: bool) -> Service:
-        return self.state.get_service(self.remote.set_watch(service_ref, on)["id"])
+        return self.state.get_service(self._ask(lambda remote: remote.set_watch(service_ref, on))["id"])
 
     def set_log_stream(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
                        max_queue_bytes: int | None = None) -> dict:
-        return self.remote.set_log_stream(endpoint, tls, token, insecure, max_queue_bytes)
+        return self._ask(lambda remote: remote.set_log_stream(endpoint, tls, token, insecure, max_queue_bytes))
 
     def clear_log_stream(self) -> None:
-        self.remote.clear_log_stream()
+        self._ask(lambda remote: remote.clear_log_stream())
 
     def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
-        return self.remote.set_log_stream_service(service_ref, enabled)
+        return self._ask(lambda remote: remote.set_log_stream_service(service_ref, enabled))
 
     # -- changes ------------------------------------------------------------------------
     def listen(self, callback):

@@ -59,6 +59,9 @@ class ControlPlane:
     def start(self, wait: float = 0, loop: bool = True, on_problem=None, on_adopted=None) -> "ControlPlane":
         """Become the data dir's control plane (``ControlPlaneRunning`` if another is), sync the
         blueprint, adopt what a crashed one left, and run the supervisor loop (``loop``)."""
+        import docker  # noqa: F401  here, before the threads that use it start: two threads importing
+        # the SDK at once can meet it half-initialized ("cannot import name 'Context'"), seen in the app
+
         from renderlocal.executor.supervisor import Supervisor
 
         self.lock.acquire(wait)

@@ -36,7 +36,6 @@ from renderlocal.tui.screens.jobs import JobsScreen
 from renderlocal.tui.screens.launch import LaunchScreen
 from renderlocal.tui.screens.services import ServicesScreen
 
-TICK_SECONDS = 1.0
 
 SCREEN_NAMES = {
     ServicesScreen: "Services",
@@ -105,7 +104,6 @@ class RenderLocalApp(App):
     # -- start-up, the control plane and the heartbeat ---------------------------------------
     def on_mount(self) -> None:
         self.switch_mode("services")
-        self.set_interval(TICK_SECONDS, self._tick)
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=12)
         if not self.live:
@@ -205,13 +203,6 @@ class RenderLocalApp(App):
         count = len(message.job_ids)
         self.notify(f"Supervising {count} job{'s' if count != 1 else ''} that no render-local was watching",
                     title="Recovered")
-
-    def _tick(self) -> None:
-        screen = self.screen
-        if isinstance(screen, LiveScreen):
-            screen.tick()
-        elif len(self.screen_stack) > 1 and isinstance(self.screen_stack[-2], LiveScreen):
-            self.screen_stack[-2].tick()  # under a dialog: keep the figures moving
 
     # -- commands: run in a worker, the result comes back as a message -----------------------
     @work(thread=True, group="command", exit_on_error=False)

@@ -20,6 +20,7 @@ class LiveScreen(Screen):
     """
 
     BINDINGS_TITLE = ""
+    TICK_SECONDS = 1.0
 
     class Loaded(Message):
         def __init__(self, data, error: Exception | None) -> None:
@@ -37,6 +38,7 @@ class LiveScreen(Screen):
 
     def on_mount(self) -> None:
         self.app.apply_blink(self)
+        self.set_interval(self.TICK_SECONDS, self.tick)  # the screen's own timer: it stops with the screen
         self.reload()
 
     def check_action(self, action: str, parameters) -> bool | None:
@@ -61,8 +63,9 @@ class LiveScreen(Screen):
         return True
 
     def tick(self) -> None:
-        """A second passed: redraw what moves with the clock (durations, running costs)."""
-        if self.loaded_count:
+        """A second passed: redraw what moves with the clock (durations, running costs), when seen
+        (a dialog over this screen still lets its figures move)."""
+        if self.loaded_count and self.in_view:
             self.redraw()
 
     def redraw(self) -> None:

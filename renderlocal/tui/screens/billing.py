@@ -53,7 +53,7 @@ class BillingScreen(LiveScreen):
         return change.kind in ("job", "service")
 
     def tick(self) -> None:
-        if self.running:  # running jobs add up by the second: count again
+        if self.running and self.in_view:  # running jobs add up by the second: count again
             self.reload()
 
     def show(self, report: SpendReport) -> None:
