@@ -28,7 +28,7 @@ from renderlocal.api.openapi import openapi_document
 from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import looks_like_id
 from renderlocal.core.logstore import LogLine
-from renderlocal.core.models import BuildStatus
+from renderlocal.core.statuses import BuildStatus
 
 UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
 FOLLOW_POLL_SECONDS = 0.2

@@ -17,7 +17,7 @@ import click
 from renderlocal import __version__
 from renderlocal.cli.output import emit, fail, output_option
 from renderlocal.core.errors import RenderLocalError
-from renderlocal.core.models import FINAL_JOB_STATUSES, BuildStatus, JobStatus
+from renderlocal.core.statuses import FINAL_JOB_STATUSES, BuildStatus, JobStatus
 
 
 class Context:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -38,6 +37,8 @@ def publish_once(path: Path, data: bytes | str, private: bool = False) -> bool:
 
 def _written_beside(path: Path, data: bytes | str, private: bool, durable: bool) -> Path:
     """A temporary file in ``path``'s folder (so a rename or link stays on one file system) holding ``data``."""
+    import tempfile  # not at import: the CLI reads files written this way, it never writes them
+
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         if private:

@@ -28,7 +28,7 @@ from typing import Callable
 from filelock import FileLock
 from tinydb import Query, TinyDB
 
-from renderlocal.core.models import FINAL_JOB_STATUSES
+from renderlocal.core.statuses import FINAL_JOB_STATUSES
 from renderlocal.core.store import LOCK_TIMEOUT_SECONDS, AtomicJSONStorage, modify
 
 ARCHIVE_SHARD_SIZE = 100  # a lookup parses one shard: keep it small

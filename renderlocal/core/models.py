@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from renderlocal.core import billing
 from renderlocal.core.clock import parse_stored, to_rfc3339, utcnow
 from renderlocal.core.plans import Plan, get_plan
+from renderlocal.core.statuses import FINAL_JOB_STATUSES, JobStatus
 
 RENDER_SERVICE_TYPES = {
     "web": "web_service",
@@ -21,31 +21,6 @@ RENDER_SERVICE_TYPES = {
     "worker": "background_worker",
     "cron": "cron_job",
 }
-
-
-class JobStatus(StrEnum):
-    """Render's job statuses, spelled as its API spells them (a StrEnum: stored and sent as the text)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-    @property
-    def final(self) -> bool:
-        return self in FINAL_JOB_STATUSES
-
-
-class BuildStatus(StrEnum):
-    BUILDING = "building"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-JOB_STATUSES = tuple(JobStatus)
-FINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
 class _Doc:

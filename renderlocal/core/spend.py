@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from renderlocal.core.models import JobStatus
+from renderlocal.core.statuses import JobStatus
 
 CHART_DAYS = 30
 ZERO = Decimal(0)

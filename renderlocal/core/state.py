@@ -13,7 +13,8 @@ from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import looks_like_id
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
-from renderlocal.core.models import JOB_STATUSES, Build, BuildStatus, Job, Service
+from renderlocal.core.models import Build, Job, Service
+from renderlocal.core.statuses import JOB_STATUSES, BuildStatus
 from renderlocal.core.store import Store
 
 

@@ -20,7 +20,8 @@ from typing import Callable
 from renderlocal.core.errors import InvalidInput
 from renderlocal.core.ids import new_id
 from renderlocal.core.logstore import LogStore, ts_now
-from renderlocal.core.models import Build, BuildStatus, Service, stamp
+from renderlocal.core.models import Build, Service, stamp
+from renderlocal.core.statuses import BuildStatus
 from renderlocal.core.state import State
 from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
 from renderlocal.executor.services import ServiceCatalog

@@ -19,7 +19,8 @@ import time
 from renderlocal.core.atomic import write_atomic
 from renderlocal.core.errors import NotFound
 from renderlocal.core.logstreams import LogStreamConfig, LogStreams
-from renderlocal.core.models import FINAL_JOB_STATUSES, BuildStatus, stamp
+from renderlocal.core.models import stamp
+from renderlocal.core.statuses import FINAL_JOB_STATUSES, BuildStatus
 from renderlocal.core.state import State
 
 MAX_MESSAGE_BYTES = 8192  # per syslog message; a longer line is split and marked part="i/n"

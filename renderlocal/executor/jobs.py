@@ -24,7 +24,8 @@ from renderlocal.core.errors import InvalidInput
 from renderlocal.core.ids import new_id
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore, normalize_ts
-from renderlocal.core.models import Build, Job, JobStatus, Service, stamp
+from renderlocal.core.models import Build, Job, Service, stamp
+from renderlocal.core.statuses import JobStatus
 from renderlocal.core.plans import plan_for_job
 from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
 from renderlocal.executor.logcapture import LogCapture, attach

@@ -23,7 +23,7 @@ from textual.screen import ModalScreen, Screen
 
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import RenderLocalError
-from renderlocal.core.models import BuildStatus
+from renderlocal.core.statuses import BuildStatus
 from renderlocal.tui.messages import (CommandDone, CommandFailed, JobsAdopted, PlaneChanged, PlaneReady,
                                       PlaneTrouble)
 from renderlocal.tui.screens.base import LiveScreen

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from rich.text import Text
 
 from renderlocal.core import billing
-from renderlocal.core.models import BuildStatus, JobStatus
+from renderlocal.core.statuses import BuildStatus, JobStatus
 from renderlocal.core.plans import Plan
 
 STATUS_STYLES = {

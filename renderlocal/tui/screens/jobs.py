@@ -9,7 +9,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import Job, JobStatus
+from renderlocal.core.models import Job
+from renderlocal.core.statuses import JobStatus
 from renderlocal.tui.format import (PRORATED, duration, job_seconds, local_time, reason_text, short_time, status_text,
                                     usd)
 from renderlocal.tui.screens.base import LiveScreen

@@ -10,7 +10,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import Build, BuildStatus, Service
+from renderlocal.core.models import Build, Service
+from renderlocal.core.statuses import BuildStatus
 from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly_text, status_text
 from renderlocal.tui.screens.base import LiveScreen
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import JobStatus
+from renderlocal.core.statuses import JobStatus
 from renderlocal.tui.format import (PRORATED, duration, hourly_text, job_seconds, local_time, plan_label,
                                     reason_text, status_text, usd)
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import JobStatus
+from renderlocal.core.statuses import JobStatus
 from renderlocal.tui.format import STATUS_ICONS, STATUS_STYLES, clock_time, duration, reason_text
 
 BAR_STYLES = {
