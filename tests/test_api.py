@@ -492,7 +492,8 @@ def test_serve_in_the_foreground_prints_its_url_and_stops_cleanly_on_ctrl_c(data
                 time.sleep(0.1)
         assert response is not None and response.status_code == 200
         assert {i["service"]["name"] for i in response.json()} >= {"shop-web", "nightly"}
-        busy = subprocess.run(base + ["serve", "--port", url.rsplit(":", 1)[1].removesuffix("/v1")],
+        other = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir.parent / "other"), "--blueprint", str(SAMPLES)]
+        busy = subprocess.run(other + ["serve", "--port", url.rsplit(":", 1)[1].removesuffix("/v1")],
                               capture_output=True, text=True, timeout=60)
         assert busy.returncode != 0 and "cannot listen on 127.0.0.1" in busy.stderr and "Traceback" not in busy.stderr
         proc.send_signal(signal.SIGINT)
@@ -557,3 +558,25 @@ def test_render_locals_own_routes(client, server):
     assert bad.status_code == 400 and bad.json()["field"] == "watch"
     kept = client.post(f"{local}/stop")  # started by hand: only its owner stops it
     assert kept.status_code == 409 and "started by hand" in kept.json()["message"]
+
+
+def test_a_request_after_the_server_closed_an_idle_connection_still_goes_through(server, monkeypatch):
+    """A cancel (a POST without a body) after the server dropped the kept-alive connection must not be lost."""
+    import os
+
+    import renderlocal.api.server as api_server
+    import renderlocal.client.remote as remote_module
+    from renderlocal.client.discovery import Endpoint
+    from renderlocal.client.remote import RemoteControlPlane
+
+    plane, _handle = server
+    monkeypatch.setattr(api_server, "KEEP_ALIVE_SECONDS", 1)
+    monkeypatch.setattr(remote_module, "REUSE_SECONDS", 0.5)
+    handle = start_in_thread(plane, "127.0.0.1", 0)
+    try:
+        remote = RemoteControlPlane(Endpoint(handle.url, os.getpid(), str(plane.blueprint_path)), handle.token)
+        remote.status()
+        time.sleep(1.6)  # the server has closed the idle connection by now
+        assert remote.clear_log_stream() == {"endpoint": None}  # a DELETE without a body
+    finally:
+        handle.stop()

@@ -296,3 +296,24 @@ def test_a_build_whose_control_plane_died_is_ended_and_what_it_left_removed(engi
     assert ended.status == "failed" and ended.failureReason == {"message": "render-local stopped while this build ran"}
     assert engine.containers.list(all=True, filters=label) == []
     assert not (data_dir / "builds" / build_id).exists()
+
+
+def test_recovery_running_beside_new_builds_never_takes_them_for_a_dead_control_planes(plane):
+    """The loop's recover() reads the store while builds start: a build just started is not orphaned."""
+    import threading
+
+    stop = threading.Event()
+
+    def recover_all_the_time():
+        while not stop.is_set():
+            plane.builds.recover()
+
+    racer = threading.Thread(target=recover_all_the_time, daemon=True)
+    racer.start()
+    try:
+        started = [plane.build("app") for _ in range(6)]
+        ended = [plane.builds.wait(build.id, timeout=120) for build in started]
+    finally:
+        stop.set()
+        racer.join()
+    assert [build.status for build in ended] == ["succeeded"] * 6, [b.failureReason for b in ended]

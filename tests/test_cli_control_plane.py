@@ -113,10 +113,12 @@ def test_cancel_from_the_cli_reports_the_end_the_control_plane_records(project, 
 def test_a_second_control_plane_on_the_data_dir_is_refused_and_names_the_first(project, serving):
     _root, base = project
     data, server = serving
-    second = cli(base, "serve", "--port", "0")
-    assert second.returncode == 2 and "Traceback" not in second.stderr
     announced = discovery.read_live(data)
-    assert f"a control plane already runs for {data} at {announced.url} (pid {server.pid})" in second.stderr
+    same_port = announced.url.rsplit(":", 1)[1].removesuffix("/v1")
+    for port in ("0", same_port):  # on its port too: who runs says more than "address in use"
+        second = cli(base, "serve", "--port", port)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"a control plane already runs for {data} at {announced.url} (pid {server.pid})" in second.stderr
 
 
 def test_with_none_running_the_cli_starts_one_control_plane_that_stops_when_idle(project):
@@ -210,7 +212,52 @@ def test_a_control_plane_started_by_hand_for_another_blueprint_is_left_alone(pro
     assert refused.returncode == 2
     assert f"runs {root / 'render.yaml'}, not {other}: stop it, or give this project its own --data-dir" in refused.stderr
     wrong_engine = cli(base, "services", "list", env=os.environ | {"DOCKER_HOST": "tcp://127.0.0.1:9"})
-    assert wrong_engine.returncode == 2 and "runs jobs on the engine default, not DOCKER_HOST=tcp://127.0.0.1:9" in wrong_engine.stderr
+    assert wrong_engine.returncode == 2 and "runs jobs on the engine default, not tcp://127.0.0.1:9" in wrong_engine.stderr
+    same_engine = cli(base, "services", "list", env=os.environ | {"DOCKER_HOST": "unix:///var/run/docker.sock"})
+    assert same_engine.returncode == 0, same_engine.stderr
+
+
+def test_a_cli_on_the_default_engine_refuses_a_control_plane_on_another(project):
+    root, base = project
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    server = subprocess.Popen(base + ["serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env=env | {"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    try:
+        assert server.stdout.readline().startswith("http://")
+        refused = cli(base, "services", "list", env=env)
+        assert refused.returncode == 2
+        assert "runs jobs on the engine tcp://127.0.0.1:9, not default" in refused.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
+def test_the_first_clis_timeout_does_not_become_everyones(project):
+    """The background control plane a CLI starts does not keep that shell's job timeout for other shells."""
+    root, base = project
+    short = os.environ | {"RENDER_LOCAL_JOB_TIMEOUT_SECONDS": "2"}
+    assert cli(base, "builds", "create", "box", env=short).returncode == 0  # starts the control plane
+    plain = {k: v for k, v in os.environ.items() if k != "RENDER_LOCAL_JOB_TIMEOUT_SECONDS"}
+    long_enough = cli(base, "jobs", "create", "box", "--start-command", "sleep 4", "--wait", env=plain)
+    assert long_enough.returncode == 0, long_enough.stderr
+    cut = cli(base, "jobs", "create", "box", "--start-command", "sleep 4", "--wait", env=short)
+    assert cut.returncode == 1 and "timed out after 2 s" in cut.stderr
+
+
+def test_tail_goes_on_when_the_control_plane_is_killed_mid_job(project, serving):
+    """kill -9 of the control plane while a CLI tails: the next one adopts the job, the CLI prints every line."""
+    _root, base = project
+    data, server = serving
+    command = "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.5; done"
+    tail = subprocess.Popen(base[:1] + base[1:] + ["jobs", "create", "box", "--start-command", command, "--tail"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    out, err = tail.communicate(timeout=120)
+    assert tail.returncode == 0, err
+    assert out.splitlines()[:8] == [f"line {i}" for i in range(1, 9)] and "Traceback" not in err
+    assert "started a control plane" in err  # the next one, which adopted the job
 
 
 @pytest.fixture

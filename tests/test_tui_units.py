@@ -278,6 +278,7 @@ def test_the_log_stream_is_set_and_its_drops_shown_in_the_app(tmp_path):
             (plane.data_dir / "log-stream" / "state.json").write_text(json.dumps(
                 {"sent": 12, "dropped": 34, "connected": False, "lastError": "cannot send to 127.0.0.1:9: refused"}))
             app.screen.show_status()
+            await until(pilot, lambda: "sent 12" in str(app.screen.query_one("#log-stream-status", Static).render()))
             status = str(app.screen.query_one("#log-stream-status", Static).render())
             assert "sent 12" in status and "dropped 34" in status and "refused" in status
             assert "secret-token-123" not in status and "se************23" in status

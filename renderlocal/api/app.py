@@ -225,12 +225,13 @@ def create_app(plane, token: str) -> Starlette:
         """Stop a control plane that a CLI started in the background, if nothing runs on it
         (a CLI of another project wants the data dir). One started by hand stays."""
         supervisor = plane.supervisor
-        if supervisor is None or supervisor.on_idle is None:
+        if supervisor is None or supervisor.stop_now is None:
             raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) was started by hand "
                            "(render-local serve, or the terminal app): stop it there")
         if plane.busy():
-            raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) is running jobs or builds")
-        supervisor.on_idle()
+            raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) is running jobs or builds of "
+                           f"{plane.blueprint_path}: wait for them, or give this project its own --data-dir")
+        supervisor.stop_now()
         return JSONResponse({"stopping": True, "pid": os.getpid()})
 
     async def events(request: Request):

@@ -20,6 +20,11 @@ import time
 from renderlocal.api.token import load_or_create_token
 from renderlocal.client import discovery
 from renderlocal.core.errors import RenderLocalError
+from renderlocal.executor.election import ControlPlaneRunning
+
+
+HANDOFF_GRACE_SECONDS = 0.5  # after withdrawing, before an idle control plane stops
+KEEP_ALIVE_SECONDS = 30  # longer than a client reuses an idle connection (client/remote.py)
 
 
 class ListenError(RenderLocalError, RuntimeError):
@@ -129,7 +134,8 @@ def _server(plane, token: str):
 
     ws = "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
     app = create_app(plane, token)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws=ws, timeout_graceful_shutdown=5))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws=ws, timeout_graceful_shutdown=5,
+                                           timeout_keep_alive=KEEP_ALIVE_SECONDS))
     app.state.stopping = lambda: server.should_exit  # long-polls answer at once instead of holding the shutdown
     return server
 
@@ -162,6 +168,9 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | N
     The base URL goes to stdout (for scripts), everything else to stderr.
     """
     warn_if_exposed(host)
+    running = discovery.read_live(plane.data_dir)
+    if idle_exit is None and running is not None:  # said before a busy port could say something less useful
+        raise ControlPlaneRunning(f"a control plane already runs for {plane.data_dir} at {running.url} (pid {running.pid})")
     sock = bind(host, port)
 
     def problem(error) -> None:
@@ -188,12 +197,22 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | N
     if idle_exit is not None:  # uvicorn loads config.app when it runs: wrap it before
         activity = server.config.app = ActivityClock(server.config.app)
 
-        def stop_idle() -> None:
+        def stop_now(why: str = "asked to make way for another blueprint") -> None:
             discovery.withdraw(plane.data_dir)  # new faces start another one from now on
-            print(f"render-local: idle for {idle_exit:g} s, stopping", file=sys.stderr, flush=True)
+            print(f"render-local: {why}, stopping", file=sys.stderr, flush=True)
             server.should_exit = True
 
-        plane.supervisor.stop_when_idle(idle_exit, activity.idle_seconds, stop_idle)
+        def stop_idle() -> bool:
+            """Withdraw, then give a face that read the announcement just before time to ask; stay if one did."""
+            discovery.withdraw(plane.data_dir)
+            time.sleep(HANDOFF_GRACE_SECONDS)
+            if plane.busy() or activity.idle_seconds() < HANDOFF_GRACE_SECONDS:
+                announce(plane, url, idle_exit=True)
+                return False
+            stop_now(f"idle for {idle_exit:g} s")
+            return True
+
+        plane.supervisor.stop_when_idle(idle_exit, activity.idle_seconds, stop_idle, stop_now)
     # uvicorn shuts down cleanly on SIGTERM, then raises it again; ending here
     # lets the control plane drain the log stream and withdraw the announcement.
     signal.signal(signal.SIGTERM, _interrupt)

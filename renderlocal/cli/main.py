@@ -120,18 +120,42 @@ def services_list(obj: Context, output):
 
 # -- waiting on the control plane's change events ---------------------------------------------
 def _wait_for(obj: Context, check, seconds: float | None = None) -> None:
-    """Until ``check()`` is true, woken by the control plane's changes (reconnecting once if it went away)."""
+    """Until ``check(plane)`` is true, woken by the control plane's changes (reconnecting once if it
+    went away: the next one adopts what ran)."""
     from renderlocal.client.remote import Unreachable
 
     deadline = None if seconds is None else time.monotonic() + seconds
     for attempt in (1, 2):
         try:
-            obj.plane.wait_until(lambda _changes: check(), obj.status["seq"], obj.status["epoch"], deadline)
+            plane = obj.plane
+            plane.wait_until(lambda _changes: check(plane), obj.status["seq"], obj.status["epoch"], deadline)
             return
         except Unreachable:
             if attempt == 2:
                 raise
             obj.reconnect()
+
+
+def _follow(obj: Context, resource_ids: list[str], check, show) -> None:
+    """``show(resource, line)`` for every log line of the resources as it is written, until
+    ``check(plane)`` (asked when the control plane says something changed) and the files are drained."""
+    import threading
+
+    ended = threading.Event()
+
+    def pump(resource_id: str) -> None:
+        for line in obj.logs.follow(resource_id, ended.is_set):
+            show(resource_id, line)
+
+    pumps = [threading.Thread(target=pump, args=(resource_id,), daemon=True) for resource_id in resource_ids]
+    for thread in pumps:
+        thread.start()
+    try:
+        _wait_for(obj, check)
+    finally:
+        ended.set()
+        for thread in pumps:
+            thread.join()
 
 
 # -- builds ------------------------------------------------------------------------
@@ -160,17 +184,15 @@ def builds():
 @pass_ctx
 def builds_create(obj: Context, service, wait, output):
     """Build SERVICE (a name or id) now, and wait for its end."""
-    plane = obj.plane
-    build = plane.create_build(service)
+    build = obj.plane.create_build(service)
     holder = {"build": build}
 
-    def ended() -> bool:
+    def ended(plane) -> bool:
         holder["build"] = plane.get_build(build["id"])
         return holder["build"]["status"] != BuildStatus.BUILDING
 
     if wait:
-        for line in obj.logs.follow(build["id"], ended):
-            click.echo(line.message, err=True)
+        _follow(obj, [build["id"]], ended, lambda _build, line: click.echo(line.message, err=True))
     else:
         _wait_for(obj, ended)
     build = holder["build"]
@@ -199,12 +221,11 @@ def _confirm_cancel(confirmed: bool, question: str) -> None:
 @pass_ctx
 def builds_cancel(obj: Context, build_id, confirm, output):
     """Cancel a running build; the service keeps its last successful build."""
-    plane = obj.plane
-    build = plane.get_build(build_id)
+    build = obj.plane.get_build(build_id)
     _confirm_cancel(confirm, f"Cancel build {build['id']}?")
-    holder = {"build": plane.cancel_build(build_id)}
+    holder = {"build": obj.plane.cancel_build(build_id)}
 
-    def ended() -> bool:
+    def ended(plane) -> bool:
         holder["build"] = plane.get_build(build_id)
         return holder["build"]["status"] != BuildStatus.BUILDING
 
@@ -304,17 +325,23 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
     if not wait:
         emit(created if len(created) > 1 else created[0], output, JOB_COLUMNS, [_job_row(j) for j in created])
         return
-    if tail:
-        _tail_jobs(obj, [j["id"] for j in created])
     ended = {j["id"]: j for j in created}
 
-    def all_ended() -> bool:
+    def all_ended(plane) -> bool:
         for job_id, job in ended.items():
             if job["status"] not in FINAL_JOB_STATUSES:
-                ended[job_id] = obj.plane.get_job(job["serviceId"], job_id)
+                ended[job_id] = plane.get_job(job["serviceId"], job_id)
         return all(job["status"] in FINAL_JOB_STATUSES for job in ended.values())
 
-    _wait_for(obj, all_ended)
+    if tail:
+        many = len(created) > 1
+
+        def show(job_id, line) -> None:
+            click.echo((f"[{job_id}] " if many else "") + line.message, err=line.stream == "stderr")
+
+        _follow(obj, list(ended), all_ended, show)
+    else:
+        _wait_for(obj, all_ended)
     result = list(ended.values())
     emit(result if len(result) > 1 else result[0], output, JOB_COLUMNS, [_job_row(j) for j in result])
     failed = [j for j in result if j["status"] != JobStatus.SUCCEEDED]
@@ -332,26 +359,6 @@ def _in_parallel(create, commands: list[str]) -> list:
 
     with ThreadPoolExecutor(min(16, len(commands))) as pool:
         return list(pool.map(create, commands))
-
-
-def _tail_jobs(obj: Context, job_ids: list[str]) -> None:
-    """Print the jobs' logs as they are written, until each job has ended."""
-    import threading
-
-    many = len(job_ids) > 1
-    plane = obj.plane
-
-    def pump(job_id):
-        done = lambda: plane.find_job(job_id)["status"] in FINAL_JOB_STATUSES  # noqa: E731
-        for line in obj.logs.follow(job_id, done):
-            prefix = f"[{job_id}] " if many else ""
-            click.echo(prefix + line.message, err=line.stream == "stderr")
-
-    threads = [threading.Thread(target=pump, args=(job_id,), daemon=True) for job_id in job_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 @jobs.command("list")
@@ -385,12 +392,11 @@ def jobs_get(obj: Context, job_id, output):
 @pass_ctx
 def jobs_cancel(obj: Context, job_id, confirm, output):
     """Cancel a pending or running job (SIGTERM, then SIGKILL after a grace period)."""
-    plane = obj.plane
-    job = plane.find_job(job_id)
+    job = obj.plane.find_job(job_id)
     _confirm_cancel(confirm, f"Cancel job {job['id']} ({job['startCommand']})?")
-    holder = {"job": plane.cancel_job(job["serviceId"], job_id)}
+    holder = {"job": obj.plane.cancel_job(job["serviceId"], job_id)}
 
-    def ended() -> bool:
+    def ended(plane) -> bool:
         holder["job"] = plane.get_job(job["serviceId"], job_id)
         return holder["job"]["status"] in FINAL_JOB_STATUSES
 
@@ -414,25 +420,31 @@ def logs_command(obj: Context, resource, tail, text, limit, timestamps):
     from renderlocal.core.clock import to_local_text
     from renderlocal.core.logstore import ts_to_datetime
 
-    plane = obj.plane
     if resource.startswith("bld-"):
-        plane.get_build(resource)
-        done = lambda: plane.get_build(resource)["status"] != BuildStatus.BUILDING  # noqa: E731
+        obj.plane.get_build(resource)
+        done = lambda plane: plane.get_build(resource)["status"] != BuildStatus.BUILDING  # noqa: E731
     else:
-        plane.find_job(resource)
-        done = lambda: plane.find_job(resource)["status"] in FINAL_JOB_STATUSES  # noqa: E731
+        obj.plane.find_job(resource)
+        done = lambda plane: plane.find_job(resource)["status"] in FINAL_JOB_STATUSES  # noqa: E731
     try:
         pattern = re.compile(text) if text else None
     except re.error as exc:
         raise click.BadParameter(f"not a regular expression: {exc}", param_hint="--text") from None
-    lines = obj.logs.follow(resource, done) if tail else obj.logs.read(resource)
-    if limit and not tail:
-        lines = deque(lines, maxlen=limit) if not pattern else deque((l for l in lines if pattern.search(l.message)), maxlen=limit)  # noqa: E741
-    for line in lines:
+
+    def show(_resource, line) -> None:
         if pattern and not pattern.search(line.message):
-            continue
+            return
         prefix = to_local_text(ts_to_datetime(line.timestamp)) + " " if timestamps else ""
         click.echo(prefix + line.message, err=line.stream == "stderr")
+
+    if tail:
+        _follow(obj, [resource], done, show)
+        return
+    lines = obj.logs.read(resource)
+    if limit:
+        lines = deque((l for l in lines if not pattern or pattern.search(l.message)), maxlen=limit)  # noqa: E741
+    for line in lines:
+        show(resource, line)
 
 
 # -- the control plane and its API -----------------------------------------------------------

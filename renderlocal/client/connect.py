@@ -16,7 +16,9 @@ from pathlib import Path
 
 from renderlocal.client import discovery
 from renderlocal.client.remote import RemoteControlPlane, Unreachable, load_token
+from renderlocal.core.engine_address import engine_id
 from renderlocal.core.errors import Conflict, ControlPlaneUnavailable, error_from
+from renderlocal.core.job_limits import ENV_GRACE, ENV_TIMEOUT
 
 ENV_AUTOSTART = "RENDER_LOCAL_AUTOSTART"  # 0: never start one; say so instead
 ENV_IDLE_EXIT = "RENDER_LOCAL_IDLE_EXIT_SECONDS"
@@ -27,28 +29,39 @@ START_LOCK = "control-plane.start.lock"
 
 
 def connect(data_dir: Path, blueprint: Path, tell=lambda _text: None) -> RemoteControlPlane:
-    """The data dir's control plane, started now if none runs (``tell`` says so)."""
-    found = _answering(data_dir)
-    if found is None:
-        if os.environ.get(ENV_AUTOSTART, "1") == "0":
-            raise ControlPlaneUnavailable(
-                f"no control plane runs for {data_dir} and {ENV_AUTOSTART}=0: start one with "
-                f"render-local --data-dir {data_dir} serve")
-        found = _start(data_dir, blueprint, tell)
-    plane, endpoint = found
-    if endpoint.blueprint != str(blueprint):
+    """The data dir's control plane, started now if none runs (``tell`` says so).
+
+    One a CLI started in the background for another blueprint is asked to stop
+    when idle and replaced; one started by hand for another blueprint, or one on
+    another engine, is an error that says which.
+    """
+    for _attempt in range(3):  # another project's CLI may start its own in between: look again
+        found = _answering(data_dir)
+        if found is None:
+            if os.environ.get(ENV_AUTOSTART, "1") == "0":
+                raise ControlPlaneUnavailable(
+                    f"no control plane runs for {data_dir} and {ENV_AUTOSTART}=0: start one with "
+                    f"render-local --data-dir {data_dir} serve")
+            found = _start(data_dir, blueprint, tell)
+        plane, endpoint = found
+        if endpoint.blueprint == str(blueprint):
+            mine = engine_id()
+            if mine != endpoint.engine:
+                raise Conflict(f"the control plane of {data_dir} (pid {endpoint.pid}) runs jobs on the engine "
+                               f"{endpoint.engine}, not {mine} (DOCKER_HOST or the docker context here): stop it, "
+                               "or use another --data-dir")
+            return plane
         if not endpoint.idle_exit:
             raise Conflict(
                 f"the control plane of {data_dir} (pid {endpoint.pid}) runs {endpoint.blueprint}, not {blueprint}: "
                 "stop it, or give this project its own --data-dir")
-        plane.stop_if_idle()  # one a CLI started for another project: ours now, if it runs nothing
+        try:
+            plane.stop_if_idle()  # one a CLI started for another project: ours next, if it runs nothing
+        except Unreachable:
+            pass  # stopping already
         _wait_gone(endpoint.pid)
-        plane, endpoint = _start(data_dir, blueprint, tell)
-    docker_host = os.environ.get("DOCKER_HOST")
-    if docker_host and docker_host != endpoint.engine and not (endpoint.engine == "default" and docker_host == "unix:///var/run/docker.sock"):
-        raise Conflict(f"the control plane of {data_dir} (pid {endpoint.pid}) runs jobs on the engine {endpoint.engine}, "
-                       f"not DOCKER_HOST={docker_host}: stop it, or use another --data-dir")
-    return plane
+    raise ControlPlaneUnavailable(f"the control plane of {data_dir} keeps being started for another blueprint: "
+                                  "another project's CLI uses this data dir too; give each project its own --data-dir")
 
 
 def _answering(data_dir: Path) -> tuple[RemoteControlPlane, discovery.Endpoint] | None:
@@ -78,11 +91,13 @@ def _start(data_dir: Path, blueprint: Path, tell) -> tuple[RemoteControlPlane, d
             found = _answering(data_dir)
             if found is not None:
                 return found  # another CLI started it while we waited
+            # a job's timeout and grace come with each request: the shell that started it sets no defaults
+            env = {k: v for k, v in os.environ.items() if k not in (ENV_TIMEOUT, ENV_GRACE)}
             with open(log, "ab") as out:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(blueprint),
                      "serve", "--port", "0", "--idle-exit", idle],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env)
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
             while time.monotonic() < deadline:
                 found = _answering(data_dir)

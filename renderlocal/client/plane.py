@@ -11,6 +11,7 @@ from pathlib import Path
 
 from renderlocal.client.connect import connect
 from renderlocal.client.remote import Unreachable
+from renderlocal.core.errors import RenderLocalError
 from renderlocal.core.models import Build, Job, Service
 from renderlocal.core.state import State
 from renderlocal.executor.changes import Change
@@ -25,11 +26,13 @@ class RemotePlane:
         status = self.remote.status()
         self.warnings: list[str] = list(status["warnings"])
         self.pid: int = status["pid"]
+        self.seen = (status["seq"], status["epoch"])  # where listen() starts: no change is missed
 
     def _reconnect(self) -> None:
         """The control plane went away: the next one (started now if none runs; it adopts the jobs)."""
         self.remote = connect(self.data_dir, self.blueprint_path)
-        self.pid = self.remote.status()["pid"]
+        status = self.remote.status()
+        self.pid, self.seen = status["pid"], (status["seq"], status["epoch"])
 
     def _ask(self, request):
         """``request(remote)``; if the control plane went away before it was sent, once more to the next one."""
@@ -82,7 +85,7 @@ class RemotePlane:
         stop = threading.Event()
 
         def run() -> None:
-            after, epoch = None, None
+            after, epoch = self.seen
             while not stop.is_set():
                 try:
                     answer = self.remote.events(after, epoch, timeout=10)
@@ -91,9 +94,9 @@ class RemotePlane:
                         return
                     try:
                         self._reconnect()
-                    except Exception:  # none could be started: try again in a second
+                    except RenderLocalError:  # none could be started: try again in a second
                         continue
-                    after, epoch = None, None
+                    after, epoch = self.seen
                     callback(None)
                     continue
                 if stop.is_set():

@@ -18,10 +18,14 @@ from pathlib import Path
 
 from renderlocal.client.discovery import Endpoint
 from renderlocal.core.errors import ControlPlaneUnavailable, RenderLocalError, error_from
+from renderlocal.core.job_limits import cancel_grace_seconds, job_timeout_seconds
 from renderlocal.core.statuses import FINAL_JOB_STATUSES
 
 PAGE = 100  # Render's largest page
 EVENTS_WAIT_SECONDS = 25.0
+# A kept-alive connection idle this long is opened anew: the server (api/server.py, KEEP_ALIVE_SECONDS)
+# closes idle ones later than this, so a request never goes out on a socket it already closed.
+REUSE_SECONDS = 20.0
 
 
 class Unreachable(ControlPlaneUnavailable):
@@ -45,9 +49,14 @@ class RemoteControlPlane:
 
     @property
     def connection(self) -> http.client.HTTPConnection:
-        if getattr(self._local, "connection", None) is None:
-            self._local.connection = http.client.HTTPConnection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
-        return self._local.connection
+        local = self._local
+        if getattr(local, "connection", None) is not None and time.monotonic() - local.used > REUSE_SECONDS:
+            local.connection.close()  # a POST on a socket the server closed would fail after it was sent
+            local.connection = None
+        if getattr(local, "connection", None) is None:
+            local.connection = http.client.HTTPConnection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
+        local.used = time.monotonic()
+        return local.connection
 
     def call(self, method: str, path: str, body=None, query: dict | None = None):
         """One request; ``path`` under /v1 unless it starts with /local. Raises the core's errors."""
@@ -115,10 +124,8 @@ class RemoteControlPlane:
         keys = service.get("syncFalseEnvVarKeys") or []
         if keys:
             body["syncFalseEnvVars"] = [{"key": k, "value": os.environ[k]} for k in keys if k in os.environ]
-        for name, variable in (("timeoutSeconds", "RENDER_LOCAL_JOB_TIMEOUT_SECONDS"),
-                               ("cancelGraceSeconds", "RENDER_LOCAL_CANCEL_GRACE_SECONDS")):
-            if os.environ.get(variable):
-                body[name] = os.environ[variable]
+        body["timeoutSeconds"] = job_timeout_seconds()  # this shell's, else the defaults: never the
+        body["cancelGraceSeconds"] = cancel_grace_seconds()  # environment the control plane was started with
         return self.call("POST", f"/services/{quote(service['id'])}/jobs", body)
 
     def find_job(self, job_id: str) -> dict:

@@ -69,10 +69,15 @@ class Builder:
                       startedAt=stamp(), trigger=trigger)
         build.image = image_tag(service, build.id)
         step = BuildStep(self.engine, build.id)
-        with self._guard:
+        with self._guard:  # registered before it is recorded: recover() never takes it for a dead one's
             self._running[build.id] = step
-        self.store.insert("builds", build.to_doc())
-        self.services.update(service.id, latestBuildId=build.id)
+        try:
+            self.store.insert("builds", build.to_doc())
+            self.services.update(service.id, latestBuildId=build.id)
+        except BaseException:
+            with self._guard:
+                self._running.pop(build.id, None)
+            raise
         thread = threading.Thread(target=self._run, args=(build.id, step), name=f"build-{build.id}", daemon=True)
         thread.start()
         return build, thread
@@ -260,19 +265,25 @@ class Builder:
     def recover(self) -> None:
         """A build that no thread here runs was left by a control plane that died:
         stop what it left, record how it ended."""
+        recorded = self.state.running_builds()  # read before the running ones: one started since is in both
         with self._guard:
             running = set(self._running)
-        for build in self.state.running_builds():
+        for build in recorded:
             if build.id in running:
                 continue
             self._remove_containers(build.id)
             shutil.rmtree(self.data_dir / "builds" / build.id, ignore_errors=True)
-            if build.cancelRequestedAt:
-                ended = {"status": BuildStatus.CANCELED, "failureReason": None}
-            else:
-                ended = {"status": BuildStatus.FAILED,
-                         "failureReason": {"message": "render-local stopped while this build ran"}}
-            self.store.update("builds", build.id, lambda d, ended=ended: d.update(ended, finishedAt=stamp()))
+
+            def end(doc):
+                if doc["status"] != BuildStatus.BUILDING:
+                    return  # it ended meanwhile
+                if doc.get("cancelRequestedAt"):
+                    doc.update(status=BuildStatus.CANCELED, failureReason=None, finishedAt=stamp())
+                else:
+                    doc.update(status=BuildStatus.FAILED, finishedAt=stamp(),
+                               failureReason={"message": "render-local stopped while this build ran"})
+
+            self.store.update("builds", build.id, end)
 
     def _remove_containers(self, build_id: str) -> None:
         """A native build's container outlives a killed render-local: remove it (a Dockerfile

@@ -44,6 +44,8 @@ class ControlPlane:
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
         self.supervisor = None  # the loop, once started
+        self.closed = False
+        self._life = threading.Lock()  # start() and close() one at a time (the app may quit while it starts)
         self._watch_guard = threading.Lock()
 
     @property
@@ -64,19 +66,31 @@ class ControlPlane:
 
         from renderlocal.executor.supervisor import Supervisor
 
-        self.lock.acquire(wait)
-        try:
-            self.services.refresh()
-            self.supervisor = Supervisor(self, on_problem=on_problem, on_adopted=on_adopted)
-            if loop:
-                self.supervisor.start()
-            self.start_forwarding()
-        except BaseException:
-            self.lock.release()
-            raise
+        with self._life:
+            if self.closed:
+                raise Conflict(f"the control plane of {self.data_dir} in this process was closed")
+            self.lock.acquire(wait)
+            try:
+                self.services.refresh()
+                self.supervisor = Supervisor(self, on_problem=on_problem, on_adopted=on_adopted)
+                self.start_forwarding()
+                if loop:
+                    self.supervisor.start()
+            except BaseException:
+                self._stop_duties(0)
+                self.lock.release()
+                raise
         return self
 
     def close(self, drain_seconds: float = 5.0) -> None:
+        """Stop the loop, the watchers and the forwarder (after up to ``drain_seconds`` of sending),
+        then let another process be the control plane. Jobs still running are adopted by the next one."""
+        with self._life:
+            self.closed = True
+            self._stop_duties(drain_seconds)
+            self.lock.release()
+
+    def _stop_duties(self, drain_seconds: float) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()
         with self._watch_guard:
@@ -86,7 +100,6 @@ class ControlPlane:
         if self.forwarder is not None:
             self.forwarder.stop(drain_seconds)
             self.forwarder = None
-        self.lock.release()
 
     def __enter__(self) -> "ControlPlane":
         return self.start()
@@ -183,7 +196,7 @@ class ControlPlane:
         wanted = {s.id: s for s in self.state.list_services() if s.watch}
         with self._watch_guard:
             for service_id in list(self.watchers):
-                if service_id not in wanted:
+                if service_id not in wanted or not self.watchers[service_id].alive:  # a dead one is started anew
                     self.watchers.pop(service_id).stop()
             for service_id, service in wanted.items():
                 if service_id not in self.watchers:

@@ -8,30 +8,15 @@ import os
 import re
 import threading
 
+from renderlocal.core.engine_address import engine_id, engine_url
 from renderlocal.core.errors import EngineUnavailable
 
 LABEL = "render-local"  # every container and image render-local makes carries it
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 def label(name: str) -> str:
     """A render-local label key: ``render-local.<name>``."""
     return f"{LABEL}.{name}"
-
-
-def engine_url() -> str | None:
-    """Where the engine is, as the docker CLI would pick it; None for the default socket."""
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    try:
-        from docker.context import ContextAPI
-
-        context = ContextAPI.get_current_context()
-        if context is not None and context.name != "default":
-            return context.Host
-    except Exception:  # a broken ~/.docker config must not hide the default socket
-        pass
-    return None
 
 
 def connect():
@@ -65,8 +50,7 @@ class Engine:
     @functools.cached_property
     def id(self) -> str:
         """Its address, or ``default`` for the default socket."""
-        url = engine_url()
-        return "default" if url in (None, DEFAULT_DOCKER_HOST) else url
+        return engine_id()
 
     @property
     def client(self):

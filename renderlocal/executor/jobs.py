@@ -11,7 +11,6 @@ that starts after a crash adopts every unfinished job from those
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import timedelta
@@ -22,6 +21,8 @@ from renderlocal.core.clock import parse_stored, utcnow
 from renderlocal.core.envvars import parse_env_overrides
 from renderlocal.core.errors import InvalidInput
 from renderlocal.core.ids import new_id
+from renderlocal.core.job_limits import (DEFAULT_GRACE_SECONDS, DEFAULT_TIMEOUT_SECONDS, cancel_grace_seconds,
+                                          job_timeout_seconds, seconds_setting)
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore, normalize_ts
 from renderlocal.core.models import Build, Job, Service, stamp
@@ -30,37 +31,10 @@ from renderlocal.core.plans import plan_for_job
 from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
 from renderlocal.executor.logcapture import LogCapture, attach
 
-DEFAULT_TIMEOUT_SECONDS = 30 * 86_400
-DEFAULT_GRACE_SECONDS = 10
-ENV_TIMEOUT = "RENDER_LOCAL_JOB_TIMEOUT_SECONDS"
-ENV_GRACE = "RENDER_LOCAL_CANCEL_GRACE_SECONDS"
 # On cancel every process of the command gets SIGTERM (docker-init signals the
 # process group); the shell then waits for its child to finish handling it and
 # exits instead of going on to the command's next step.
 CANCELABLE = "trap 'exit 143' TERM; "
-
-
-def seconds_setting(name: str, value, default: int, minimum: int = 1) -> int:
-    """A whole number of seconds from the environment or a request; a clear error otherwise."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InvalidInput(f"{name} must be a whole number of seconds, not {value!r}", field=name)
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number of seconds, not {value!r}", field=name) from None
-    if number < minimum:
-        raise InvalidInput(f"{name} must be at least {minimum}, not {number}", field=name)
-    return number
-
-
-def job_timeout_seconds() -> int:
-    return seconds_setting(ENV_TIMEOUT, os.environ.get(ENV_TIMEOUT), DEFAULT_TIMEOUT_SECONDS)
-
-
-def cancel_grace_seconds() -> int:
-    return seconds_setting(ENV_GRACE, os.environ.get(ENV_GRACE), DEFAULT_GRACE_SECONDS, minimum=0)
 
 
 def container_name(job_id: str) -> str:
@@ -161,8 +135,10 @@ class JobRunner:
                                field="startCommand")
         plan = plan_for_job(service.type, service.planId, plan_id)
         overrides = parse_env_overrides(env_overrides)
-        timeout = seconds_setting("timeoutSeconds", timeout_seconds, job_timeout_seconds())
-        grace = seconds_setting("cancelGraceSeconds", cancel_grace, cancel_grace_seconds(), minimum=0)
+        timeout = (job_timeout_seconds() if timeout_seconds is None
+                   else seconds_setting("timeoutSeconds", timeout_seconds, DEFAULT_TIMEOUT_SECONDS))
+        grace = (cancel_grace_seconds() if cancel_grace is None
+                 else seconds_setting("cancelGraceSeconds", cancel_grace, DEFAULT_GRACE_SECONDS, minimum=0))
         self.engine.client  # no engine: fail now, before any record exists
         if not service.lastSuccessfulBuildId:
             raise InvalidInput(
@@ -326,10 +302,11 @@ class JobSupervision:
                     labels=job_labels(job, self.runner.data_dir),
                 )
             records.update(job.id, containerId=container.id)
-            if records.get(job.id).cancelRequestedAt:
-                container.remove(force=True)
-                return records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started"), None
-            if not container.attrs["State"].get("Running"):
+            state = container.attrs["State"]
+            if state.get("StartedAt", "").startswith("0001") and not state.get("Running"):  # never started
+                if records.get(job.id).cancelRequestedAt:
+                    container.remove(force=True)
+                    return records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started"), None
                 stream = attach(engine.api, container.id)
                 container.start()
             container.reload()
@@ -359,24 +336,17 @@ class JobSupervision:
                 self._finish_logs(job)
             return
         stream = None
-        if not job.containerId:
-            if job.cancelRequestedAt:
+        if job.status == JobStatus.PENDING:  # new, or launched just before a crash
+            if job.cancelRequestedAt and not job.containerId:
                 records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
                 return
-            job, stream = self.launch(job)  # new, or never launched before a crash
+            job, stream = self.launch(job)
             if job.final:
                 return
         container = self._container(job)
         if container is None:
             records.record_end(job.id, JobStatus.FAILED, None, {"type": "lost", "message": "its container vanished"})
             return
-        state = container.attrs["State"]
-        if job.status == JobStatus.PENDING:
-            if state.get("StartedAt", "").startswith("0001") and not state.get("Running"):
-                container.start()  # made before a crash, never started
-                container.reload()
-                state = container.attrs["State"]
-            job = records.mark_running(job.id, _docker_time(state["StartedAt"]) or stamp())
         capture = LogCapture(self.engine.api, self.runner.logs, job.id, container.id, stream)
         capture.start_following()
         timed_out = self._wait_for_exit(job, container)

@@ -27,7 +27,8 @@ class Supervisor:
         self.on_adopted = on_adopted
         self.idle_exit: float | None = None
         self.quiet_seconds: Callable[[], float] = lambda: float("inf")  # since the faces last asked
-        self.on_idle: Callable[[], None] | None = None
+        self.on_idle: Callable[[], bool] | None = None
+        self.stop_now: Callable[[], None] | None = None  # set when it stops when idle (a CLI started it)
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._problem: str | None = None
@@ -37,9 +38,12 @@ class Supervisor:
         self.thread.start()
         return self
 
-    def stop_when_idle(self, seconds: float, quiet_seconds: Callable[[], float], on_idle: Callable[[], None]) -> None:
-        """Call ``on_idle`` once nothing ran and ``quiet_seconds()`` stayed at least ``seconds``."""
-        self.idle_exit, self.quiet_seconds, self.on_idle = seconds, quiet_seconds, on_idle
+    def stop_when_idle(self, seconds: float, quiet_seconds: Callable[[], float], on_idle: Callable[[], bool],
+                       stop_now: Callable[[], None]) -> None:
+        """Call ``on_idle`` once nothing ran and ``quiet_seconds()`` stayed at least ``seconds``; the
+        loop ends if it says it stops (it may find a face just asked, and stay). ``stop_now``: how to
+        stop at once (asked for by a CLI of another blueprint, when nothing runs)."""
+        self.idle_exit, self.quiet_seconds, self.on_idle, self.stop_now = seconds, quiet_seconds, on_idle, stop_now
 
     def wait_first_pass(self, timeout: float = 30.0) -> bool:
         """Block until the first pass ran: what a crash left is adopted before faces are served."""
@@ -66,8 +70,7 @@ class Supervisor:
             if self.idle_exit is not None:
                 if self.plane.busy():
                     busy_at = time.monotonic()
-                if min(time.monotonic() - busy_at, self.quiet_seconds()) >= self.idle_exit:
-                    self.on_idle()
+                if min(time.monotonic() - busy_at, self.quiet_seconds()) >= self.idle_exit and self.on_idle():
                     return
             self.stop_event.wait(min(RECOVER_SECONDS, self.idle_exit or RECOVER_SECONDS))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from renderlocal.core.errors import RenderLocalError
+
 DEFAULT_IGNORED = (".git/**", "**/__pycache__/**", "**/*.pyc", "**/.DS_Store", "**/*.swp", "**/*~")
 
 
@@ -92,6 +94,7 @@ class ServiceWatcher:
         self._running: threading.Thread | None = None
         self._queued = False
         self.builds_started = 0
+        self.last_error: str | None = None  # why the last build could not start (the engine was down...)
         self._thread = threading.Thread(target=self._watch, name=f"watch-{self.root.name}", daemon=True)
 
     def start(self) -> "ServiceWatcher":
@@ -101,6 +104,11 @@ class ServiceWatcher:
     def stop(self) -> None:
         self.stop_event.set()
         self._thread.join(timeout=5)
+
+    @property
+    def alive(self) -> bool:
+        """Still watching (its folder vanished, say: it ended, and the control plane starts another)."""
+        return self._thread.is_alive()
 
     def _watch(self) -> None:
         from watchfiles import watch
@@ -120,7 +128,12 @@ class ServiceWatcher:
 
     def _launch(self) -> None:
         self.builds_started += 1
-        build_thread = self.start_build()
+        try:
+            build_thread = self.start_build()
+        except RenderLocalError as exc:  # the engine is down: the next change tries again
+            self.last_error = str(exc)
+            return
+        self.last_error = None
         self._running = threading.Thread(target=self._after, args=(build_thread,), daemon=True)
         self._running.start()
 

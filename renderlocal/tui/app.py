@@ -116,6 +116,7 @@ class RenderLocalApp(App):
             self._show_warnings()
 
     def on_unmount(self) -> None:
+        self.closing = True  # a control-plane worker still starting stops what it started
         if self._stop_listening is not None:
             self._stop_listening()
         if self.api is not None:
@@ -152,9 +153,15 @@ class RenderLocalApp(App):
         except RenderLocalError as exc:
             self.post_message(CommandFailed(exc))
             return
+        plane.supervisor.wait_first_pass()  # what a crash left is adopted before the API answers anyone
         notice = "This app is the control plane"
-        if self.serve_api:
+        if self.serve_api and not self.closing:
             notice = self._start_api(plane)
+        if self.closing:  # quit while this ran: undo it, the app is gone
+            if self.api is not None:
+                self.api.stop()
+            plane.close()
+            return
         self.post_message(PlaneReady(plane, notice))
 
     def _start_api(self, plane) -> str:
@@ -397,7 +404,8 @@ class RenderLocalApp(App):
 
 
 def run_tui(data_dir, blueprint) -> None:
-    """Open the terminal app on the data dir; returns when it quits."""
+    """Open the terminal app on the data dir; returns when it quits. If the app was the control
+    plane and jobs still run, a background control plane takes them over (as a CLI would start)."""
     from renderlocal.executor.control import ControlPlane
 
     plane = ControlPlane(data_dir, blueprint)
@@ -405,7 +413,26 @@ def run_tui(data_dir, blueprint) -> None:
         RenderLocalApp(plane, serve_api=True).run()
     finally:
         if plane.lock.held:
+            still_running = plane.jobs.supervising()  # a build dies with the process: the next one ends it
             plane.close()
+            if still_running:
+                _hand_over(plane)
+
+
+def _hand_over(plane) -> None:
+    """Start a background control plane that supervises what the app leaves running."""
+    import sys
+
+    from renderlocal.client.connect import connect
+
+    try:
+        remote = connect(plane.data_dir, plane.blueprint_path)
+    except RenderLocalError as exc:
+        print(f"render-local: jobs still run and no control plane supervises them ({exc}); the next one "
+              "started adopts them", file=sys.stderr)
+        return
+    print(f"render-local: jobs still run: the control plane at {remote.endpoint.url} "
+          f"(pid {remote.endpoint.pid}) supervises them and stops once idle", file=sys.stderr)
 
 
 __all__ = ["RenderLocalApp", "run_tui"]

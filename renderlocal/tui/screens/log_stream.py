@@ -54,10 +54,16 @@ class LogStreamScreen(ModalScreen[None]):
                 yield Button("Close (esc)", id="log-stream-close")
         yield Footer()
 
+    class Status(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     def on_mount(self) -> None:
         self.show_status()
-        self.set_interval(1.0, self.show_status)
+        self.set_interval(1.0, self.show_status)  # what was sent and dropped moves without a store change
 
+    @work(thread=True, group="log-stream-status", exclusive=True, exit_on_error=False)
     def show_status(self) -> None:
         streams = self.streams
         config, state = streams.get(), streams.state()
@@ -70,7 +76,11 @@ class LogStreamScreen(ModalScreen[None]):
                     f" · token {streams.masked_token() or 'none'}")
             if state.get("lastError"):
                 text += f"\nlast error: {state['lastError']}"
-        self.query_one("#log-stream-status", Static).update(text)
+        self.post_message(self.Status(text))
+
+    def on_log_stream_screen_status(self, message: "LogStreamScreen.Status") -> None:
+        message.stop()
+        self.query_one("#log-stream-status", Static).update(message.text)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"log-stream-save": self.action_save, "log-stream-clear": self.clear,
