@@ -20,16 +20,19 @@ RUNTIMES = ("docker", "image", "static") + NATIVE_RUNTIMES
 
 # Render fields we read but do not act on: each gets a warning naming it.
 NOT_EMULATED = {
-    "region", "numInstances", "scaling", "healthCheckPath", "domains", "repo", "branch",
-    "previews", "pullRequestPreviewsEnabled", "maxShutdownDelaySeconds", "ipAllowList",
-    "preDeployCommand", "registryCredential", "image", "staticPublishPath", "headers",
+    "region", "scaling", "domains", "repo", "branch",
+    "previews", "pullRequestPreviewsEnabled", "ipAllowList",
+    "registryCredential", "image", "staticPublishPath", "headers",
     "routes", "initialDeployHook", "envSpecificDetails", "plan_id",
 }
 SERVICE_FIELDS = {
     "type", "name", "runtime", "env", "plan", "rootDir", "dockerfilePath", "dockerContext",
     "dockerCommand", "buildCommand", "startCommand", "schedule", "disk", "envVars",
-    "autoDeploy", "autoDeployTrigger", "buildFilter",
+    "autoDeploy", "autoDeployTrigger", "buildFilter", "numInstances", "healthCheckPath",
+    "maxShutdownDelaySeconds", "preDeployCommand",
 }
+FROM_SERVICE_PROPERTIES = ("host", "port", "hostport")
+MAX_INSTANCES = 10  # a laptop's worth; Render allows more, each instance is a container here
 
 
 class _LineDict(dict):
@@ -63,6 +66,8 @@ class EnvVarSpec:
     value: str | None = None
     generate: bool = False
     secret: bool = False  # sync: false, supplied by the user
+    from_service: tuple | None = None  # (type, name, property or None, envVarKey or None), resolved at sync
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,11 @@ class ServiceSpec:
     build_command: str | None = None
     start_command: str | None = None
     schedule: str | None = None
-    disk: dict | None = None
+    disk: dict | None = None  # {"name", "mountPath", "sizeGB"}
+    num_instances: int = 1
+    health_check_path: str | None = None
+    max_shutdown_delay_seconds: int = 30
+    pre_deploy_command: str | None = None
     env_vars: tuple[EnvVarSpec, ...] = ()
     auto_deploy: bool = False
     build_paths: tuple[str, ...] = ()
@@ -144,6 +153,7 @@ class _Reader:
             raise self.fail(document.key_lines.get("services", document.line), "'services' must be a non-empty list")
         services: list[ServiceSpec] = []
         seen: dict[str, int] = {}
+        self.skipped: set[str] = set()
         for index, entry in enumerate(services_doc):
             spec = self.read_service(index, entry, groups, document.key_lines.get("services"))
             if spec is None:
@@ -152,7 +162,22 @@ class _Reader:
                 raise self.fail(spec.line, f"services[{index}]: duplicate service name {spec.name!r} (first at line {seen[spec.name]})")
             seen[spec.name] = spec.line
             services.append(spec)
+        self.check_references(services)
         return Blueprint(self.path, services, self.warnings)
+
+    def check_references(self, services: list[ServiceSpec]) -> None:
+        """Every fromService names a service of this blueprint (one render-local skips: a warning)."""
+        names = {spec.name for spec in services}
+        for spec in services:
+            for var in spec.env_vars:
+                if var.from_service is None or var.from_service[1] in names:
+                    continue
+                target = var.from_service[1]
+                if target in self.skipped:
+                    self.warn(var.line, f"{spec.name}: {var.key} comes from {target}, which render-local skips; left unset")
+                    continue
+                raise self.fail(var.line, f"{spec.name}: {var.key} comes from service {target!r}, which is not in "
+                                          f"this blueprint (services: {', '.join(sorted(names))})")
 
     def read_groups(self, document: dict) -> dict[str, tuple[EnvVarSpec, ...]]:
         groups: dict[str, tuple[EnvVarSpec, ...]] = {}
@@ -182,6 +207,7 @@ class _Reader:
         svc_type = entry.get("type")
         if svc_type in ("redis", "keyvalue"):
             self.warn(line, f"{where}: type {svc_type!r} is not emulated; service skipped")
+            self.skipped.add(name)
             return None
         if svc_type not in SERVICE_TYPES:
             raise self.fail(at("type"), f"{where}: 'type' must be one of {', '.join(SERVICE_TYPES)}, not {svc_type!r}")
@@ -190,6 +216,7 @@ class _Reader:
             raise self.fail(at("runtime"), f"{where}: 'runtime' must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         if runtime in ("static", "image"):
             self.warn(at("runtime"), f"{where}: runtime {runtime!r} is not emulated; service skipped")
+            self.skipped.add(name)
             return None
 
         for key in entry:
@@ -204,7 +231,8 @@ class _Reader:
             raise self.fail(at("plan"), f"{where}: {exc}") from None
 
         strings = {}
-        for key in ("rootDir", "dockerfilePath", "dockerContext", "dockerCommand", "buildCommand", "startCommand", "schedule"):
+        for key in ("rootDir", "dockerfilePath", "dockerContext", "dockerCommand", "buildCommand", "startCommand",
+                    "schedule", "healthCheckPath", "preDeployCommand"):
             value = entry.get(key)
             if value is not None and not isinstance(value, str):
                 raise self.fail(at(key), f"{where}: {key!r} must be a string")
@@ -227,12 +255,28 @@ class _Reader:
             raise self.fail(line, f"{where}: a cron service needs a 'schedule'")
         if svc_type != "cron" and strings["schedule"]:
             self.warn(at("schedule"), f"{where}: 'schedule' only applies to cron services; ignored")
+        if strings["schedule"] and svc_type == "cron":
+            problem = schedule_problem(strings["schedule"])
+            if problem:
+                raise self.fail(at("schedule"), f"{where}: schedule {strings['schedule']!r} is not a cron expression: {problem}")
+        if strings["healthCheckPath"] and (svc_type != "web" or not strings["healthCheckPath"].startswith("/")):
+            raise self.fail(at("healthCheckPath"), f"{where}: 'healthCheckPath' is a path such as /healthz, on web services only")
+
+        instances = entry.get("numInstances", 1)
+        if isinstance(instances, bool) or not isinstance(instances, int) or not 1 <= instances <= MAX_INSTANCES:
+            raise self.fail(at("numInstances"), f"{where}: 'numInstances' must be a whole number from 1 to {MAX_INSTANCES}")
+        delay = entry.get("maxShutdownDelaySeconds", 30)
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 1 <= delay <= 300:
+            raise self.fail(at("maxShutdownDelaySeconds"), f"{where}: 'maxShutdownDelaySeconds' must be 1 to 300 (seconds)")
+        if svc_type == "cron" and (strings["preDeployCommand"] or "numInstances" in entry or "disk" in entry):
+            raise self.fail(line, f"{where}: a cron service has no instances to deploy: no preDeployCommand, "
+                                  "numInstances or disk")
 
         disk = entry.get("disk")
         if disk is not None:
-            if not isinstance(disk, dict) or not isinstance(disk.get("mountPath"), str):
-                raise self.fail(at("disk"), f"{where}: 'disk' needs 'name', 'mountPath' and 'sizeGB'")
-            disk = dict(disk)
+            disk = self.read_disk(disk, at("disk"), where)
+            if instances > 1:
+                raise self.fail(at("numInstances"), f"{where}: a service with a disk runs one instance (as on Render)")
 
         auto_deploy = entry.get("autoDeploy", False)
         if not isinstance(auto_deploy, bool):
@@ -256,9 +300,24 @@ class _Reader:
             dockerfile_path=dockerfile, docker_context=context,
             docker_command=strings["dockerCommand"], build_command=strings["buildCommand"],
             start_command=strings["startCommand"], schedule=strings["schedule"], disk=disk,
+            num_instances=instances, health_check_path=strings["healthCheckPath"],
+            max_shutdown_delay_seconds=delay, pre_deploy_command=strings["preDeployCommand"],
             env_vars=self.read_env(entry, where, groups, allow_groups=True),
             auto_deploy=auto_deploy, build_paths=paths, build_ignored_paths=ignored, line=line,
         )
+
+    def read_disk(self, disk: Any, line: int, where: str) -> dict:
+        if not isinstance(disk, dict):
+            raise self.fail(line, f"{where}: 'disk' needs 'name', 'mountPath' and 'sizeGB'")
+        name, mount, size = disk.get("name"), disk.get("mountPath"), disk.get("sizeGB", 1)
+        if not isinstance(name, str) or not name.strip():
+            raise self.fail(disk.key_lines.get("name", line), f"{where}: disk 'name' is required")
+        if not isinstance(mount, str) or not mount.startswith("/") or mount.rstrip("/") in ("", "/opt/render/project/src"):
+            raise self.fail(disk.key_lines.get("mountPath", line), f"{where}: disk 'mountPath' must be an absolute path "
+                                                                   "other than / and the code's folder")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise self.fail(disk.key_lines.get("sizeGB", line), f"{where}: disk 'sizeGB' must be a whole number of GB")
+        return {"name": name, "mountPath": mount.rstrip("/"), "sizeGB": size}
 
     def string_list(self, mapping: dict, key: str, where: str) -> tuple[str, ...]:
         value = mapping.get(key) or []
@@ -299,8 +358,40 @@ class _Reader:
                 specs[key] = EnvVarSpec(key, generate=True)
             elif entry.get("sync") is False:
                 specs[key] = EnvVarSpec(key, secret=True)
-            elif "fromDatabase" in entry or "fromService" in entry:
-                self.warn(entry.line, f"{spot}: {key} uses fromDatabase/fromService, which is not emulated; left unset")
+            elif "fromService" in entry:
+                specs[key] = EnvVarSpec(key, from_service=self.read_from_service(entry["fromService"], entry.line, spot, key),
+                                        line=entry.line)
+            elif "fromDatabase" in entry:
+                self.warn(entry.line, f"{spot}: {key} uses fromDatabase, which is not emulated; left unset")
             else:
                 raise self.fail(entry.line, f"{spot}: {key} needs 'value', 'generateValue: true' or 'sync: false'")
         return tuple(specs.values())
+
+    def read_from_service(self, ref: Any, line: int, spot: str, key: str) -> tuple:
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or not isinstance(ref.get("type"), str):
+            raise self.fail(line, f"{spot}: fromService of {key} needs 'type' and 'name'")
+        prop, other_key = ref.get("property"), ref.get("envVarKey")
+        if (prop is None) == (other_key is None):
+            raise self.fail(line, f"{spot}: fromService of {key} needs either 'property' "
+                                  f"({', '.join(FROM_SERVICE_PROPERTIES)}) or 'envVarKey'")
+        if prop is not None and prop not in FROM_SERVICE_PROPERTIES:
+            raise self.fail(line, f"{spot}: fromService property {prop!r} of {key} is not one of "
+                                  f"{', '.join(FROM_SERVICE_PROPERTIES)}")
+        if other_key is not None and not isinstance(other_key, str):
+            raise self.fail(line, f"{spot}: fromService envVarKey of {key} must be a string")
+        return ref["type"], ref["name"], prop, other_key
+
+
+def schedule_problem(schedule: str) -> str | None:
+    """Why a cron expression (five fields, UTC, as Render takes) is not valid, or None."""
+    from datetime import datetime, timezone
+
+    import cronsim
+
+    if len(schedule.split()) != 5:
+        return "it needs five fields: minute hour day-of-month month day-of-week"
+    try:
+        cronsim.CronSim(schedule, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    except cronsim.CronSimError as exc:
+        return str(exc) or "unreadable"
+    return None

@@ -5,7 +5,7 @@ import secrets
 import string
 
 _ALPHABET = string.digits + string.ascii_lowercase
-ID_PATTERN = re.compile(r"^(srv|crn|job|bld)-[0-9a-z]{20}$")
+ID_PATTERN = re.compile(r"^(srv|crn|job|bld|dep)-[0-9a-z]{20}$")
 
 
 def new_id(prefix: str) -> str:

@@ -13,7 +13,9 @@ from decimal import Decimal
 from renderlocal.core import billing
 from renderlocal.core.clock import parse_stored, to_rfc3339, utcnow
 from renderlocal.core.plans import Plan, get_plan
-from renderlocal.core.statuses import FINAL_JOB_STATUSES, JobStatus
+from renderlocal.core.statuses import FINAL_DEPLOY_STATUSES, FINAL_JOB_STATUSES, JobStatus
+
+DEFAULT_PORT = 10000  # Render's PORT when a service sets none
 
 RENDER_SERVICE_TYPES = {
     "web": "web_service",
@@ -61,10 +63,37 @@ class Service(_Doc):
     lastSuccessfulBuildId: str | None = None
     latestBuildId: str | None = None
     inBlueprint: bool = True
+    numInstances: int = 1
+    healthCheckPath: str | None = None
+    maxShutdownDelaySeconds: int = 30
+    preDeployCommand: str | None = None
+    disk: dict | None = None  # {"name", "mountPath", "sizeGB"}: a named volume, in its instances only
+    internalHost: str = ""  # its name on the private network, as Render's "internal hostname" (besides its name)
+    suspended: bool = False
+    suspendedAt: str | None = None
+    liveDeployId: str | None = None
+    proxyPort: int | None = None  # web: the localhost port its URL answers on, the same across deploys
+    lastCronRunAt: str | None = None  # cron: when the schedule last fired (runs that were due are not repeated)
 
     @property
     def plan(self) -> Plan:
         return get_plan(self.planId)
+
+    @property
+    def runs(self) -> bool:
+        """Whether it has instances when deployed (cron services only run on their schedule)."""
+        return self.type != "cron"
+
+    @property
+    def port(self) -> int:
+        """The port its instances listen on: PORT from its env vars, else Render's 10000."""
+        raw = self.envVars.get("PORT", "")
+        return int(raw) if raw.isdigit() and 0 < int(raw) < 65536 else DEFAULT_PORT
+
+    @property
+    def url(self) -> str | None:
+        """Where a web service answers on this machine."""
+        return f"http://localhost:{self.proxyPort}" if self.type == "web" and self.proxyPort else None
 
     @property
     def own_start_command(self) -> str | None:
@@ -122,6 +151,41 @@ class Build(_Doc):
 
 
 @dataclass
+class Deploy(_Doc):
+    """A service's build run as its instances (containers on the private network)."""
+
+    id: str
+    serviceId: str
+    buildId: str
+    image: str
+    status: str
+    createdAt: str
+    trigger: str = "api"  # a DeployTrigger: api, manual (the app), new_commit, service_resumed, blueprint_sync
+    startedAt: str | None = None
+    finishedAt: str | None = None
+    liveAt: str | None = None
+    failureReason: dict | None = None  # {"message", "exitCode"?, "instanceId"?}
+    instances: list = field(default_factory=list)  # [{"id", "containerId", "startedAt", "stoppedAt"}]
+    preDeployContainerId: str | None = None
+    cancelRequestedAt: str | None = None
+    events: list = field(default_factory=list)  # [{"at", "status", "message"}]
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_DEPLOY_STATUSES
+
+    def instance_seconds(self, now: datetime | None = None) -> list[tuple[datetime, datetime]]:
+        """(from, to) of every instance's run, for billing: a running one up to ``now``."""
+        now = now or utcnow()
+        runs = []
+        for instance in self.instances:
+            start = parse_stored(instance.get("startedAt"))
+            if start is not None:
+                runs.append((start, parse_stored(instance.get("stoppedAt")) or now))
+        return runs
+
+
+@dataclass
 class Job(_Doc):
     id: str
     serviceId: str
@@ -144,6 +208,7 @@ class Job(_Doc):
     timedOutAt: str | None = None
     logsComplete: bool = False  # every line the container printed is in the log file
     engine: str | None = None  # the engine it runs on (ControlPlane.engine_id): others leave it alone
+    trigger: str = "api"  # api, or cron: a run of its cron service's schedule
     events: list = field(default_factory=list)  # [{"at", "status", "message"}]
 
     @property

@@ -13,7 +13,7 @@ from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import looks_like_id
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
-from renderlocal.core.models import Build, Job, Service
+from renderlocal.core.models import Build, Deploy, Job, Service
 from renderlocal.core.statuses import JOB_STATUSES, BuildStatus
 from renderlocal.core.store import Store
 
@@ -53,6 +53,18 @@ class State:
 
     def running_builds(self) -> list[Build]:
         return [Build.from_doc(d) for d in self.store.find("builds", status=BuildStatus.BUILDING)]
+
+    # -- deploys -------------------------------------------------------------------
+    def get_deploy(self, deploy_id: str) -> Deploy:
+        doc = self.store.get("deploys", deploy_id) if looks_like_id(deploy_id, "dep") else None
+        if doc is None:
+            raise NotFound(f"unknown deploy {deploy_id!r}")
+        return Deploy.from_doc(doc)
+
+    def list_deploys(self, service_id: str | None = None) -> list[Deploy]:
+        """Deploys newest first (all services, or one's)."""
+        docs = self.store.find("deploys", serviceId=service_id) if service_id else self.store.all("deploys")
+        return sorted((Deploy.from_doc(d) for d in docs), key=lambda d: (d.createdAt, d.id), reverse=True)
 
     # -- jobs ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job:

@@ -50,7 +50,7 @@ class Builder:
     (their images are never pruned)."""
 
     def __init__(self, engine: Engine, state: State, services: ServiceCatalog, data_dir: Path,
-                 jobs_in_use: Callable[[], set[str]]):
+                 jobs_in_use: Callable[[], set[str]], on_success: Callable[[Build], None] = lambda _build: None):
         self.engine = engine
         self.state = state
         self.store = state.store
@@ -58,6 +58,7 @@ class Builder:
         self.services = services
         self.data_dir = data_dir
         self.jobs_in_use = jobs_in_use
+        self.on_success = on_success  # after the pointer moved: the control plane may deploy it
         self._running: dict[str, BuildStep] = {}  # build id -> its current step, while it runs here
         self._guard = threading.Lock()
 
@@ -144,6 +145,7 @@ class Builder:
         if build.status == BuildStatus.SUCCEEDED:
             self._promote(build)
             self.prune(build.serviceId)
+            self.on_success(build)
             return build
         shutil.rmtree(self.data_dir / "builds" / build.id, ignore_errors=True)  # a native snapshot
         if build.status == BuildStatus.CANCELED and image_id:

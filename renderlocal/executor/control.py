@@ -15,21 +15,27 @@ import os
 import threading
 from pathlib import Path
 
+from renderlocal.core.clock import utcnow
 from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 from renderlocal.core.errors import Conflict
 from renderlocal.core.logstreams import LogStreams
-from renderlocal.core.models import Build, Job, Service
+from renderlocal.core.models import Build, Deploy, Job, Service
+from renderlocal.core.statuses import BuildStatus, DeployTrigger
 from renderlocal.core.state import State
 from renderlocal.executor.builds import Builder
 from renderlocal.executor.changes import ChangeFeed
 from renderlocal.executor.election import ExecutorLock
 from renderlocal.executor.engine import Engine
+from renderlocal.executor.cron import CronScheduler
+from renderlocal.executor.deploys import Deployer
 from renderlocal.executor.jobs import JobRunner
+from renderlocal.executor.network import PrivateNetwork
+from renderlocal.executor.proxy import ProxyPool
 from renderlocal.executor.services import ServiceCatalog
 
 
 class ControlPlane:
-    def __init__(self, data_dir=None, blueprint=None, engine=None):
+    def __init__(self, data_dir=None, blueprint=None, engine=None, clock=utcnow):
         self.data_dir: Path = resolve_data_dir(data_dir)
         os.chmod(self.data_dir, 0o700)  # holds secrets and the API token
         self.blueprint_path: Path = resolve_blueprint(blueprint)
@@ -38,8 +44,14 @@ class ControlPlane:
         self.engine = Engine(engine)
         self.services = ServiceCatalog(self.state, self.blueprint_path)
         self.log_streams = LogStreams(self.state)
-        self.jobs = JobRunner(self.engine, self.state.job_store, self.state.logs, self.state.get_build, self.data_dir)
-        self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run)
+        self.network = PrivateNetwork(self.engine, self.data_dir)
+        self.proxies = ProxyPool()
+        self.jobs = JobRunner(self.engine, self.state.job_store, self.state.logs, self.state.get_build, self.data_dir,
+                              self.network)
+        self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run,
+                              self._built)
+        self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir)
+        self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
@@ -100,6 +112,7 @@ class ControlPlane:
         if self.forwarder is not None:
             self.forwarder.stop(drain_seconds)
             self.forwarder = None
+        self.proxies.close()  # the URLs go with this process; the next control plane serves them again
 
     def __enter__(self) -> "ControlPlane":
         return self.start()
@@ -112,16 +125,21 @@ class ControlPlane:
             raise Conflict(f"this process is not the control plane of {self.data_dir}: start() it first")
 
     def recover(self) -> list[str]:
-        """End builds nobody runs, rebuild lost job records from their containers, supervise
-        every unfinished job; returns the ids of the jobs it began to supervise."""
+        """End builds and deploys nobody runs, rebuild lost job records from their containers,
+        supervise every unfinished job, keep the live deploys running; returns the ids of the
+        jobs it began to supervise."""
         self._executing()
         self.builds.recover()
         self.jobs.recreate_missing_records()
-        return self.jobs.reconcile(self.state.unsettled_jobs())
+        adopted = self.jobs.reconcile(self.state.unsettled_jobs())
+        self.deploys.reconcile()
+        return adopted
 
     def busy(self) -> bool:
-        """Whether a job or a build runs here right now."""
-        return self.jobs.supervising() or self.builds.building()
+        """Whether a job, a build or a deploy runs here right now, or a service is up (an idle
+        control plane stops: a running service keeps one up, as its URL needs it)."""
+        return (self.jobs.supervising() or self.builds.building() or self.deploys.deploying()
+                or any(s.liveDeployId and not s.suspended for s in self.state.list_services()))
 
     # -- reads (faces use ``state``; these are for the API and tests) ----------------------
     def refresh(self) -> None:
@@ -164,6 +182,60 @@ class ControlPlane:
     def cancel_build(self, build_id: str) -> Build:
         self._executing()
         return self.builds.cancel(build_id)
+
+    def deploy(self, service_ref: str, trigger=DeployTrigger.API, wait: bool = False) -> Deploy:
+        """Deploy the service's last successful build; with ``wait``, return it live or failed."""
+        self._executing()
+        self.refresh()  # the instances get the blueprint's env as it is now
+        deploy = self.deploys.create(self.state.get_service(service_ref), trigger)
+        return self.deploys.wait(deploy.id, timeout=None) if wait else deploy
+
+    def cancel_deploy(self, deploy_id: str) -> Deploy:
+        self._executing()
+        return self.deploys.cancel(deploy_id)
+
+    def suspend(self, service_ref: str) -> Service:
+        self._executing()
+        return self.deploys.suspend(self.state.get_service(service_ref))
+
+    def resume(self, service_ref: str) -> Deploy | None:
+        self._executing()
+        return self.deploys.resume(self.state.get_service(service_ref))
+
+    def up(self, service_refs: list[str] | None = None) -> list[Deploy]:
+        """Build what has no successful build, then deploy every service (or those named) that is
+        not live yet; returns the deploys started (a failed build: that service is skipped)."""
+        self._executing()
+        self.refresh()
+        services = [self.state.get_service(ref) for ref in service_refs] if service_refs else self.state.list_services()
+        deploys = []
+        for service in services:
+            if not service.runs or service.suspended or self.deploys.live(service) is not None:
+                continue
+            if not service.lastSuccessfulBuildId and self.build(service.id, wait=True).status != BuildStatus.SUCCEEDED:
+                continue
+            deploys.append(self.deploys.create(self.state.get_service(service.id), DeployTrigger.BLUEPRINT_SYNC))
+        return deploys
+
+    def trigger_cron(self, service_ref: str) -> Job:
+        """Run the cron service now, whatever its schedule says."""
+        self._executing()
+        self.refresh()
+        return self.cron.trigger(self.state.get_service(service_ref))
+
+    def _cron_run(self, service: Service) -> Job:
+        return self.jobs.create(service, trigger="cron")
+
+    def down(self, volumes: bool = False) -> None:
+        """Stop every service's instances; with ``volumes``, remove their disks and the network too."""
+        self._executing()
+        for service in self.state.list_services(include_removed=True):
+            if service.runs:
+                self.deploys.down(service)
+                if volumes:
+                    self.deploys.remove_disk(service)
+        if volumes:
+            self.network.remove()
 
     def set_watch(self, service_ref: str, on: bool) -> Service:
         self._executing()
@@ -214,6 +286,13 @@ class ControlPlane:
             from renderlocal.executor.forwarder import LogForwarder
 
             self.forwarder = LogForwarder(self.log_streams, self.state).start()
+
+    def _built(self, build: Build) -> None:
+        """autoDeploy (or watch mode): a new build of a running service goes live, as a commit does on Render."""
+        service = self.state.get_service(build.serviceId)
+        if (service.autoDeploy or build.trigger == "watch") and service.lastSuccessfulBuildId == build.id \
+                and not service.suspended and self.deploys.live(service) is not None:
+            self.deploys.create(service, DeployTrigger.NEW_COMMIT, build_id=build.id)
 
     def _builds_jobs_run(self) -> set[str]:
         return {job.buildId for job in self.state.unsettled_jobs()}

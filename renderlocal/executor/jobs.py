@@ -30,6 +30,7 @@ from renderlocal.core.statuses import JobStatus
 from renderlocal.core.plans import plan_for_job
 from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
 from renderlocal.executor.logcapture import LogCapture, attach
+from renderlocal.executor.network import PrivateNetwork
 
 # On cancel every process of the command gets SIGTERM (docker-init signals the
 # process group); the shell then waits for its child to finish handling it and
@@ -105,12 +106,13 @@ class JobRunner:
     """
 
     def __init__(self, engine: Engine, jobs: JobStore, logs: LogStore, build_of: Callable[[str], Build],
-                 data_dir: Path):
+                 data_dir: Path, network: PrivateNetwork):
         self.engine = engine
         self.store = jobs
         self.logs = logs
         self.build_of = build_of
         self.data_dir = data_dir
+        self.network = network
         self.records = JobRecords(jobs)
         self._supervised: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
@@ -121,7 +123,7 @@ class JobRunner:
     # -- create --------------------------------------------------------------------
     def create(self, service: Service, start_command: str | None = None, plan_id: str | None = None,
                env_overrides=None, secrets: dict | None = None, timeout_seconds=None,
-               cancel_grace=None) -> Job:
+               cancel_grace=None, trigger: str = "api") -> Job:
         """Record a pending job and start supervising it (its supervisor launches it), as on Render.
 
         ``secrets``: the values of the service's ``sync: false`` vars as the asking face
@@ -156,7 +158,7 @@ class JobRunner:
         job = Job(
             id=new_id("job"), serviceId=service.id, startCommand=command, planId=plan.id,
             createdAt=stamp(), buildId=build.id, image=build.image, env=env, envOverrides=overrides,
-            timeoutSeconds=timeout, cancelGraceSeconds=grace, engine=self.engine.id,
+            timeoutSeconds=timeout, cancelGraceSeconds=grace, engine=self.engine.id, trigger=trigger,
         )
         job.events = [{"at": job.createdAt, "status": JobStatus.PENDING, "message": "created"}]
         self.store.insert(job.to_doc())
@@ -300,6 +302,7 @@ class JobSupervision:
                     init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
                     mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
                     labels=job_labels(job, self.runner.data_dir),
+                    **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
                 )
             records.update(job.id, containerId=container.id)
             state = container.attrs["State"]

@@ -62,7 +62,7 @@ class LogCapture:
                 self.writer.write_raw(b"%s %s %s\n" % (stamp_now, _STREAM_NAMES[kind], rest))
 
     def _copy_logs(self, follow: bool) -> None:
-        skip = self.writer.line_counts() if self.path.stat().st_size else {}
+        skip = self.writer.line_counts()  # it flushes first: lines still buffered count too
         skip = {1: skip.get("stdout", 0), 2: skip.get("stderr", 0)}
         partial = {1: [], 2: []}  # per stream: pieces of a long line
         partial_ts: dict[int, bytes | None] = {1: None, 2: None}

@@ -33,10 +33,9 @@ class ServiceCatalog:
         with self.store.changing("services") as table:
             docs = {doc["name"]: dict(doc) for doc in table.all()}
             table.truncate()
-            synced = []
-            for spec in blueprint.services:
-                service = _service_from_spec(spec, docs.pop(spec.name, None), now, warnings)
-                synced.append(service)
+            synced = [_service_from_spec(spec, docs.pop(spec.name, None), now, warnings) for spec in blueprint.services]
+            _resolve_from_service(blueprint, synced)
+            for service in synced:
                 table.insert(service.to_doc())
             for doc in docs.values():  # gone from the blueprint: kept for job history
                 doc["inBlueprint"] = False
@@ -111,10 +110,41 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
         lastSuccessfulBuildId=old.get("lastSuccessfulBuildId") if keep else None,
         latestBuildId=old.get("latestBuildId") if keep else None,
         inBlueprint=True,
+        numInstances=spec.num_instances,
+        healthCheckPath=spec.health_check_path,
+        maxShutdownDelaySeconds=spec.max_shutdown_delay_seconds,
+        preDeployCommand=spec.pre_deploy_command,
+        disk=spec.disk,
     )
+    service_id = service.id
+    service.internalHost = f"{spec.name}-{service_id[4:8]}"  # Render's internal hostnames: the name and a suffix
+    for kept in ("suspended", "suspendedAt", "liveDeployId", "proxyPort", "lastCronRunAt"):  # state, not blueprint
+        if keep and kept in old:
+            setattr(service, kept, old[kept])
     if keep and service.to_doc() | {"updatedAt": old.get("updatedAt")} == old:
         service.updatedAt = old["updatedAt"]  # nothing changed: updatedAt says when something did
     return service
+
+
+def _resolve_from_service(blueprint, services: list[Service]) -> None:
+    """``fromService`` values, as Render gives them inside its network: another service's internal
+    host, its port, both, or one of its env vars."""
+    by_name = {service.name: service for service in services}
+    for spec, service in zip(blueprint.services, services):
+        for var in spec.env_vars:
+            if var.from_service is None or var.from_service[1] not in by_name:
+                continue  # one render-local skips: the loader warned
+            _type, name, prop, other_key = var.from_service
+            other = by_name[name]
+            if other_key is not None:
+                if other_key in other.envVars:
+                    service.envVars[var.key] = other.envVars[other_key]
+            elif prop == "host":
+                service.envVars[var.key] = other.internalHost
+            elif prop == "port":
+                service.envVars[var.key] = str(other.port)
+            else:
+                service.envVars[var.key] = f"{other.internalHost}:{other.port}"
 
 
 def _stat(path: Path) -> tuple | None:

@@ -53,6 +53,7 @@ class Supervisor:
         """One pass of the loop's duties; returns the jobs it began to supervise."""
         adopted = self.plane.recover()
         self.plane.sync_watchers()
+        self.plane.cron.tick()
         return adopted
 
     def _run(self) -> None:
