@@ -235,7 +235,8 @@ def test_bad_requests(client):
         (client.get(f"/services/{sid}/jobs/job-/x"), 404, ""),
         (client.get(f"/services/{sid}/jobs/job-..x"), 404, "unknown job"),
         (client.get("/logs", params={"resource": "job-/etc/passwd"}), 404, "unknown job"),
-        (client.get("/logs", params={"resource": sid}), 404, "unknown resource"),
+        (client.get("/logs", params={"resource": "srv-00000000000000000000"}), 404, "unknown service"),
+        (client.get("/logs", params={"resource": "web.log"}), 404, "unknown resource"),
         (client.get("/nothing-here"), 404, ""),
     ]
     for response, status, words in cases:
@@ -342,7 +343,7 @@ def test_log_bounds_keep_nanoseconds(client):
 def served_routes(app) -> set[tuple[str, str]]:
     served = set()
     for route in app.routes:
-        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}").replace("{build_id}", "{buildId}")
+        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}").replace("{build_id}", "{buildId}").replace("{deploy_id}", "{deployId}")
         for method in getattr(route, "methods", None) or {"GET"}:  # a WebSocket route: its GET handshake
             if method != "HEAD":
                 served.add((path, method))

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
@@ -28,7 +28,7 @@ from renderlocal.api.openapi import openapi_document
 from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import looks_like_id
 from renderlocal.core.logstore import LogLine
-from renderlocal.core.statuses import BuildStatus
+from renderlocal.core.statuses import BuildStatus, DeployStatus
 
 UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
 FOLLOW_POLL_SECONDS = 0.2
@@ -163,6 +163,86 @@ def create_app(plane, token: str) -> Starlette:
         job = await call(job_of, request)
         return JSONResponse((await call(plane.cancel_job, job.id)).to_render())
 
+    # -- deploys, suspend and resume ---------------------------------------------------------
+    def deploy_of(request: Request):
+        service = service_of(request)
+        deploy = state.get_deploy(request.path_params["deploy_id"])
+        if deploy.serviceId != service.id:
+            raise NotFound(f"unknown deploy {deploy.id!r} for service {service.id}")
+        return deploy
+
+    async def list_deploys(request: Request):
+        query = request.query_params
+        service = await call(service_of, request)
+        limit = params.limit_of(query)
+        wanted = params.list_of(query, "status")
+        unknown = wanted - set(DeployStatus)
+        if unknown:
+            raise InvalidInput(f"unknown deploy status {', '.join(sorted(unknown))}; valid: {', '.join(DeployStatus)}",
+                               field="status")
+        deploys = [d for d in await call(state.list_deploys, service.id) if not wanted or d.status in wanted]
+        cursor = params.one(query, "cursor")
+        if cursor:
+            ids = [d.id for d in deploys]
+            if cursor not in ids:
+                raise InvalidInput(f"unknown cursor {cursor!r}")
+            deploys = deploys[ids.index(cursor) + 1 :]
+        return JSONResponse([{"deploy": d.to_render(), "cursor": d.id} for d in deploys[:limit]])
+
+    async def create_deploy(request: Request):
+        raw = await request.body()
+        if raw.strip():  # Render's CLI sends {"clearCache": ...}: a build here is always fresh, so it is taken as is
+            body = await json_body(request)
+            if not isinstance(body, dict):
+                raise InvalidInput("the body must be a JSON object")
+            if body.get("clearCache") not in (None, "clear", "do_not_clear"):
+                raise InvalidInput("clearCache must be clear or do_not_clear", field="clearCache")
+            for name in ("commitId", "imageUrl"):
+                if body.get(name):
+                    raise InvalidInput(f"{name} is not emulated: render-local deploys the service's last successful "
+                                       "build (build it first)", field=name)
+        service = await call(service_of, request)
+        deploy = await call(plane.deploy, service.id)
+        return JSONResponse(deploy.to_render(), status_code=201)
+
+    async def get_deploy(request: Request):
+        return JSONResponse((await call(deploy_of, request)).to_render())
+
+    async def cancel_deploy(request: Request):
+        deploy = await call(deploy_of, request)
+        return JSONResponse((await call(plane.cancel_deploy, deploy.id)).to_render())
+
+    async def suspend(request: Request):
+        service = await call(service_of, request)
+        await call(plane.suspend, service.id)
+        return Response(status_code=202)  # Render answers 202 with no body
+
+    async def resume(request: Request):
+        service = await call(service_of, request)
+        await call(plane.resume, service.id)
+        return Response(status_code=202)
+
+    async def up(request: Request):
+        body = await json_body(request) if (await request.body()).strip() else {}
+        names = body.get("services") if isinstance(body, dict) else None
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise InvalidInput("services must be a list of service names or ids", field="services")
+        builds, deploys = await call(plane.up, names or None)
+        return JSONResponse({"builds": [b.to_render() for b in builds], "deploys": [d.to_render() for d in deploys]},
+                            status_code=202)
+
+    async def down(request: Request):
+        body = await json_body(request) if (await request.body()).strip() else {}
+        volumes = body.get("volumes", False) if isinstance(body, dict) else None
+        if not isinstance(volumes, bool):
+            raise InvalidInput("volumes must be true or false", field="volumes")
+        await call(plane.down, volumes)
+        return JSONResponse({"stopped": True, "volumesRemoved": volumes})
+
+    async def trigger_cron(request: Request):
+        service = await call(service_of, request)
+        return JSONResponse((await call(plane.trigger_cron, service.id)).to_render(), status_code=201)
+
     # -- builds, watch mode, the log stream (render-local's own) --------------------------
     async def create_build(request: Request):
         service = await call(service_of, request)
@@ -269,29 +349,36 @@ def create_app(plane, token: str) -> Starlette:
     def resources_of(query) -> list[str]:
         resources = query.getlist("resource")
         if not resources:
-            raise InvalidInput("resource is required: a job or build id")
+            raise InvalidInput("resource is required: a service, job, build or deploy id")
         resources = list(dict.fromkeys(resources))
         for resource in resources:
             if looks_like_id(resource, "bld"):
                 state.get_build(resource)
             elif looks_like_id(resource, "job"):
                 state.get_job(resource)
-            elif resource.startswith("bld-"):
-                raise NotFound(f"unknown build {resource!r}")
-            elif resource.startswith("job-"):
-                raise NotFound(f"unknown job {resource!r}")
+            elif looks_like_id(resource, "dep"):
+                state.get_deploy(resource)
+            elif looks_like_id(resource, "srv") or looks_like_id(resource, "crn"):
+                state.get_service(resource)
+            elif resource.startswith(("bld-", "job-", "dep-", "srv-", "crn-")):
+                raise NotFound(f"unknown {KINDS_OF_ID[resource[:4]]} {resource!r}")
             else:
-                raise NotFound(f"unknown resource {resource!r}: logs are kept per job (job-...) and build (bld-...)")
+                raise NotFound(f"unknown resource {resource!r}: logs are kept per service (srv-...), job (job-...), "
+                               "build (bld-...) and deploy (dep-...)")
         return resources
 
-    def log_entry(resource: str, line: LogLine) -> dict:
+    def files_of(resources: list[str]) -> dict[str, str]:
+        """The log files the resources' lines are in: file resource -> the resource asked for."""
+        return {part: resource for resource in resources for part in state.log_resources(resource)}
+
+    def log_entry(resource: str, part: str, line: LogLine) -> dict:
         level = "error" if line.stream == "stderr" else "info"
-        kind = "build" if resource.startswith("bld-") else "app"
+        kind = "build" if part.startswith(("bld-", "dep-")) else "app"  # a deploy's log: its pre-deploy output
         return {
-            "id": f"{resource}:{line.offset}",
+            "id": f"{part}:{line.offset}",
             "message": line.message,
             "timestamp": line.timestamp,
-            "labels": [{"name": "resource", "value": resource}, {"name": "instance", "value": resource},
+            "labels": [{"name": "resource", "value": resource}, {"name": "instance", "value": part},
                        {"name": "level", "value": level}, {"name": "type", "value": kind}],
         }
 
@@ -308,8 +395,9 @@ def create_app(plane, token: str) -> Starlette:
         resources = await call(resources_of, query)
 
         def run():
-            lines, _ = state.logs.query(resources, start, end, direction == "backward", sys.maxsize, match)
-            entries = [log_entry(r, line) for r, line in lines]
+            parts = files_of(resources)
+            lines, _ = state.logs.query(list(parts), start, end, direction == "backward", sys.maxsize, match)
+            entries = [log_entry(parts[part], part, line) for part, line in lines]
             return [e for e in entries if (not levels or _label(e, "level") in levels)
                     and (not types or _label(e, "type") in types)]
 
@@ -332,18 +420,22 @@ def create_app(plane, token: str) -> Starlette:
             return
         await websocket.accept()
         closed = asyncio.ensure_future(_until_disconnect(websocket))
-        offsets = {r: 0 for r in resources}
+        following = set(resources)  # a service never ends: it is followed until the client leaves
+        offsets: dict[str, int] = {}
         try:
-            while offsets and not closed.done():
-                for resource in list(offsets):
+            while following and not closed.done():
+                for resource in list(following):
                     done = await call(_finished, state, resource)  # before reading: no last line is missed
-                    lines = await call(lambda r=resource: list(state.logs.read(r, offsets[r])))
-                    for line in lines:
-                        await websocket.send_json(log_entry(resource, line))
-                        offsets[resource] = line.end
-                    if done and not lines:
-                        del offsets[resource]
-                if offsets:
+                    progressed = False
+                    for part in await call(state.log_resources, resource):  # a new instance: a new file
+                        lines = await call(lambda p=part: list(state.logs.read(p, offsets.get(p, 0))))
+                        for line in lines:
+                            await websocket.send_json(log_entry(resource, part, line))
+                            offsets[part] = line.end
+                        progressed = progressed or bool(lines)
+                    if done and not progressed:
+                        following.discard(resource)
+                if following:
                     await asyncio.wait({closed}, timeout=FOLLOW_POLL_SECONDS)
             if not closed.done():
                 await websocket.close(code=1000)
@@ -375,12 +467,21 @@ def create_app(plane, token: str) -> Starlette:
         Route("/v1/services/{service_id}/jobs", api(create_job), methods=["POST"]),
         Route("/v1/services/{service_id}/jobs/{job_id}", api(get_job), methods=["GET"]),
         Route("/v1/services/{service_id}/jobs/{job_id}/cancel", api(cancel_job), methods=["POST"]),
+        Route("/v1/services/{service_id}/deploys", api(list_deploys), methods=["GET"]),
+        Route("/v1/services/{service_id}/deploys", api(create_deploy), methods=["POST"]),
+        Route("/v1/services/{service_id}/deploys/{deploy_id}", api(get_deploy), methods=["GET"]),
+        Route("/v1/services/{service_id}/deploys/{deploy_id}/cancel", api(cancel_deploy), methods=["POST"]),
+        Route("/v1/services/{service_id}/suspend", api(suspend), methods=["POST"]),
+        Route("/v1/services/{service_id}/resume", api(resume), methods=["POST"]),
         Route("/v1/logs", api(query_logs), methods=["GET"]),
         WebSocketRoute("/v1/logs/subscribe", subscribe_logs),
         Route("/v1/logs/subscribe", api(subscribe_without_websocket), methods=["GET"]),
         Route("/local/status", api(status), methods=["GET"]),
         Route("/local/events", api(events), methods=["GET"]),
         Route("/local/stop", api(stop), methods=["POST"]),
+        Route("/local/up", api(up), methods=["POST"]),
+        Route("/local/down", api(down), methods=["POST"]),
+        Route("/local/services/{service_id}/cron-runs", api(trigger_cron), methods=["POST"]),
         Route("/local/jobs", api(list_all_jobs), methods=["GET"]),
         Route("/local/jobs/{job_id}", api(get_any_job), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),
@@ -402,9 +503,16 @@ class UnsupportedMedia(Exception):
     """A body that is not sent as JSON: 415."""
 
 
+KINDS_OF_ID = {"bld-": "build", "job-": "job", "dep-": "deploy", "srv-": "service", "crn-": "service"}
+
+
 def _finished(state, resource: str) -> bool:
     if resource.startswith("bld-"):
         return state.get_build(resource).status != BuildStatus.BUILDING
+    if resource.startswith("dep-"):
+        return state.get_deploy(resource).final
+    if resource.startswith(("srv-", "crn-")):
+        return False
     return state.get_job(resource).settled
 
 

@@ -17,6 +17,12 @@ def _op(summary: str, ok: str, ok_schema: dict, params=(), body=None, errors=("4
     return op
 
 
+def _no_body(summary: str, params) -> dict:
+    return {"summary": summary, "parameters": list(params),
+            "responses": {"202": {"description": "Accepted (no body, as Render answers)"},
+                          "401": _ERROR, "404": _ERROR}}
+
+
 def _path(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -34,6 +40,9 @@ JOB_FILTERS = [_query("status", description="comma-separated: pending,running,su
     for name in ("createdBefore", "createdAfter", "startedBefore", "startedAfter", "finishedBefore", "finishedAfter")
 ]
 JOB = {"$ref": "#/components/schemas/Job"}
+DEPLOY = {"$ref": "#/components/schemas/Deploy"}
+DEPLOY_STATUSES = ["created", "queued", "build_in_progress", "update_in_progress", "live", "deactivated", "build_failed",
+                   "update_failed", "canceled", "pre_deploy_in_progress", "pre_deploy_failed"]
 KEY_VALUE = {"type": "object", "required": ["key", "value"],
              "properties": {"key": {"type": "string"}, "value": {"type": "string"}}}
 RESOURCE = {"name": "resource", "in": "query", "required": True, "description": "a job or build id; repeatable",
@@ -89,7 +98,23 @@ def openapi_document() -> dict:
             "/v1/services/{serviceId}/jobs/{jobId}/cancel": {"post": _op(
                 "Cancel a job (SIGTERM, then SIGKILL after a grace period); 400 if it already ended", "200", JOB,
                 [_path("serviceId"), _path("jobId")])},
-            "/v1/logs": {"get": _op("Query logs of jobs and builds", "200", {"$ref": "#/components/schemas/Logs"}, [
+            "/v1/services/{serviceId}/deploys": {
+                "get": _op("List deploys, newest first", "200", {"type": "array", "items": {"type": "object", "properties": {
+                    "deploy": DEPLOY, "cursor": {"type": "string"}}}}, [_path("serviceId")] + LIST_PARAMS + [
+                    _many("status", "deploy statuses", DEPLOY_STATUSES)]),
+                "post": _op("Deploy the service's last successful build (returned created; it goes live once healthy)",
+                            "201", DEPLOY, [_path("serviceId")], errors=("400", "401", "404", "409", "503")),
+            },
+            "/v1/services/{serviceId}/deploys/{deployId}": {"get": _op("Get a deploy", "200", DEPLOY,
+                                                                       [_path("serviceId"), _path("deployId")])},
+            "/v1/services/{serviceId}/deploys/{deployId}/cancel": {"post": _op(
+                "Cancel a deploy before it goes live; the previous one stays", "200", DEPLOY,
+                [_path("serviceId"), _path("deployId")])},
+            "/v1/services/{serviceId}/suspend": {"post": _no_body(
+                "Suspend: its instances stop (its jobs run on)", [_path("serviceId")])},
+            "/v1/services/{serviceId}/resume": {"post": _no_body(
+                "Resume: its last live build is deployed again", [_path("serviceId")])},
+            "/v1/logs": {"get": _op("Query logs of services (every instance), jobs, builds and deploys", "200", {"$ref": "#/components/schemas/Logs"}, [
                 RESOURCE,
                 _query("startTime", {"type": "string", "format": "date-time"}, "default: endTime - 1 hour"),
                 _query("endTime", {"type": "string", "format": "date-time"}, "default: now"),
@@ -118,6 +143,17 @@ def openapi_document() -> dict:
                 errors=("400", "401"))},
             "/local/stop": {"post": _op(LOCAL + "stop a control plane a CLI started in the background, if idle",
                                         "200", {"type": "object"}, errors=("401", "409"))},
+            "/local/up": {"post": _op(
+                LOCAL + "bring services up (all, or body {\"services\": [names]}): a build for each without a "
+                "successful one (deployed once it succeeds), a deploy for each built one not live yet", "202",
+                {"type": "object", "properties": {"builds": {"type": "array", "items": BUILD},
+                                                  "deploys": {"type": "array", "items": DEPLOY}}},
+                errors=("400", "401", "404", "415", "503"))},
+            "/local/down": {"post": _op(LOCAL + "stop every service's instances; volumes: remove disks and the network "
+                                        "too", "200", {"type": "object"}, errors=("400", "401", "415"))},
+            "/local/services/{serviceId}/cron-runs": {"post": _op(
+                LOCAL + "run a cron service now (one run at a time)", "201", JOB, [_path("serviceId")],
+                errors=("400", "401", "404", "409", "503"))},
             "/local/jobs": {"get": _op(LOCAL + "every service's jobs, newest first", "200", {"type": "array", "items": {
                 "type": "object", "properties": {"job": JOB, "cursor": {"type": "string"}}}},
                 LIST_PARAMS + JOB_FILTERS, errors=("400", "401"))},
@@ -171,6 +207,20 @@ def openapi_document() -> dict:
                         "(syncFalseEnvVarKeys); given, the job takes these and leaves the others unset")},
                     "timeoutSeconds": {"type": "integer", "minimum": 1, "description": "render-local extension"},
                     "cancelGraceSeconds": {"type": "integer", "minimum": 0, "description": "render-local extension"}}},
+                "Deploy": {"type": "object", "required": ["id"], "properties": {
+                    "id": {"type": "string"}, "status": {"type": "string", "enum": DEPLOY_STATUSES},
+                    "trigger": {"type": "string", "enum": ["api", "blueprint_sync", "deploy_hook", "deployed_by_render",
+                                                           "manual", "other", "new_commit", "rollback",
+                                                           "service_resumed", "service_updated"]},
+                    "image": {"type": "object", "properties": {"ref": {"type": "string"}}},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                    "updatedAt": {"type": "string", "format": "date-time"},
+                    "startedAt": {"type": "string", "format": "date-time"},
+                    "finishedAt": {"type": "string", "format": "date-time"},
+                    "serviceId": {"type": "string", "description": "render-local extension"},
+                    "buildId": {"type": "string", "description": "render-local extension"},
+                    "instances": {"type": "array", "description": "render-local extension", "items": {"type": "object"}},
+                    "failureReason": {"type": "object", "description": "render-local extension"}}},
                 "Build": {"type": "object", "properties": {
                     "id": {"type": "string"}, "serviceId": {"type": "string"},
                     "status": {"type": "string", "enum": ["building", "succeeded", "failed", "canceled"]},

@@ -17,7 +17,7 @@ import click
 from renderlocal import __version__
 from renderlocal.cli.output import emit, fail, output_option
 from renderlocal.core.errors import RenderLocalError
-from renderlocal.core.statuses import FINAL_JOB_STATUSES, BuildStatus, JobStatus
+from renderlocal.core.statuses import FINAL_DEPLOY_STATUSES, FINAL_JOB_STATUSES, BuildStatus, DeployStatus, JobStatus
 
 
 class Context:
@@ -106,16 +106,197 @@ def services():
 def services_list(obj: Context, output):
     """List the blueprint's services."""
     items = obj.plane.list_services()
-    rows = [
-        {"id": s["id"], "name": s["name"], "type": s["type"], "runtime": s["serviceDetails"]["runtime"],
-         "plan": s["planId"], "build": s.get("lastSuccessfulBuildId") or "-"}
-        for s in items
-    ]
-    emit(
-        [{"service": s, "cursor": s["id"]} for s in items], output,
-        [("id", "id"), ("name", "name"), ("type", "type"), ("runtime", "runtime"), ("plan", "plan"), ("last build", "build")],
-        rows,
-    )
+    emit([{"service": s, "cursor": s["id"]} for s in items], output, SERVICE_COLUMNS, [_service_row(s) for s in items])
+
+
+@services.command("get")
+@click.argument("service")
+@output_option
+@pass_ctx
+def services_get(obj: Context, service, output):
+    """Show SERVICE as Render's API does (serviceDetails.url: where a web service answers)."""
+    found = obj.plane.get_service(service)
+    emit(found, output, SERVICE_COLUMNS, [_service_row(found)])
+
+
+@services.command("suspend")
+@click.argument("service")
+@pass_ctx
+def services_suspend(obj: Context, service):
+    """Stop SERVICE's instances (its jobs run on); resume deploys its last live build again."""
+    obj.plane.suspend(service)
+    click.echo(f"{service}: suspended; its running jobs go on")
+
+
+@services.command("resume")
+@click.argument("service")
+@click.option("--wait", is_flag=True, help="Wait until it is live again; exit 1 if that deploy fails.")
+@output_option
+@pass_ctx
+def services_resume(obj: Context, service, wait, output):
+    """Deploy SERVICE's last live build again."""
+    found = obj.plane.get_service(service)
+    obj.plane.resume(found["id"])
+    deploys = obj.plane.list_deploys(found["id"])
+    if not deploys or deploys[0]["trigger"] != "service_resumed":
+        click.echo(f"{found['name']}: resumed; it was never live, so nothing is deployed (render-local up)")
+        return
+    if _finish_deploys(obj, [deploys[0]], wait, output):
+        sys.exit(1)
+
+
+SERVICE_COLUMNS = [("id", "id"), ("name", "name"), ("type", "type"), ("state", "state"), ("url", "url"),
+                   ("plan", "plan"), ("last build", "build")]
+
+
+def _service_row(service: dict) -> dict:
+    details = service["serviceDetails"]
+    state = "suspended" if service["suspended"] == "suspended" else "live" if service.get("liveDeployId") else "-"
+    return {"id": service["id"], "name": service["name"], "type": service["type"], "state": state,
+            "url": details.get("url", ""), "plan": service["planId"], "build": service.get("lastSuccessfulBuildId") or "-"}
+
+
+# -- deploys -------------------------------------------------------------------------
+DEPLOY_COLUMNS = [("id", "id"), ("status", "status"), ("trigger", "trigger"), ("build", "buildId"),
+                  ("created", "created"), ("reason", "reason")]
+
+
+def _deploy_row(deploy: dict) -> dict:
+    from renderlocal.core.clock import parse_stored, to_local_text
+
+    return deploy | {"created": to_local_text(parse_stored(deploy["createdAt"])),
+                     "reason": (deploy.get("failureReason") or {}).get("message", "")}
+
+
+@cli.group()
+def deploys():
+    """Deploys: a service's last successful build run as its instances (Render CLI: render deploys ...)."""
+
+
+@deploys.command("create")
+@click.argument("service")
+@click.option("--wait", is_flag=True, help="Wait until it is live (exit 0) or failed (exit 1).")
+@output_option
+@pass_ctx
+def deploys_create(obj: Context, service, wait, output):
+    """Deploy SERVICE's last successful build; the previous deploy serves until this one is healthy."""
+    if _finish_deploys(obj, [obj.plane.create_deploy(service)], wait, output):
+        sys.exit(1)
+
+
+@deploys.command("list")
+@click.argument("service")
+@output_option
+@pass_ctx
+def deploys_list(obj: Context, service, output):
+    """List SERVICE's deploys, newest first."""
+    items = obj.plane.list_deploys(service)
+    emit([{"deploy": d, "cursor": d["id"]} for d in items], output, DEPLOY_COLUMNS, [_deploy_row(d) for d in items])
+
+
+def _finish_deploys(obj: Context, started: list[dict], wait: bool, output) -> bool:
+    """Print the deploys (once ended, with ``wait``); whether one of them did not go live."""
+    ended = {d["id"]: d for d in started}
+    if wait:
+        def all_ended(plane) -> bool:
+            for deploy_id, deploy in ended.items():
+                if deploy["status"] not in FINAL_DEPLOY_STATUSES:
+                    ended[deploy_id] = plane.get_deploy(deploy["serviceId"], deploy_id)
+            return all(d["status"] in FINAL_DEPLOY_STATUSES for d in ended.values())
+
+        _wait_for(obj, all_ended)
+    result = list(ended.values())
+    emit(result if len(result) != 1 else result[0], output, DEPLOY_COLUMNS, [_deploy_row(d) for d in result])
+    failed = [d for d in result if wait and d["status"] != DeployStatus.LIVE]
+    for deploy in failed:
+        reason = (deploy.get("failureReason") or {}).get("message") or deploy["status"]
+        click.echo(f"render-local: deploy {deploy['id']} {deploy['status']}: {reason}", err=True)
+    return bool(failed)
+
+
+@cli.command("up")
+@click.argument("names", nargs=-1, metavar="[SERVICE]...")
+@click.option("--no-wait", is_flag=True, help="Return once the builds and deploys started.")
+@output_option
+@pass_ctx
+def up_command(obj: Context, names, no_wait, output):
+    """Bring every service (or those named) up: build what has no successful build, then deploy
+    what is not live yet. Exit 1 if a build or a deploy failed."""
+    started = obj.plane.up(list(names) or None)
+    builds = {b["id"]: b for b in started["builds"]}
+    deploys = {d["id"]: d for d in started["deploys"]}
+    if builds:
+        names = {s["id"]: s["name"] for s in obj.plane.list_services()}
+        for build in builds.values():
+            then = "it fires on its schedule" if build["serviceId"].startswith("crn-") else "it is deployed"
+            click.echo(f"render-local: building {names.get(build['serviceId'], build['serviceId'])} ({build['id']}); "
+                       f"{then} once it succeeds", err=True)
+    if not builds and not deploys:
+        click.echo("render-local: every service is up already (or suspended)", err=True)
+        return
+    if no_wait:
+        emit(started, output, DEPLOY_COLUMNS, [_deploy_row(d) for d in deploys.values()])
+        return
+
+    def all_up(plane) -> bool:
+        for build_id, build in list(builds.items()):
+            if build["status"] == BuildStatus.BUILDING:
+                builds[build_id] = build = plane.get_build(build_id)
+            if build["status"] == BuildStatus.SUCCEEDED and not build.get("_deploy"):
+                found = next((d for d in plane.list_deploys(build["serviceId"]) if d["buildId"] == build_id), None)
+                if found is not None:  # the control plane deploys it once built
+                    build["_deploy"] = found["id"]
+                    deploys[found["id"]] = found
+                elif plane.get_service(build["serviceId"])["type"] != "cron_job":
+                    return False
+        for deploy_id, deploy in deploys.items():
+            if deploy["status"] not in FINAL_DEPLOY_STATUSES:
+                deploys[deploy_id] = plane.get_deploy(deploy["serviceId"], deploy_id)
+        return (all(b["status"] != BuildStatus.BUILDING for b in builds.values())
+                and all(d["status"] in FINAL_DEPLOY_STATUSES for d in deploys.values()))
+
+    _wait_for(obj, all_up)
+    failed_builds = [b for b in builds.values() if b["status"] != BuildStatus.SUCCEEDED]
+    for build in failed_builds:
+        reason = (build.get("failureReason") or {}).get("message", build["status"])
+        click.echo(f"render-local: build {build['id']} of {build['serviceId']} {build['status']}: {reason}", err=True)
+    failed = _finish_deploys(obj, list(deploys.values()), True, output) if deploys else False  # all ended: prints
+    if failed or failed_builds:
+        sys.exit(1)
+
+
+@cli.command("down")
+@click.option("--volumes", is_flag=True, help="Remove the services' disks and the private network too.")
+@pass_ctx
+def down_command(obj: Context, volumes):
+    """Stop every service's instances (their jobs run on); up deploys them again."""
+    obj.plane.down(volumes)
+    click.echo("services stopped" + ("; disks and the private network removed" if volumes else ""))
+
+
+@cli.group()
+def cron():
+    """Cron services: they run on their schedule while a control plane runs."""
+
+
+@cron.command("trigger")
+@click.argument("service")
+@click.option("--wait", is_flag=True, help="Wait for the run's end; exit 0 on success, 1 otherwise.")
+@output_option
+@pass_ctx
+def cron_trigger(obj: Context, service, wait, output):
+    """Run the cron SERVICE now (one run at a time, as on Render)."""
+    job = obj.plane.trigger_cron(service)
+    holder = {"job": job}
+    if wait:
+        def ended(plane) -> bool:
+            holder["job"] = plane.get_job(job["serviceId"], job["id"])
+            return holder["job"]["status"] in FINAL_JOB_STATUSES
+
+        _wait_for(obj, ended)
+    emit(holder["job"], output, JOB_COLUMNS, [_job_row(holder["job"])])
+    if wait and holder["job"]["status"] != JobStatus.SUCCEEDED:
+        sys.exit(1)
 
 
 # -- waiting on the control plane's change events ---------------------------------------------
@@ -406,45 +587,76 @@ def jobs_cancel(obj: Context, job_id, confirm, output):
 
 # -- logs ----------------------------------------------------------------------------
 @cli.command("logs")
-@click.option("-r", "--resources", "resource", required=True, help="A job or build id.")
-@click.option("--tail", is_flag=True, help="Keep following new lines until the job ends.")
+@click.option("-r", "--resources", "resource", required=True,
+              help="A service (name or id: every instance), job, build or deploy (its pre-deploy output).")
+@click.option("--tail", is_flag=True, help="Keep following new lines (a job or build: until it ends; a service: Ctrl-C).")
 @click.option("--text", help="Only lines matching this regular expression.")
 @click.option("--limit", type=click.IntRange(1), help="Only the last N lines.")
 @click.option("--timestamps", is_flag=True, help="Prefix each line with its time (local).")
 @pass_ctx
 def logs_command(obj: Context, resource, tail, text, limit, timestamps):
-    """Print a job's (or build's) log."""
+    """Print a service's, job's, build's or deploy's log."""
+    import heapq
     import re
     from collections import deque
 
     from renderlocal.core.clock import to_local_text
     from renderlocal.core.logstore import ts_to_datetime
+    from renderlocal.core.state import State
 
+    state = State(obj.data_dir)  # which files a service's lines are in
     if resource.startswith("bld-"):
         obj.plane.get_build(resource)
         done = lambda plane: plane.get_build(resource)["status"] != BuildStatus.BUILDING  # noqa: E731
-    else:
+    elif resource.startswith("job-"):
         obj.plane.find_job(resource)
         done = lambda plane: plane.find_job(resource)["status"] in FINAL_JOB_STATUSES  # noqa: E731
+    elif resource.startswith("dep-"):
+        state.get_deploy(resource)
+        done = lambda _plane: state.get_deploy(resource).final  # noqa: E731
+    else:
+        resource = obj.plane.get_service(resource)["id"]  # a service: by name too
+        done = None
     try:
         pattern = re.compile(text) if text else None
     except re.error as exc:
         raise click.BadParameter(f"not a regular expression: {exc}", param_hint="--text") from None
+    many = len(state.log_resources(resource)) > 1
 
-    def show(_resource, line) -> None:
+    def show(part, line) -> None:
         if pattern and not pattern.search(line.message):
             return
         prefix = to_local_text(ts_to_datetime(line.timestamp)) + " " if timestamps else ""
+        prefix += f"[{part}] " if many and part != resource else ""
         click.echo(prefix + line.message, err=line.stream == "stderr")
 
-    if tail:
+    if tail and done is not None:
         _follow(obj, [resource], done, show)
         return
-    lines = obj.logs.read(resource)
+    parts = state.log_resources(resource)
+    merged = heapq.merge(*[[((line.timestamp, part, line.offset), part, line) for line in obj.logs.read(part)]
+                           for part in parts])  # every instance's lines in the order they were written
+    lines = ((part, line) for _key, part, line in merged)
     if limit:
-        lines = deque((l for l in lines if not pattern or pattern.search(l.message)), maxlen=limit)  # noqa: E741
-    for line in lines:
-        show(resource, line)
+        lines = deque(((p, l) for p, l in lines if not pattern or pattern.search(l.message)), maxlen=limit)  # noqa: E741
+    offsets: dict[str, int] = {}
+    for part, line in lines:
+        show(part, line)
+        offsets[part] = max(offsets.get(part, 0), line.end)
+    if tail:  # a service never ends: new lines, and new instances' files, until Ctrl-C
+        _follow_service(obj, state, resource, offsets, show)
+
+
+def _follow_service(obj: Context, state, service_id: str, offsets: dict[str, int], show) -> None:
+    while True:
+        fresh = []
+        for part in state.log_resources(service_id):
+            for line in obj.logs.read(part, offsets.get(part, 0)):
+                fresh.append((line.timestamp, part, line))
+                offsets[part] = line.end
+        for _ts, part, line in sorted(fresh, key=lambda item: (item[0], item[1], item[2].offset)):
+            show(part, line)
+        time.sleep(0.2)
 
 
 # -- the control plane and its API -----------------------------------------------------------

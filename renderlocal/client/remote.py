@@ -85,6 +85,8 @@ class RemoteControlPlane:
                 raise RenderLocalError(
                     f"the control plane at {self.endpoint.url} took the request but did not answer "
                     f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
+        if not raw and response.status < 400:
+            return None  # 202 with no body: suspend and resume, as on Render
         try:
             data = json.loads(raw)
         except ValueError:
@@ -144,7 +146,35 @@ class RemoteControlPlane:
             return self._pages("/local/jobs", "job", query)
         return self._pages(f"/services/{quote(service_id)}/jobs", "job", query)
 
+    def list_deploys(self, service_ref: str) -> list[dict]:
+        return self._pages(f"/services/{quote(service_ref)}/deploys", "deploy")
+
+    def create_deploy(self, service_ref: str) -> dict:
+        return self.call("POST", f"/services/{quote(service_ref)}/deploys", {"clearCache": "do_not_clear"})
+
+    def get_deploy(self, service_id: str, deploy_id: str) -> dict:
+        return self.call("GET", f"/services/{quote(service_id)}/deploys/{quote(deploy_id)}")
+
+    def cancel_deploy(self, service_id: str, deploy_id: str) -> dict:
+        return self.call("POST", f"/services/{quote(service_id)}/deploys/{quote(deploy_id)}/cancel")
+
+    def suspend(self, service_ref: str) -> None:
+        self.call("POST", f"/services/{quote(service_ref)}/suspend")
+
+    def resume(self, service_ref: str) -> None:
+        self.call("POST", f"/services/{quote(service_ref)}/resume")
+
     # -- render-local's own routes -------------------------------------------------------------
+    def up(self, names: list[str] | None = None) -> dict:
+        """``{"builds": [...], "deploys": [...]}``: what the control plane started."""
+        return self.call("POST", "/local/up", {"services": names} if names else {})
+
+    def down(self, volumes: bool = False) -> dict:
+        return self.call("POST", "/local/down", {"volumes": volumes})
+
+    def trigger_cron(self, service_ref: str) -> dict:
+        return self.call("POST", f"/local/services/{quote(service_ref)}/cron-runs", {})
+
     def status(self) -> dict:
         return self.call("GET", "/local/status")
 

@@ -99,6 +99,22 @@ class Service(_Doc):
     def own_start_command(self) -> str | None:
         return self.dockerCommand if self.runtime == "docker" else self.startCommand
 
+    def _running_details(self) -> dict:
+        """What a service that runs instances shows in ``serviceDetails`` (cron jobs have none)."""
+        if not self.runs:
+            return {}
+        details = {"numInstances": self.numInstances, "maxShutdownDelaySeconds": self.maxShutdownDelaySeconds}
+        if self.type == "web":
+            details["healthCheckPath"] = self.healthCheckPath or ""
+            if self.url:
+                details["url"] = self.url
+        if self.preDeployCommand:
+            details["preDeployCommand"] = self.preDeployCommand
+        if self.disk:
+            details["disk"] = {"name": self.disk["name"], "mountPath": self.disk["mountPath"],
+                               "sizeGB": self.disk["sizeGB"]}
+        return details
+
     def to_render(self) -> dict:
         """Render's service object, plus render-local's own fields."""
         return {
@@ -107,7 +123,8 @@ class Service(_Doc):
             "type": RENDER_SERVICE_TYPES[self.type],
             "ownerId": "local",
             "autoDeploy": "yes" if self.autoDeploy else "no",
-            "suspended": "not_suspended",
+            "suspended": "suspended" if self.suspended else "not_suspended",
+            "suspenders": ["user"] if self.suspended else [],
             "rootDir": self.rootDir,
             "createdAt": self.createdAt,
             "updatedAt": self.updatedAt,
@@ -116,6 +133,7 @@ class Service(_Doc):
                 "plan": self.plan.slug,
                 "planId": self.planId,
                 "schedule": self.schedule,
+                **self._running_details(),
                 "envSpecificDetails": {
                     "buildCommand": self.buildCommand,
                     "startCommand": self.startCommand,
@@ -128,6 +146,8 @@ class Service(_Doc):
             "lastSuccessfulBuildId": self.lastSuccessfulBuildId,
             "watch": self.watch,
             "syncFalseEnvVarKeys": list(self.secretKeys),
+            "internalHost": self.internalHost,
+            **({"liveDeployId": self.liveDeployId} if self.liveDeployId else {}),
         }
 
 
@@ -173,6 +193,20 @@ class Deploy(_Doc):
     @property
     def final(self) -> bool:
         return self.status in FINAL_DEPLOY_STATUSES
+
+    def to_render(self) -> dict:
+        """Render's deploy object (optional fields left out until they have a value), plus
+        render-local's ``serviceId``, ``buildId``, ``instances`` and ``failureReason``."""
+        doc = {"id": self.id, "image": {"ref": self.image}, "status": self.status, "trigger": self.trigger,
+               "createdAt": self.createdAt,
+               "updatedAt": (self.events[-1]["at"] if self.events else self.createdAt)}
+        doc |= {k: v for k, v in (("startedAt", self.startedAt), ("finishedAt", self.finishedAt)) if v}
+        doc |= {"serviceId": self.serviceId, "buildId": self.buildId,
+                "instances": [{"id": i["id"], **({"startedAt": i["startedAt"]} if i.get("startedAt") else {}),
+                               **({"stoppedAt": i["stoppedAt"]} if i.get("stoppedAt") else {})} for i in self.instances]}
+        if self.failureReason:
+            doc["failureReason"] = self.failureReason
+        return doc
 
     def instance_seconds(self, now: datetime | None = None) -> list[tuple[datetime, datetime]]:
         """(from, to) of every instance's run, for billing: a running one up to ``now``."""

@@ -66,6 +66,18 @@ class State:
         docs = self.store.find("deploys", serviceId=service_id) if service_id else self.store.all("deploys")
         return sorted((Deploy.from_doc(d) for d in docs), key=lambda d: (d.createdAt, d.id), reverse=True)
 
+    def log_resources(self, resource_id: str) -> list[str]:
+        """What a log query of ``resource_id`` reads: a job's or build's log, or a service's:
+        every instance it ran and every deploy's pre-deploy output."""
+        if not looks_like_id(resource_id) or resource_id.startswith(("job-", "bld-", "dep-")):
+            return [resource_id]
+        resources = []
+        for deploy in self.list_deploys(resource_id):
+            resources.extend(instance["id"] for instance in deploy.instances)
+            if self.logs.path(deploy.id).exists():
+                resources.append(deploy.id)
+        return list(dict.fromkeys(resources))
+
     # -- jobs ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job:
         doc = self.job_store.get(job_id) if looks_like_id(job_id, "job") else None  # ids become file names

@@ -202,20 +202,23 @@ class ControlPlane:
         self._executing()
         return self.deploys.resume(self.state.get_service(service_ref))
 
-    def up(self, service_refs: list[str] | None = None) -> list[Deploy]:
-        """Build what has no successful build, then deploy every service (or those named) that is
-        not live yet; returns the deploys started (a failed build: that service is skipped)."""
+    def up(self, service_refs: list[str] | None = None) -> tuple[list[Build], list[Deploy]]:
+        """Bring every service (or those named) up: a build for each that has no successful build
+        (it is deployed once it succeeds), a deploy for each built one not live yet. A cron job only
+        needs its build: it fires on its schedule. Returns the builds and deploys started."""
         self._executing()
         self.refresh()
         services = [self.state.get_service(ref) for ref in service_refs] if service_refs else self.state.list_services()
-        deploys = []
+        builds, deploys = [], []
         for service in services:
-            if not service.runs or service.suspended or self.deploys.live(service) is not None:
+            if service.suspended or self.deploys.live(service) is not None:
                 continue
-            if not service.lastSuccessfulBuildId and self.build(service.id, wait=True).status != BuildStatus.SUCCEEDED:
-                continue
-            deploys.append(self.deploys.create(self.state.get_service(service.id), DeployTrigger.BLUEPRINT_SYNC))
-        return deploys
+            if not service.lastSuccessfulBuildId:
+                build, _thread = self.builds.start(service, trigger="up")
+                builds.append(build)
+            elif service.runs:
+                deploys.append(self.deploys.create(service, DeployTrigger.BLUEPRINT_SYNC))
+        return builds, deploys
 
     def trigger_cron(self, service_ref: str) -> Job:
         """Run the cron service now, whatever its schedule says."""
@@ -290,8 +293,11 @@ class ControlPlane:
     def _built(self, build: Build) -> None:
         """autoDeploy (or watch mode): a new build of a running service goes live, as a commit does on Render."""
         service = self.state.get_service(build.serviceId)
-        if (service.autoDeploy or build.trigger == "watch") and service.lastSuccessfulBuildId == build.id \
-                and not service.suspended and self.deploys.live(service) is not None:
+        if service.lastSuccessfulBuildId != build.id or service.suspended or not service.runs:
+            return
+        if build.trigger == "up":  # render-local up: built first, now deployed
+            self.deploys.create(service, DeployTrigger.BLUEPRINT_SYNC, build_id=build.id)
+        elif (service.autoDeploy or build.trigger == "watch") and self.deploys.live(service) is not None:
             self.deploys.create(service, DeployTrigger.NEW_COMMIT, build_id=build.id)
 
     def _builds_jobs_run(self) -> set[str]:
