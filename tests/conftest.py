@@ -93,16 +93,36 @@ def stop_control_planes(root: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def remove_networks(root: Path) -> None:
+    """Remove the private networks of data dirs under ``root`` that nothing uses any more (a
+    killed control plane leaves its own; an engine has room for a few dozen)."""
+    try:
+        from renderlocal.executor.engine import connect
+
+        client = connect()
+    except Exception:  # no engine: no networks either
+        return
+    for network in client.networks.list(filters={"label": "render-local=network"}):
+        if str(network.attrs["Labels"].get("render-local.data-dir", "")).startswith(str(root)):
+            network.reload()
+            for container in client.containers.list(all=True, filters={"network": network.id}):
+                if container.labels.get("render-local.data-dir", "").startswith(str(root)):
+                    container.remove(force=True)  # a test's leftover instance or job
+            network.remove()
+
+
 @pytest.fixture(autouse=True)
 def _stop_this_tests_control_planes(tmp_path):
     yield
     stop_control_planes(tmp_path)
+    remove_networks(tmp_path)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _stop_every_control_plane(tmp_path_factory):
     yield
     stop_control_planes(tmp_path_factory.getbasetemp())
+    remove_networks(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture

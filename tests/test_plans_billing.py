@@ -89,3 +89,20 @@ def test_free_plan_takes_no_jobs():
         plan_for_job("web", free.id, None)
     with pytest.raises(InvalidInput):
         plan_for_job("web", free.id, "free")
+
+
+def test_instance_time_is_billed_per_second_and_shown_apart_from_jobs():
+    from datetime import datetime, timedelta, timezone
+
+    from renderlocal.core.plans import get_plan
+    from renderlocal.core.spend import InstanceRun, build_report
+
+    now = datetime(2026, 3, 14, 12, 0, tzinfo=timezone.utc)
+    starter = get_plan("plan-srv-006")
+    hour = InstanceRun("srv-a", starter, now - timedelta(hours=2), now - timedelta(hours=1))
+    running = InstanceRun("srv-a", starter, now - timedelta(minutes=10), None)
+    report = build_report([], {"srv-a": "web"}, now, [hour, running])
+    [row] = report.by_service
+    assert row.label == "web · instances" and row.jobs_month == 0 and report.jobs_month == 0
+    assert row.month == billing.rate_per_second(starter) * (3600 + 600) == report.total_month  # Decimal, to the second
+    assert report.running == 1  # still adding up

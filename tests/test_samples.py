@@ -124,3 +124,19 @@ def test_the_cron_service_runs_billed_per_minute(plane):
     assert log[0].startswith("nightly report for ") and cron.cost() > 0
     bigger, _ = run(plane, "nightly", "sh report.sh", plan_id="plan-crn-005")
     assert bigger.status == "succeeded" and bigger.planId == "plan-crn-005" and bigger.cost() > 0
+
+
+def test_the_web_service_answers_and_a_job_reaches_the_private_service(plane):
+    import urllib.request
+
+    try:
+        for name in ("shop-web", "reports"):
+            deploy = plane.deploy(name, wait=True)
+            assert deploy.status == "live", deploy.failureReason
+        with urllib.request.urlopen(plane.get_service("shop-web").url, timeout=5) as response:
+            assert response.read() == b"shop-web is up\n"
+        job, log = run(plane, "queue-worker", "python -c \"import os, urllib.request; "
+                       "print(urllib.request.urlopen('http://' + os.environ['REPORTS_URL']).status)\"")
+        assert job.status == "succeeded" and log == ["200"], log
+    finally:
+        plane.down()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from renderlocal.executor.control import ControlPlane
-from renderlocal.core.models import Build, Job, Service, stamp
+from renderlocal.core.models import Build, Deploy, Job, Service, stamp
 
 NOW = datetime(2025, 3, 14, 15, 30, 0, tzinfo=timezone.utc)
 SIZE = (160, 45)
@@ -31,6 +31,7 @@ def sid(prefix: str, word: str) -> str:
 
 
 SHOP, WORKER, REPORTS, NIGHTLY = sid("srv", "shopweb"), sid("srv", "queueworker"), sid("srv", "reports"), sid("crn", "nightly")
+DEPLOY_OLD, DEPLOY_LIVE = sid("dep", "shopold"), sid("dep", "shoplive")
 JOB_OK, JOB_FAILED, JOB_OOM = sid("job", "migrate"), sid("job", "workeronce"), sid("job", "reportoom")
 JOB_RUNNING, JOB_CANCELED, JOB_PENDING = sid("job", "reindex"), sid("job", "nightlycancel"), sid("job", "echohi")
 
@@ -118,16 +119,45 @@ def make_plane(root: Path) -> ControlPlane:
     ]
     for doc in builds:
         plane.state.store.insert("builds", doc)
+    deploys = [
+        Deploy(id=DEPLOY_OLD, serviceId=SHOP, buildId=sid("bld", "shop1"), image="render-local/x:y", status="deactivated",
+               createdAt=stamp(at(days=1)), trigger="blueprint_sync", startedAt=stamp(at(days=1)),
+               finishedAt=stamp(at(hours=2, minutes=8)),
+               instances=[{"id": SHOP + "-a1b2c", "containerId": "c0ffee", "startedAt": stamp(at(days=1)),
+                           "stoppedAt": stamp(at(hours=2, minutes=8))}],
+               events=[{"at": stamp(at(days=1)), "status": "created", "message": "created (blueprint_sync)"},
+                       {"at": stamp(at(days=1) - timedelta(seconds=-1)), "status": "update_in_progress",
+                        "message": "starting 1 instance(s)"},
+                       {"at": stamp(at(days=1) - timedelta(seconds=-3)), "status": "live", "message": "live"},
+                       {"at": stamp(at(hours=2, minutes=8)), "status": "deactivated",
+                        "message": f"replaced by {DEPLOY_LIVE}"}]),
+        Deploy(id=DEPLOY_LIVE, serviceId=SHOP, buildId=sid("bld", "shop1"), image="render-local/x:y", status="live",
+               createdAt=stamp(at(hours=2, minutes=9)), trigger="manual", startedAt=stamp(at(hours=2, minutes=9)),
+               liveAt=stamp(at(hours=2, minutes=8)), finishedAt=stamp(at(hours=2, minutes=8)),
+               instances=[{"id": SHOP + "-d3e4f", "containerId": "c0ffee", "startedAt": stamp(at(hours=2, minutes=9)),
+                           "stoppedAt": None}],
+               events=[{"at": stamp(at(hours=2, minutes=9)), "status": "created", "message": "created (manual)"},
+                       {"at": stamp(at(hours=2, minutes=9) - timedelta(seconds=-1)), "status": "update_in_progress",
+                        "message": "starting 1 instance(s)"},
+                       {"at": stamp(at(hours=2, minutes=8)), "status": "live", "message": "live"}]),
+    ]
+    for deploy in deploys:
+        plane.state.store.insert("deploys", deploy.to_doc())
     services = [
-        _service(SHOP, "shop-web", "web", "docker", "plan-srv-006", "python server.py", last=sid("bld", "shop1")),
+        _service(SHOP, "shop-web", "web", "docker", "plan-srv-006", "python server.py", last=sid("bld", "shop1"),
+                 liveDeployId=DEPLOY_LIVE, proxyPort=41873, healthCheckPath="/healthz", internalHost="shop-web-shop"),
         _service(WORKER, "queue-worker", "worker", "docker", "plan-srv-008", "python worker.py",
-                 last=sid("bld", "worker1"), latest=sid("bld", "worker2"), watch=True),
+                 last=sid("bld", "worker1"), latest=sid("bld", "worker2"), watch=True, suspended=True),
         _service(REPORTS, "reports", "pserv", "python", "plan-srv-010", "python server.py",
                  last=sid("bld", "reports1"), latest=sid("bld", "reports2")),
         _service(NIGHTLY, "nightly", "cron", "docker", "plan-crn-003", "sh report.sh", schedule="0 3 * * *"),
     ]
     for doc in services:
         plane.state.store.insert("services", doc)
+    _log(plane, SHOP + "-d3e4f", at(hours=2, minutes=9), [
+        "listening on 10000", '172.20.0.1 - - "GET /healthz HTTP/1.1" 200 -', '172.20.0.1 - - "GET / HTTP/1.1" 200 -',
+        ("stderr", '172.20.0.1 - - "GET /favicon.ico HTTP/1.1" 404 -'),
+    ])
     _log(plane, sid("bld", "worker2"), at(minutes=25), [
         "Step 1/4 : FROM python:3.11-slim", " ---> 3f1c2a9b7d21", "Step 2/4 : COPY . /app", " ---> 91b0e3c4d5f6",
         "Step 3/4 : RUN pip install -r requirements.txt", " ---> Running in 5e6f7a8b9c0d",
@@ -271,6 +301,18 @@ def test_services(snap_compare, plane):
 def test_services_failed_build_detail(snap_compare, plane):
     """The highlighted service's failed build shows its step and message, and what jobs still run."""
     assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("down"))
+
+
+def test_service_events_and_instance_log(snap_compare, plane):
+    """A live web service: its URL, its deploys and jobs on one timeline, its instance's log."""
+    from renderlocal.tui.screens.service_detail import ServiceScreen
+
+    async def run_before(pilot):
+        pilot.app.push_screen(ServiceScreen(SHOP))
+        await settle(pilot, lambda app: isinstance(app.screen, ServiceScreen)
+                     and app.screen.query_one("#service-log").line_count == 4)
+
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
 
 
 def test_builds_of_a_service(snap_compare, plane):

@@ -185,7 +185,7 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | N
 
     try:  # an auto-started one waits for one that is stopping; a user's serve says at once who runs
         plane.start(wait=30 if idle_exit is not None else 0, on_problem=problem, on_adopted=adopted)
-    except RenderLocalError as exc:
+    except Exception as exc:
         sock.close()
         discovery.report_failure(plane.data_dir, exc)  # the CLI that started it shows this, not a log path
         raise

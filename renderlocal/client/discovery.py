@@ -71,8 +71,10 @@ def pid_alive(pid) -> bool:
 
 def report_failure(data_dir: Path, error) -> None:
     """Say why this control plane could not start (its kind and message), for the CLI that started it."""
-    write_atomic(Path(data_dir) / FAILURE_FILE, json.dumps({"id": error.kind, "message": str(error),
-                                                            "pid": os.getpid()}), durable=False)
+    kind = getattr(error, "kind", "internal_error")
+    message = str(error) if hasattr(error, "kind") else f"{type(error).__name__}: {error}"  # a bug: its type helps
+    write_atomic(Path(data_dir) / FAILURE_FILE, json.dumps({"id": kind, "message": message, "pid": os.getpid()}),
+                 durable=False)
 
 
 def read_failure(data_dir: Path, pid: int) -> dict | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from renderlocal.client.connect import connect
 from renderlocal.client.remote import Unreachable
 from renderlocal.core.errors import RenderLocalError
-from renderlocal.core.models import Build, Job, Service
+from renderlocal.core.models import Build, Deploy, Job, Service
 from renderlocal.core.state import State
 from renderlocal.executor.changes import Change
 
@@ -64,6 +64,25 @@ class RemotePlane:
     def cancel_build(self, build_id: str) -> Build:
         self._ask(lambda remote: remote.cancel_build(build_id))
         return self.state.get_build(build_id)
+
+    def deploy(self, service_ref: str, trigger=None) -> Deploy:
+        """Deploy the service (the API records it as Render does: trigger ``api``)."""
+        return self.state.get_deploy(self._ask(lambda remote: remote.create_deploy(service_ref))["id"])
+
+    def suspend(self, service_ref: str) -> Service:
+        self._ask(lambda remote: remote.suspend(service_ref))
+        return self.state.get_service(service_ref)
+
+    def resume(self, service_ref: str) -> None:
+        self._ask(lambda remote: remote.resume(service_ref))
+
+    def up(self, service_refs: list[str] | None = None) -> tuple[list[Build], list[Deploy]]:
+        started = self._ask(lambda remote: remote.up(service_refs))
+        return ([self.state.get_build(b["id"]) for b in started["builds"]],
+                [self.state.get_deploy(d["id"]) for d in started["deploys"]])
+
+    def down(self, volumes: bool = False) -> None:
+        self._ask(lambda remote: remote.down(volumes))
 
     def set_watch(self, service_ref: str, on: bool) -> Service:
         return self.state.get_service(self._ask(lambda remote: remote.set_watch(service_ref, on))["id"])

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from renderlocal.core import billing
+from renderlocal.core.clock import parse_stored
+from renderlocal.core.models import Service
+from renderlocal.core.plans import Plan
 from renderlocal.core.statuses import JobStatus
 
 CHART_DAYS = 30
@@ -60,7 +64,46 @@ def split_by_day(start: datetime, end: datetime) -> dict[date, float]:
     return out
 
 
+@dataclass(frozen=True)
+class InstanceRun:
+    """A service instance's time, billed per second on the service's plan as a job is."""
+
+    serviceId: str
+    plan: Plan
+    start: datetime
+    end: datetime | None  # None: still running
+    kind = "instance"
+
+    @property
+    def status(self) -> str:
+        return JobStatus.RUNNING if self.end is None else JobStatus.SUCCEEDED
+
+    def started(self) -> datetime:
+        return self.start
+
+    def finished(self) -> datetime | None:
+        return self.end
+
+    def cost(self, now: datetime) -> Decimal:
+        return billing.cost(self.plan, billing.billable_seconds(self.start, self.end, now))
+
+
+def instance_runs(deploys, services: dict[str, Service]) -> list[InstanceRun]:
+    """Every instance any deploy ran, on its service's plan."""
+    runs = []
+    for deploy in deploys:
+        service = services.get(deploy.serviceId)
+        if service is None:
+            continue
+        for instance in deploy.instances:
+            start = parse_stored(instance.get("startedAt"))
+            if start is not None:
+                runs.append(InstanceRun(deploy.serviceId, service.plan, start, parse_stored(instance.get("stoppedAt"))))
+    return runs
+
+
 def job_cost_by_day(job, now: datetime) -> dict[date, Decimal]:
+    """A job's (or an instance run's) cost, spread over the local days it ran."""
     started = job.started()
     if started is None:
         return {}
@@ -72,7 +115,9 @@ def job_cost_by_day(job, now: datetime) -> dict[date, Decimal]:
     return {day: total * Decimal(part) / Decimal(seconds) for day, part in spans.items()}
 
 
-def build_report(jobs, service_names: dict[str, str], now: datetime) -> SpendReport:
+def build_report(jobs, service_names: dict[str, str], now: datetime, instances=()) -> SpendReport:
+    """Spend of ``jobs`` and of service ``instances`` (``InstanceRun``s), by service (jobs and
+    instances apart), by plan and by day."""
     today = now.astimezone().date()
     month_start = today.replace(day=1)
     chart_start = today - timedelta(days=CHART_DAYS - 1)
@@ -80,7 +125,7 @@ def build_report(jobs, service_names: dict[str, str], now: datetime) -> SpendRep
     per_day: dict[date, Decimal] = defaultdict(Decimal)
     services: dict[str, SpendRow] = {}
     plans: dict[str, SpendRow] = {}
-    for job in jobs:
+    for job in [*jobs, *instances]:
         if job.status == JobStatus.RUNNING:
             report.running += 1
         by_day = job_cost_by_day(job, now)
@@ -95,14 +140,17 @@ def build_report(jobs, service_names: dict[str, str], now: datetime) -> SpendRep
             continue
         name = service_names.get(job.serviceId, job.serviceId)
         plan = job.plan
-        for table, key, label in ((services, job.serviceId, name), (plans, plan.id, f"{plan.name} ({plan.id})")):
+        is_instance = getattr(job, "kind", "job") == "instance"
+        by_service = (job.serviceId, "instances") if is_instance else job.serviceId
+        label = f"{name} · instances" if is_instance else name
+        for table, key, label in ((services, by_service, label), (plans, plan.id, f"{plan.name} ({plan.id})")):
             row = table.setdefault(key, SpendRow(label))
             row.today += day_cost
             row.month += month
-            row.jobs_month += 1
+            row.jobs_month += 0 if is_instance else 1
         report.total_today += day_cost
         report.total_month += month
-        report.jobs_month += 1
+        report.jobs_month += 0 if is_instance else 1
     report.by_service = sorted(services.values(), key=lambda r: (-r.month, r.label))
     report.by_plan = sorted(plans.values(), key=lambda r: (-r.month, r.label))
     report.days = [(chart_start + timedelta(days=n), per_day.get(chart_start + timedelta(days=n), ZERO))

@@ -113,6 +113,10 @@ class ControlPlane:
             self.forwarder.stop(drain_seconds)
             self.forwarder = None
         self.proxies.close()  # the URLs go with this process; the next control plane serves them again
+        try:
+            self.network.remove_if_unused()
+        except Exception:  # the engine does not answer: the network stays, and the next control plane reuses it
+            pass
 
     def __enter__(self) -> "ControlPlane":
         return self.start()
@@ -138,8 +142,12 @@ class ControlPlane:
     def busy(self) -> bool:
         """Whether a job, a build or a deploy runs here right now, or a service is up (an idle
         control plane stops: a running service keeps one up, as its URL needs it)."""
-        return (self.jobs.supervising() or self.builds.building() or self.deploys.deploying()
-                or any(s.liveDeployId and not s.suspended for s in self.state.list_services()))
+        return self.builds.building() or self.deploys.deploying() or self.keeps_running()
+
+    def keeps_running(self) -> bool:
+        """Whether something here outlives this process and wants a control plane: a job, or a
+        live service (its URL is served by the control plane)."""
+        return self.jobs.supervising() or any(s.liveDeployId and not s.suspended for s in self.state.list_services())
 
     # -- reads (faces use ``state``; these are for the API and tests) ----------------------
     def refresh(self) -> None:

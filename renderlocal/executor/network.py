@@ -44,6 +44,21 @@ class PrivateNetwork:
         name = self.ensure()
         return {"network": name, "networking_config": {name: self.engine.api.create_endpoint_config(aliases=aliases or None)}}
 
+    def remove_if_unused(self) -> None:
+        """Remove the network when nothing is on it (the control plane stops): an engine has room
+        for a few dozen networks only, and the next control plane makes it again."""
+        if not self._ready:
+            return  # this process never used it
+        with self._guard:
+            try:
+                network = self.engine.client.networks.get(self.name)
+                if not network.attrs.get("Containers"):
+                    network.remove()
+                    self._ready = False
+            except Exception as exc:  # gone already, or joined meanwhile (403): it stays
+                if not is_not_found(exc) and getattr(exc, "status_code", None) != 403:
+                    raise
+
     def remove(self) -> None:
         """Remove the network (``down --volumes``); containers still on it keep it."""
         with self._guard:

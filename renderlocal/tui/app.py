@@ -23,7 +23,7 @@ from textual.screen import ModalScreen, Screen
 
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import RenderLocalError
-from renderlocal.core.statuses import BuildStatus
+from renderlocal.core.statuses import BuildStatus, DeployTrigger
 from renderlocal.tui.messages import (CommandDone, CommandFailed, JobsAdopted, PlaneChanged, PlaneReady,
                                       PlaneTrouble)
 from renderlocal.tui.screens.base import LiveScreen
@@ -34,11 +34,13 @@ from renderlocal.tui.screens.help import HelpScreen
 from renderlocal.tui.screens.job_detail import JobDetailScreen
 from renderlocal.tui.screens.jobs import JobsScreen
 from renderlocal.tui.screens.launch import LaunchScreen
+from renderlocal.tui.screens.service_detail import ServiceScreen
 from renderlocal.tui.screens.services import ServicesScreen
 
 
 SCREEN_NAMES = {
     ServicesScreen: "Services",
+    ServiceScreen: "Service",
     BuildsScreen: "Builds",
     JobsScreen: "Jobs",
     JobDetailScreen: "Job detail",
@@ -282,6 +284,43 @@ class RenderLocalApp(App):
 
         self.command(lambda: self.plane.state.get_build(build_id), ended)
 
+    def deploy_service(self, service) -> None:
+        if not service.runs:
+            self.notify(f"{service.name} is a cron job: it runs on its schedule; n launches a job", severity="warning")
+            return
+
+        def started(deploy) -> None:
+            self.notify(f"{service.name}: deploying {deploy.buildId} ({deploy.id}); the live one serves until it is healthy",
+                        title="Deploy")
+
+        self.command(lambda: self.plane.deploy(service.id, DeployTrigger.MANUAL), started)
+
+    def toggle_suspend(self, service) -> None:
+        if not service.runs:
+            self.notify(f"{service.name} is a cron job: it has no instances to suspend", severity="warning")
+            return
+        if service.suspended:
+            self.command(lambda: self.plane.resume(service.id),
+                         lambda _deploy: self.notify(f"{service.name}: resumed; its last live build is deployed again",
+                                                     title="Resume"))
+        else:
+            self.command(lambda: self.plane.suspend(service.id),
+                         lambda _service: self.notify(f"{service.name}: suspended; its running jobs go on",
+                                                      title="Suspend"))
+
+    def down(self) -> None:
+        self.command(lambda: self.plane.down(),
+                     lambda _r: self.notify("Every service stopped; their jobs run on (up starts them again)",
+                                            title="Down"))
+
+    def up(self) -> None:
+        def started(result) -> None:
+            builds, deploys = result
+            self.notify(f"{len(builds)} build(s) and {len(deploys)} deploy(s) started; services go live once healthy",
+                        title="Up")
+
+        self.command(lambda: self.plane.up(), started)
+
     def toggle_watch(self, service) -> None:
         on = not service.watch
 
@@ -346,7 +385,8 @@ class RenderLocalApp(App):
         log_keys = [("↑ ↓", "Scroll (up turns follow off)"), ("pgup pgdn", "Page (up turns follow off)"),
                     ("home end", "Top / bottom (end follows)"), ("← →", "Sideways (wrap off)")]
         sections = [("Everywhere", everywhere)]
-        for screen_class in (ServicesScreen, BuildsScreen, JobsScreen, JobDetailScreen, BillingScreen, LaunchScreen):
+        for screen_class in (ServicesScreen, ServiceScreen, BuildsScreen, JobsScreen, JobDetailScreen, BillingScreen,
+                             LaunchScreen):
             keys = rows(screen_class.BINDINGS)
             if keys:
                 sections.append((SCREEN_NAMES[screen_class], keys))
@@ -367,6 +407,8 @@ class RenderLocalApp(App):
         yield SystemCommand("Show all keys", "Every key binding of every screen (?)", self.action_help)
         yield SystemCommand("Log stream", "Forward logs to a syslog endpoint; what was sent and dropped",
                             self.open_log_stream)
+        yield SystemCommand("Up: every service", "Build what has no build, deploy what is not live", self.up)
+        yield SystemCommand("Down: stop every service", "Their instances stop; their jobs run on", self.down)
         name = SCREEN_NAMES.get(type(screen))
         if name and not isinstance(screen, (LaunchScreen, ConfirmScreen)):
             for binding in screen.BINDINGS:
@@ -413,7 +455,7 @@ def run_tui(data_dir, blueprint) -> None:
         RenderLocalApp(plane, serve_api=True).run()
     finally:
         if plane.lock.held:
-            still_running = plane.jobs.supervising()  # a build dies with the process: the next one ends it
+            still_running = plane.keeps_running()  # a build dies with the process: the next one ends it
             plane.close()
             if still_running:
                 _hand_over(plane)
@@ -431,8 +473,8 @@ def _hand_over(plane) -> None:
         print(f"render-local: jobs still run and no control plane supervises them ({exc}); the next one "
               "started adopts them", file=sys.stderr)
         return
-    print(f"render-local: jobs still run: the control plane at {remote.endpoint.url} "
-          f"(pid {remote.endpoint.pid}) supervises them and stops once idle", file=sys.stderr)
+    print(f"render-local: jobs or services still run: the control plane at {remote.endpoint.url} "
+          f"(pid {remote.endpoint.pid}) keeps them (render-local down stops the services)", file=sys.stderr)
 
 
 __all__ = ["RenderLocalApp", "run_tui"]

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from rich.text import Text
 
 from renderlocal.core import billing
-from renderlocal.core.statuses import BuildStatus, JobStatus
+from renderlocal.core.statuses import BuildStatus, DeployStatus, JobStatus
 from renderlocal.core.plans import Plan
 
 STATUS_STYLES = {
@@ -21,6 +21,13 @@ STATUS_STYLES = {
     JobStatus.RUNNING: "bold #000000 on #5fd7ff",  # highlighted
     JobStatus.PENDING: "italic #a8a8a8",
     BuildStatus.BUILDING: "bold #000000 on #5fd7ff",
+    DeployStatus.LIVE: "bold green",
+    DeployStatus.DEACTIVATED: "dim",
+    DeployStatus.CREATED: "italic #a8a8a8",
+    DeployStatus.PRE_DEPLOY_IN_PROGRESS: "bold #000000 on #5fd7ff",
+    DeployStatus.UPDATE_IN_PROGRESS: "bold #000000 on #5fd7ff",
+    DeployStatus.PRE_DEPLOY_FAILED: "bold red",
+    DeployStatus.UPDATE_FAILED: "bold red",
 }
 STATUS_ICONS = {
     JobStatus.SUCCEEDED: "✔",
@@ -29,6 +36,13 @@ STATUS_ICONS = {
     JobStatus.RUNNING: "▶",
     JobStatus.PENDING: "…",
     BuildStatus.BUILDING: "⚙",
+    DeployStatus.LIVE: "●",
+    DeployStatus.DEACTIVATED: "○",
+    DeployStatus.CREATED: "…",
+    DeployStatus.PRE_DEPLOY_IN_PROGRESS: "⚙",
+    DeployStatus.UPDATE_IN_PROGRESS: "⚙",
+    DeployStatus.PRE_DEPLOY_FAILED: "✘",
+    DeployStatus.UPDATE_FAILED: "✘",
 }
 PRORATED = billing.PRORATION_NOTE  # "prorated per second over a 30-day month"
 

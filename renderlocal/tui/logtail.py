@@ -66,3 +66,26 @@ class LogTail:
                 if newline >= 0:
                     return scanned + newline + 1
                 scanned += len(chunk)
+
+
+class MergedLogTail:
+    """Several log files read as one, in time order: a service's instances (new ones appear
+    with each deploy, so ``parts()`` is asked again on every read)."""
+
+    def __init__(self, logs: LogStore, parts, keep: int = 5000):
+        self.logs = logs
+        self.parts = parts
+        self.keep = keep
+        self.tails: dict[str, LogTail] = {}
+
+    @property
+    def partial(self) -> bool:
+        return any(tail.partial for tail in self.tails.values())
+
+    def read(self) -> list[LogLine]:
+        fresh: list[tuple[str, str, LogLine]] = []
+        for part in self.parts():
+            tail = self.tails.setdefault(part, LogTail(self.logs, part, keep=self.keep))
+            fresh.extend((line.timestamp, part, line) for line in tail.read())
+        fresh.sort(key=lambda item: (item[0], item[1], item[2].offset))
+        return [line for _ts, _part, line in fresh[-self.keep:]]

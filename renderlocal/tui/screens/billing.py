@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.tui.format import PRORATED, usd
 from renderlocal.tui.screens.base import LiveScreen
-from renderlocal.core.spend import SpendReport, build_report
+from renderlocal.core.spend import SpendReport, build_report, instance_runs
 from renderlocal.tui.widgets.spend_chart import SpendChart
 
 
@@ -46,11 +46,13 @@ class BillingScreen(LiveScreen):
 
     def load(self) -> SpendReport:
         state = self.app.plane.state
-        names = {s.id: s.name for s in state.list_services(include_removed=True)}
-        return build_report(state.list_jobs(), names, self.app.now())
+        services = {s.id: s for s in state.list_services(include_removed=True)}
+        names = {service_id: service.name for service_id, service in services.items()}
+        instances = instance_runs(state.list_deploys(), services)
+        return build_report(state.list_jobs(), names, self.app.now(), instances)
 
     def wants(self, change) -> bool:
-        return change.kind in ("job", "service")
+        return change.kind in ("job", "service", "deploy")
 
     def tick(self) -> None:
         if self.running and self.in_view:  # running jobs add up by the second: count again

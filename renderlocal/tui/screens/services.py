@@ -10,13 +10,14 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from renderlocal.core.clock import parse_stored
-from renderlocal.core.models import Build, Service
+from renderlocal.core.models import Build, Deploy, Service
 from renderlocal.core.statuses import BuildStatus
 from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly_text, status_text
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.screens.service_detail import service_state
 
-COLUMNS = [("name", "Name"), ("type", "Type"), ("runtime", "Runtime"), ("plan", "Plan"),
-           ("last", "Last successful build"), ("latest", "Latest build"), ("watch", "Watch")]
+COLUMNS = [("name", "Name"), ("type", "Type"), ("runtime", "Runtime"), ("plan", "Plan"), ("state", "State"),
+           ("url", "URL"), ("last", "Last successful build"), ("latest", "Latest build"), ("watch", "Watch")]
 
 
 @dataclass
@@ -24,6 +25,7 @@ class ServiceRow:
     service: Service
     last: Build | None
     latest: Build | None
+    deploys: list[Deploy]
 
 
 def service_plan_text(service: Service) -> str:
@@ -40,6 +42,9 @@ class ServicesScreen(LiveScreen):
     BINDINGS = [
         Binding("n", "launch", "Launch job"),
         Binding("b", "build", "Build now"),
+        Binding("d", "deploy", "Deploy"),
+        Binding("s", "suspend", "Suspend/resume"),
+        Binding("o", "open", "Open"),
         Binding("w", "toggle_watch", "Watch on/off"),
         Binding("l", "builds", "Builds & log"),
         Binding("j", "service_jobs", "Its jobs"),
@@ -62,11 +67,14 @@ class ServicesScreen(LiveScreen):
     def load(self) -> list[ServiceRow]:
         state = self.app.plane.state
         builds = {b.id: b for b in state.list_builds()}
-        return [ServiceRow(s, builds.get(s.lastSuccessfulBuildId), builds.get(s.latestBuildId))
+        deploys: dict[str, list[Deploy]] = {}
+        for deploy in state.list_deploys():
+            deploys.setdefault(deploy.serviceId, []).append(deploy)
+        return [ServiceRow(s, builds.get(s.lastSuccessfulBuildId), builds.get(s.latestBuildId), deploys.get(s.id, []))
                 for s in state.list_services()]
 
     def wants(self, change) -> bool:
-        return change.kind in ("service", "build")
+        return change.kind in ("service", "build", "deploy")
 
     def redraw(self) -> None:
         self.show(list(self.rows.values()))  # "3m ago" and build durations move with the clock
@@ -114,7 +122,9 @@ class ServicesScreen(LiveScreen):
         name = Text(service.name, style="bold")
         if not service.inBlueprint:
             name.append(" (removed)", "dim")
-        return [name, service.type, service.runtime, service_plan_text(service), last_text, latest_text, watch]
+        url = Text(service.url or "", style="#5fd7ff")
+        return [name, service.type, service.runtime, service_plan_text(service), service_state(service, row.deploys), url,
+                last_text, latest_text, watch]
 
     def selected_id(self) -> str | None:
         table = self.query_one("#services", DataTable)
@@ -163,7 +173,11 @@ class ServicesScreen(LiveScreen):
             started = parse_stored(latest.startedAt or latest.createdAt)
             text.append("latest build   ", "dim")
             text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}\n")
-        text.append("keys: n/enter launch a job · b build · w watch · l builds and build log · j jobs", "dim")
+        if service.url:
+            text.append("url            ", "dim")
+            text.append(service.url + "\n", "#5fd7ff")
+        text.append("keys: n/enter launch a job · b build · d deploy · s suspend/resume · o open (events, instances' "
+                    "log) · w watch · l builds · j jobs", "dim")
         detail.update(text)
 
     # -- actions ------------------------------------------------------------------------
@@ -186,6 +200,23 @@ class ServicesScreen(LiveScreen):
         service = self._need_service()
         if service is not None:
             self.app.start_build(service)
+
+    def action_deploy(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            self.app.deploy_service(service)
+
+    def action_suspend(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            self.app.toggle_suspend(service)
+
+    def action_open(self) -> None:
+        service = self._need_service()
+        if service is not None:
+            from renderlocal.tui.screens.service_detail import ServiceScreen
+
+            self.app.push_screen(ServiceScreen(service.id))
 
     def action_toggle_watch(self) -> None:
         service = self._need_service()
