@@ -52,7 +52,9 @@ def test_loads_services_with_paths_relative_to_the_blueprint(write_blueprint):
     assert (nightly.plan_id, nightly.schedule) == ("plan-crn-003", "0 3 * * *")
     warnings = "\n".join(blueprint.warnings)
     assert "'region' is not emulated" in warnings and "render.yaml:8" in warnings
-    assert "'databases' are not emulated" in warnings
+    [db] = blueprint.databases  # Render's defaults: the newest PostgreSQL, basic-256mb
+    assert (db.name, db.plan, db.memory_mb, db.version, db.database_name, db.user) == (
+        "db", "basic_256mb", 256, 18, None, None)
 
 
 def test_malformed_yaml_names_the_line(write_blueprint):
@@ -75,6 +77,21 @@ def test_malformed_yaml_names_the_line(write_blueprint):
         ("services:\n  - type: web\n    name: a\n    runtime: docker\n    envVars:\n      - key: X\n", 6, "X needs 'value'"),
         ("services:\n  - type: web\n    name: a\n    runtime: docker\n  - type: web\n    name: a\n    runtime: docker\n", 5, "duplicate service name 'a'"),
         ("services: []\n", 1, "non-empty list"),
+        ("services:\n  - type: web\n    name: a\n    runtime: docker\n    envVars:\n      - key: D\n"
+         "        fromDatabase: {name: nope, property: connectionString}\n", 6, "database 'nope', which is not in"),
+        ("services:\n  - type: web\n    name: a\n    runtime: docker\n    envVars:\n      - key: D\n"
+         "        fromDatabase: {name: db, property: url}\ndatabases:\n  - name: db\n", 6,
+         "fromDatabase property 'url' of D is not one of connectionString, host"),
+        ("databases:\n  - name: db\n    postgresMajorVersion: 9\n", 3, "'postgresMajorVersion' must be one of 11..18"),
+        ("databases:\n  - name: db\n    plan: huge\n", 3, "unknown Postgres plan 'huge'"),
+        ("databases:\n  - name: db\n  - name: db\n", 3, "duplicate database name 'db' (first at line 2)"),
+        ("databases:\n  - name: db\n    databaseName: Bad-Name\n", 3, "'databaseName' must be a lowercase identifier"),
+        ("services:\n  - type: keyvalue\n    name: kv\n", 2, "'ipAllowList' is required for Key Value"),
+        ("services:\n  - type: keyvalue\n    name: kv\n    ipAllowList: []\n    maxmemoryPolicy: lru\n", 5,
+         "'maxmemoryPolicy' must be one of noeviction"),
+        ("services:\n  - type: web\n    name: a\n    runtime: docker\n    envVars:\n      - key: D\n"
+         "        fromService: {type: keyvalue, name: kv, property: password}\n  - type: keyvalue\n    name: kv\n"
+         "    ipAllowList: []\n", 6, "'password' of D is not one of connectionString, host, port, hostport"),
     ],
 )
 def test_wrong_fields_name_line_and_problem(write_blueprint, body, line, words):

@@ -6,6 +6,7 @@ becomes a warning that names it, never a crash.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import yaml
 
 from renderlocal.core.errors import BlueprintError, InvalidInput
-from renderlocal.core.plans import SERVICE_TYPES, plan_from_slug
+from renderlocal.core.plans import SERVICE_TYPES, key_value_plan, plan_from_slug, postgres_plan
 
 NATIVE_RUNTIMES = ("python", "node", "go", "ruby", "rust", "elixir")
 RUNTIMES = ("docker", "image", "static") + NATIVE_RUNTIMES
@@ -32,6 +33,15 @@ SERVICE_FIELDS = {
     "maxShutdownDelaySeconds", "preDeployCommand",
 }
 FROM_SERVICE_PROPERTIES = ("host", "port", "hostport")
+FROM_KEY_VALUE_PROPERTIES = ("connectionString", "host", "port", "hostport")
+FROM_DATABASE_PROPERTIES = ("connectionString", "host", "port", "user", "password", "database")
+DATABASE_FIELDS = {"name", "databaseName", "user", "plan", "postgresMajorVersion", "diskSizeGB", "ipAllowList",
+                   "region", "readReplicas", "highAvailability"}
+KEY_VALUE_FIELDS = {"type", "name", "plan", "ipAllowList", "maxmemoryPolicy", "region"}
+POSTGRES_VERSIONS = range(11, 19)  # the versions Render offers
+NEWEST_POSTGRES = 18  # Render's default; the nearest one this engine has runs (with a warning)
+MAXMEMORY_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
+                      "volatile-random", "volatile-ttl")
 MAX_INSTANCES = 10  # a laptop's worth; Render allows more, each instance is a container here
 
 
@@ -67,6 +77,7 @@ class EnvVarSpec:
     generate: bool = False
     secret: bool = False  # sync: false, supplied by the user
     from_service: tuple | None = None  # (type, name, property or None, envVarKey or None), resolved at sync
+    from_database: tuple | None = None  # (name, property), resolved at sync
     line: int = field(default=0, compare=False)
 
 
@@ -95,11 +106,41 @@ class ServiceSpec:
     line: int = 0
 
 
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """A ``databases:`` entry: a PostgreSQL server."""
+
+    name: str
+    database_name: str | None  # None: generated once (Render's: the name, underscored, and a suffix)
+    user: str | None  # None: <database name>_user
+    plan: str  # as Render's API spells it (basic_256mb)
+    memory_mb: int
+    version: int
+    disk_size_gb: int | None = None
+    ip_allow_list: tuple = ()
+    line: int = 0
+    version_line: int = 0
+
+
+@dataclass(frozen=True)
+class KeyValueSpec:
+    """A ``type: keyvalue`` (or the older ``redis``) service: a Redis-compatible server."""
+
+    name: str
+    plan: str
+    memory_mb: int
+    maxmemory_policy: str = "allkeys-lru"
+    ip_allow_list: tuple = ()
+    line: int = 0
+
+
 @dataclass
 class Blueprint:
     path: Path
     services: list[ServiceSpec]
     warnings: list[str] = field(default_factory=list)
+    databases: list[DatabaseSpec] = field(default_factory=list)
+    key_values: list[KeyValueSpec] = field(default_factory=list)
 
 
 def load_blueprint(path: str | Path) -> Blueprint:
@@ -145,13 +186,14 @@ class _Reader:
         for key in document:
             if key not in ("services", "envVarGroups", "databases", "version", "previews"):
                 self.warn(document.key_lines.get(key), f"top-level field {key!r} is not emulated; ignored")
-        if "databases" in document:
-            self.warn(document.key_lines.get("databases"), "'databases' are not emulated; ignored")
         groups = self.read_groups(document)
-        services_doc = document.get("services")
-        if not isinstance(services_doc, list) or not services_doc:
-            raise self.fail(document.key_lines.get("services", document.line), "'services' must be a non-empty list")
+        databases = self.read_databases(document)
+        services_doc = document.get("services", [])
+        if not isinstance(services_doc, list) or not (services_doc or databases):
+            raise self.fail(document.key_lines.get("services", document.line),
+                            "'services' must be a non-empty list (or the blueprint needs 'databases')")
         services: list[ServiceSpec] = []
+        self.key_values: list[KeyValueSpec] = []
         seen: dict[str, int] = {}
         self.skipped: set[str] = set()
         for index, entry in enumerate(services_doc):
@@ -161,18 +203,108 @@ class _Reader:
             if spec.name in seen:
                 raise self.fail(spec.line, f"services[{index}]: duplicate service name {spec.name!r} (first at line {seen[spec.name]})")
             seen[spec.name] = spec.line
-            services.append(spec)
-        self.check_references(services)
-        return Blueprint(self.path, services, self.warnings)
+            if isinstance(spec, KeyValueSpec):
+                self.key_values.append(spec)
+            else:
+                services.append(spec)
+        self.check_references(services, databases)
+        return Blueprint(self.path, services, self.warnings, databases, self.key_values)
 
-    def check_references(self, services: list[ServiceSpec]) -> None:
-        """Every fromService names a service of this blueprint (one render-local skips: a warning)."""
+    def read_databases(self, document: dict) -> list[DatabaseSpec]:
+        raw = document.get("databases") or []
+        if not isinstance(raw, list):
+            raise self.fail(document.key_lines.get("databases"), "'databases' must be a list")
+        databases, seen = [], {}
+        for index, entry in enumerate(raw):
+            where = f"databases[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+                raise self.fail(getattr(entry, "line", document.key_lines.get("databases")), f"{where}: needs a 'name'")
+            name = entry["name"]
+            where = f"databases[{index}] ({name})"
+            if name in seen:
+                raise self.fail(entry.line, f"{where}: duplicate database name {name!r} (first at line {seen[name]})")
+            seen[name] = entry.line
+            at = lambda key, entry=entry: entry.key_lines.get(key, entry.line)  # noqa: E731
+            for key in entry:
+                if key not in DATABASE_FIELDS:
+                    self.warn(at(key), f"{where}: {key!r} is not a database field render-local knows; ignored")
+                elif key in ("region", "readReplicas", "highAvailability"):
+                    self.warn(at(key), f"{where}: {key!r} is not emulated (one local server); ignored")
+            for key in ("databaseName", "user"):
+                value = entry.get(key)
+                if value is not None and (not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value)):
+                    raise self.fail(at(key), f"{where}: {key!r} must be a lowercase identifier (letters, digits, _)")
+            try:
+                plan, memory = postgres_plan(entry.get("plan", "basic-256mb"))
+            except InvalidInput as exc:
+                raise self.fail(at("plan"), f"{where}: {exc}") from None
+            version = entry.get("postgresMajorVersion", NEWEST_POSTGRES)
+            if isinstance(version, str) and version.isdigit():
+                version = int(version)
+            if isinstance(version, bool) or version not in POSTGRES_VERSIONS:
+                raise self.fail(at("postgresMajorVersion"), f"{where}: 'postgresMajorVersion' must be one of "
+                                                            f"{POSTGRES_VERSIONS.start}..{POSTGRES_VERSIONS.stop - 1}")
+            disk = entry.get("diskSizeGB")
+            if disk is not None and (isinstance(disk, bool) or not isinstance(disk, int) or disk < 1):
+                raise self.fail(at("diskSizeGB"), f"{where}: 'diskSizeGB' must be a whole number of GB")
+            databases.append(DatabaseSpec(name, entry.get("databaseName"), entry.get("user"), plan, memory, version,
+                                          disk, self.read_allow_list(entry, where, required=False), entry.line,
+                                          at("postgresMajorVersion") if "postgresMajorVersion" in entry else 0))
+        return databases
+
+    def read_allow_list(self, entry: dict, where: str, required: bool) -> tuple:
+        """``ipAllowList``: accepted and shown, not enforced (every local client may connect)."""
+        raw = entry.get("ipAllowList")
+        if raw is None:
+            if required:
+                raise self.fail(entry.line, f"{where}: 'ipAllowList' is required for Key Value ([] for none, as on Render)")
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(i, dict) and isinstance(i.get("source"), str) for i in raw):
+            raise self.fail(entry.key_lines.get("ipAllowList", entry.line),
+                            f"{where}: 'ipAllowList' is a list of {{source: CIDR, description: ...}}")
+        return tuple((i["source"], str(i.get("description", ""))) for i in raw)
+
+    def read_key_value(self, entry: dict, name: str, where: str) -> KeyValueSpec:
+        at = lambda key: entry.key_lines.get(key, entry.line)  # noqa: E731
+        for key in entry:
+            if key not in KEY_VALUE_FIELDS:
+                self.warn(at(key), f"{where}: {key!r} is not a Key Value field render-local knows; ignored")
+        try:
+            plan, memory = key_value_plan(entry.get("plan", "starter"))
+        except InvalidInput as exc:
+            raise self.fail(at("plan"), f"{where}: {exc}") from None
+        policy = entry.get("maxmemoryPolicy", "allkeys-lru")
+        if policy not in MAXMEMORY_POLICIES:
+            raise self.fail(at("maxmemoryPolicy"), f"{where}: 'maxmemoryPolicy' must be one of {', '.join(MAXMEMORY_POLICIES)}")
+        return KeyValueSpec(name, plan, memory, policy, self.read_allow_list(entry, where, required=True), entry.line)
+
+    def check_references(self, services: list[ServiceSpec], databases: list[DatabaseSpec]) -> None:
+        """Every fromService names a service (or Key Value) of this blueprint, every fromDatabase one of
+        its databases (one render-local skips: a warning)."""
         names = {spec.name for spec in services}
+        key_values = {spec.name for spec in self.key_values}
+        database_names = {spec.name for spec in databases}
         for spec in services:
             for var in spec.env_vars:
-                if var.from_service is None or var.from_service[1] in names:
+                if var.from_database is not None:
+                    if var.from_database[0] not in database_names:
+                        raise self.fail(var.line, f"{spec.name}: {var.key} comes from database {var.from_database[0]!r}, "
+                                                  f"which is not in this blueprint's databases "
+                                                  f"({', '.join(sorted(database_names)) or 'none'})")
                     continue
-                target = var.from_service[1]
+                if var.from_service is None:
+                    continue
+                kind, target, prop, _other_key = var.from_service
+                if kind in ("keyvalue", "redis"):
+                    if target not in key_values:
+                        raise self.fail(var.line, f"{spec.name}: {var.key} comes from Key Value {target!r}, which is not "
+                                                  f"in this blueprint (Key Value: {', '.join(sorted(key_values)) or 'none'})")
+                    if prop not in FROM_KEY_VALUE_PROPERTIES:
+                        raise self.fail(var.line, f"{spec.name}: fromService property of {var.key} must be one of "
+                                                  f"{', '.join(FROM_KEY_VALUE_PROPERTIES)} for Key Value")
+                    continue
+                if target in names:
+                    continue
                 if target in self.skipped:
                     self.warn(var.line, f"{spec.name}: {var.key} comes from {target}, which render-local skips; left unset")
                     continue
@@ -206,9 +338,7 @@ class _Reader:
         where = f"services[{index}] ({name})"
         svc_type = entry.get("type")
         if svc_type in ("redis", "keyvalue"):
-            self.warn(line, f"{where}: type {svc_type!r} is not emulated; service skipped")
-            self.skipped.add(name)
-            return None
+            return self.read_key_value(entry, name, where)
         if svc_type not in SERVICE_TYPES:
             raise self.fail(at("type"), f"{where}: 'type' must be one of {', '.join(SERVICE_TYPES)}, not {svc_type!r}")
         runtime = entry.get("runtime", entry.get("env"))
@@ -362,7 +492,14 @@ class _Reader:
                 specs[key] = EnvVarSpec(key, from_service=self.read_from_service(entry["fromService"], entry.line, spot, key),
                                         line=entry.line)
             elif "fromDatabase" in entry:
-                self.warn(entry.line, f"{spot}: {key} uses fromDatabase, which is not emulated; left unset")
+                ref = entry["fromDatabase"]
+                choices = ", ".join(FROM_DATABASE_PROPERTIES)
+                if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or "property" not in ref:
+                    raise self.fail(entry.line, f"{spot}: fromDatabase of {key} needs 'name' and 'property' ({choices})")
+                if ref["property"] not in FROM_DATABASE_PROPERTIES:
+                    raise self.fail(entry.line, f"{spot}: fromDatabase property {ref['property']!r} of {key} is not "
+                                                f"one of {choices}")
+                specs[key] = EnvVarSpec(key, from_database=(ref["name"], ref["property"]), line=entry.line)
             else:
                 raise self.fail(entry.line, f"{spot}: {key} needs 'value', 'generateValue: true' or 'sync: false'")
         return tuple(specs.values())
@@ -374,9 +511,10 @@ class _Reader:
         if (prop is None) == (other_key is None):
             raise self.fail(line, f"{spot}: fromService of {key} needs either 'property' "
                                   f"({', '.join(FROM_SERVICE_PROPERTIES)}) or 'envVarKey'")
-        if prop is not None and prop not in FROM_SERVICE_PROPERTIES:
-            raise self.fail(line, f"{spot}: fromService property {prop!r} of {key} is not one of "
-                                  f"{', '.join(FROM_SERVICE_PROPERTIES)}")
+        valid = FROM_KEY_VALUE_PROPERTIES if ref["type"] in ("keyvalue", "redis") else FROM_SERVICE_PROPERTIES
+        if prop is not None and prop not in valid:
+            raise self.fail(line, f"{spot}: fromService property {prop!r} of {key} is not one of {', '.join(valid)}"
+                                  f" (for type {ref['type']})")
         if other_key is not None and not isinstance(other_key, str):
             raise self.fail(line, f"{spot}: fromService envVarKey of {key} must be a string")
         return ref["type"], ref["name"], prop, other_key

@@ -74,6 +74,7 @@ class Service(_Doc):
     liveDeployId: str | None = None
     proxyPort: int | None = None  # web: the localhost port its URL answers on, the same across deploys
     lastCronRunAt: str | None = None  # cron: when the schedule last fired (runs that were due are not repeated)
+    needs: list = field(default_factory=list)  # ids of the databases and Key Value its env vars come from
 
     @property
     def plan(self) -> Plan:
@@ -290,3 +291,151 @@ class Job(_Doc):
 def stamp(moment: datetime | None = None) -> str:
     """A stored timestamp: RFC 3339, UTC, microseconds."""
     return to_rfc3339(moment or utcnow())
+
+
+OWNER = {"id": "tea-local", "name": "render-local", "email": "render-local@localhost", "type": "user"}
+ALLOW_EVERYONE = [{"cidrBlock": "0.0.0.0/0", "description": "render-local: every local client (not enforced)"}]
+POSTGRES_PORT = 5432
+KEY_VALUE_PORT = 6379
+
+
+def _local_keys(store) -> dict:
+    """render-local's extensions of a data store's object: the image that runs it, why it is down."""
+    return {key: value for key, value in (("image", store.image), ("statusMessage", store.statusMessage)) if value}
+
+
+def _allow_list(entries: list) -> list[dict]:
+    # Render's CLI refuses `render psql` when the list is empty: an empty one here means "everyone"
+    return [{"cidrBlock": source, "description": description} for source, description in entries] or ALLOW_EVERYONE
+
+
+@dataclass
+class Database(_Doc):
+    """A PostgreSQL server of the blueprint's ``databases:``, on the private network as its id
+    (Render's internal host) and its name, and on a localhost port for the user's own tools."""
+
+    id: str  # dpg-...-a
+    name: str
+    databaseName: str
+    databaseUser: str
+    plan: str
+    memoryMB: int
+    version: str  # the major version asked for
+    createdAt: str
+    updatedAt: str
+    diskSizeGB: int | None = None
+    ipAllowList: list = field(default_factory=list)  # [[source, description]]: shown, not enforced
+    inBlueprint: bool = True
+    status: str = "creating"  # creating, available, unavailable (stopped by down, or did not start)
+    statusMessage: str | None = None  # why it is unavailable, when it did not start
+    hostPort: int | None = None  # where it answers on this machine, kept across restarts
+    image: str | None = None  # the image that runs it (the version asked for, or the nearest one here)
+    versionLine: int = 0  # the blueprint line of postgresMajorVersion, for a warning about it
+
+    kind = "postgres"
+
+    @property
+    def host(self) -> str:
+        return self.id
+
+    def internal_url(self, password: str) -> str:
+        """What ``fromDatabase: connectionString`` gives inside the network (no port, as on Render)."""
+        return f"postgresql://{self.databaseUser}:{password}@{self.host}/{self.databaseName}"
+
+    def external_url(self, password: str) -> str:
+        return f"postgresql://{self.databaseUser}:{password}@localhost:{self.hostPort}/{self.databaseName}"
+
+    def property_value(self, prop: str, password: str) -> str:
+        """A ``fromDatabase`` property as Render gives it inside its network."""
+        return {"connectionString": self.internal_url(password), "host": self.host, "port": str(POSTGRES_PORT),
+                "user": self.databaseUser, "password": password, "database": self.databaseName}[prop]
+
+    def to_render(self) -> dict:
+        """Render's postgres object (one local primary, in no region of Render's)."""
+        doc = {
+            "id": self.id, "ipAllowList": _allow_list(self.ipAllowList), "createdAt": self.createdAt,
+            "updatedAt": self.updatedAt, "databaseName": self.databaseName, "databaseUser": self.databaseUser,
+            "highAvailabilityEnabled": False, "name": self.name, "owner": OWNER, "plan": self.plan,
+            "region": "oregon", "readReplicas": [], "role": "primary", "status": self.status,
+            "version": self.version, "suspended": "not_suspended", "suspenders": [],
+            "dashboardUrl": f"http://localhost/render-local/databases/{self.id}", "diskAutoscalingEnabled": False,
+        }
+        if self.diskSizeGB:
+            doc["diskSizeGB"] = self.diskSizeGB
+        return doc | _local_keys(self)
+
+    def connection_info(self, password: str) -> dict:
+        return {
+            "password": password, "internalConnectionString": self.internal_url(password),
+            "externalConnectionString": self.external_url(password),
+            "psqlCommand": f"PGPASSWORD={password} psql -h localhost -p {self.hostPort} -U {self.databaseUser} "
+                           f"{self.databaseName}",
+        }
+
+
+@dataclass
+class KeyValue(_Doc):
+    """A Key Value (Redis-compatible) server, on the private network as its id and its name."""
+
+    id: str  # red-...
+    name: str
+    plan: str
+    memoryMB: int
+    maxmemoryPolicy: str
+    createdAt: str
+    updatedAt: str
+    ipAllowList: list = field(default_factory=list)
+    inBlueprint: bool = True
+    status: str = "creating"
+    statusMessage: str | None = None
+    hostPort: int | None = None
+    image: str | None = None
+
+    kind = "keyvalue"
+
+    @property
+    def host(self) -> str:
+        return self.id
+
+    def internal_url(self) -> str:
+        return f"redis://{self.host}:{KEY_VALUE_PORT}"
+
+    def external_url(self) -> str:
+        return f"redis://localhost:{self.hostPort}"
+
+    def property_value(self, prop: str) -> str:
+        """A ``fromService`` property of a Key Value, as Render gives it inside its network."""
+        return {"connectionString": self.internal_url(), "host": self.host, "port": str(KEY_VALUE_PORT),
+                "hostport": f"{self.host}:{KEY_VALUE_PORT}"}[prop]
+
+    def to_render(self) -> dict:
+        return {
+            "id": self.id, "createdAt": self.createdAt, "updatedAt": self.updatedAt, "status": self.status,
+            "region": "oregon", "plan": self.plan, "name": self.name, "owner": OWNER,
+            "options": {"maxmemoryPolicy": self.maxmemoryPolicy.replace("-", "_")},
+            "ipAllowList": _allow_list(self.ipAllowList), "version": "7",
+            "dashboardUrl": f"http://localhost/render-local/key-value/{self.id}",
+        } | _local_keys(self)
+
+    def connection_info(self) -> dict:
+        return {"internalConnectionString": self.internal_url(), "externalConnectionString": self.external_url(),
+                "cliCommand": f"redis-cli -h localhost -p {self.hostPort}"}
+
+
+def read_password(data_dir, store_id: str) -> str:
+    """A data store's password (32 letters and digits, as Render's), made on first use, owner-only."""
+    from pathlib import Path
+
+    from renderlocal.core.atomic import publish_once
+
+    path = Path(data_dir) / "secrets" / store_id
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        import secrets
+        import string
+
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        alphabet = string.ascii_letters + string.digits
+        publish_once(path, "".join(secrets.choice(alphabet) for _ in range(32)), private=True)
+        return path.read_text().strip()

@@ -134,3 +134,36 @@ def plan_for_job(service_type: str, service_plan_id: str, override: str | None) 
 def _choices(service_type: str | None) -> str:
     plans = CATALOG if service_type is None else plans_for(service_type)
     return ", ".join(f"{plan.id} ({plan.name})" for plan in plans)
+
+
+# -- data stores (render.yaml's databases and Key Value) ---------------------------------------------
+# Their plans only size the container here (its memory limit; Redis's maxmemory) and are not billed:
+# the product page prices jobs and services.
+LEGACY_POSTGRES_MB = {"free": 256, "starter": 256, "standard": 1024, "pro": 4096, "pro plus": 8192}
+KEY_VALUE_MB = {"free": 25, "starter": 256, "standard": 1024, "pro": 5120, "pro plus": 10240}
+MAX_DATA_STORE_MB = 4096  # whatever the plan says, a laptop gives a local database this much at most
+
+
+def postgres_plan(slug) -> tuple[str, int]:
+    """A blueprint's Postgres ``plan`` (``basic-256mb``, ``pro-4gb``, legacy ``standard``...) as Render's
+    API spells it (``basic_256mb``) and the memory (MB) the container gets."""
+    import re
+
+    text = " ".join(str(slug).lower().replace("_", " ").split())
+    if text in LEGACY_POSTGRES_MB:
+        return text.replace(" ", "_"), min(LEGACY_POSTGRES_MB[text], MAX_DATA_STORE_MB)
+    match = re.fullmatch(r"(basic|pro|accelerated) (\d+)(mb|gb)", text.replace("-", " "))
+    if not match:
+        raise InvalidInput(f"unknown Postgres plan {slug!r}; e.g. basic-256mb, basic-1gb, basic-4gb, pro-4gb, pro-8gb "
+                           "(or the legacy free, starter, standard, pro, pro plus)")
+    tier, size, unit = match.groups()
+    memory = int(size) * (1024 if unit == "gb" else 1)
+    return f"{tier}_{size}{unit}", min(memory, MAX_DATA_STORE_MB)
+
+
+def key_value_plan(slug) -> tuple[str, int]:
+    """A Key Value ``plan`` as Render's API spells it and its memory (MB, Redis's maxmemory)."""
+    text = " ".join(str(slug).lower().replace("_", " ").replace("-", " ").split())
+    if text not in KEY_VALUE_MB:
+        raise InvalidInput(f"unknown Key Value plan {slug!r}; valid: {', '.join(KEY_VALUE_MB)}")
+    return text.replace(" ", "_"), min(KEY_VALUE_MB[text], MAX_DATA_STORE_MB)

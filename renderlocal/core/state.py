@@ -13,7 +13,7 @@ from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import looks_like_id
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
-from renderlocal.core.models import Build, Deploy, Job, Service
+from renderlocal.core.models import Build, Database, Deploy, Job, KeyValue, Service, read_password
 from renderlocal.core.statuses import JOB_STATUSES, BuildStatus
 from renderlocal.core.store import Store
 
@@ -27,17 +27,16 @@ class State:
 
     # -- services ----------------------------------------------------------------
     def list_services(self, include_removed: bool = False) -> list[Service]:
-        services = [Service.from_doc(doc) for doc in self.store.all("services")]
-        return [s for s in services if include_removed or s.inBlueprint]
+        return self._named("services", Service, include_removed)
 
     def get_service(self, ref: str) -> Service:
         """A service by id or by name."""
-        services = self.list_services(include_removed=True)
-        for service in services:
-            if ref in (service.id, service.name):
-                return service
-        names = ", ".join(s.name for s in services if s.inBlueprint) or "none"
-        raise NotFound(f"unknown service {ref!r}; services: {names}")
+        return _by_ref(self.list_services(include_removed=True), ref, "service", "services")
+
+    def _named(self, table: str, record_class, include_removed: bool) -> list:
+        """The records of a table of the blueprint's things; those it no longer has only if asked."""
+        records = [record_class.from_doc(doc) for doc in self.store.all(table)]
+        return [r for r in records if include_removed or r.inBlueprint]
 
     # -- builds --------------------------------------------------------------------
     def get_build(self, build_id: str) -> Build:
@@ -69,14 +68,44 @@ class State:
     def log_resources(self, resource_id: str) -> list[str]:
         """What a log query of ``resource_id`` reads: a job's or build's log, or a service's:
         every instance it ran and every deploy's pre-deploy output."""
-        if not looks_like_id(resource_id) or resource_id.startswith(("job-", "bld-", "dep-")):
-            return [resource_id]
+        if not looks_like_id(resource_id) or resource_id.startswith(("job-", "bld-", "dep-", "dpg-", "red-")):
+            return [resource_id]  # a data store logs as itself
         resources = []
         for deploy in self.list_deploys(resource_id):
             resources.extend(instance["id"] for instance in deploy.instances)
             if self.logs.path(deploy.id).exists():
                 resources.append(deploy.id)
         return list(dict.fromkeys(resources))
+
+    # -- data stores -------------------------------------------------------------------
+    def list_databases(self, include_removed: bool = False) -> list[Database]:
+        return self._named("databases", Database, include_removed)
+
+    def get_database(self, ref: str) -> Database:
+        """A Postgres database by id or name."""
+        return _by_ref(self.list_databases(include_removed=True), ref, "database", "databases")
+
+    def list_key_values(self, include_removed: bool = False) -> list[KeyValue]:
+        return self._named("keyvalues", KeyValue, include_removed)
+
+    def get_key_value(self, ref: str) -> KeyValue:
+        return _by_ref(self.list_key_values(include_removed=True), ref, "Key Value", "Key Value")
+
+    def get_data_store(self, ref: str) -> "Database | KeyValue":
+        """A database or Key Value, by id or name."""
+        try:
+            return self.get_database(ref)
+        except NotFound:
+            pass
+        try:
+            return self.get_key_value(ref)
+        except NotFound:
+            names = [d.name for d in self.list_databases()] + [k.name for k in self.list_key_values()]
+            raise NotFound(f"unknown database or Key Value {ref!r}; known: {', '.join(names) or 'none'}") from None
+
+    def password_of(self, store_id: str) -> str:
+        """A data store's password, made once and kept owner-only (``secrets/<id>``); Key Value has none."""
+        return read_password(self.data_dir, store_id)
 
     # -- jobs ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job:
@@ -108,3 +137,12 @@ class State:
         """Jobs still running, or ended with their log not yet complete."""
         jobs = [Job.from_doc(doc) for doc in self.job_store.live()]
         return [job for job in jobs if not job.settled]
+
+
+def _by_ref(records: list, ref: str, what: str, plural: str):
+    """The record whose id or name is ``ref``; an error naming those the blueprint has, if none is."""
+    for record in records:
+        if ref in (record.id, record.name):
+            return record
+    names = ", ".join(r.name for r in records if r.inBlueprint) or "none"
+    raise NotFound(f"unknown {what} {ref!r}; {plural}: {names}")

@@ -24,7 +24,7 @@ from renderlocal.core.atomic import write_atomic
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import StoreCorrupt
 
-TABLES = ("services", "builds", "deploys", "settings")  # jobs: see jobstore.py
+TABLES = ("services", "builds", "deploys", "databases", "keyvalues", "settings")  # jobs: see jobstore.py
 LOCK_TIMEOUT_SECONDS = 30
 
 
@@ -66,7 +66,8 @@ class Store:
     """``on_change(kind, doc)`` is told of every write (``doc`` is None when a whole table changed):
     the control plane turns it into change events for the faces."""
 
-    KINDS = {"services": "service", "builds": "build", "deploys": "deploy", "settings": "settings"}
+    KINDS = {"services": "service", "builds": "build", "deploys": "deploy", "databases": "database",
+             "keyvalues": "keyvalue", "settings": "settings"}
 
     def __init__(self, root: Path, on_change: Callable[[str, dict | None], None] | None = None):
         self.root = Path(root)
