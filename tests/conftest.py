@@ -94,8 +94,8 @@ def stop_control_planes(root: Path) -> None:
 
 
 def remove_networks(root: Path) -> None:
-    """Remove the private networks of data dirs under ``root`` that nothing uses any more (a
-    killed control plane leaves its own; an engine has room for a few dozen)."""
+    """Remove the private networks and volumes of data dirs under ``root`` (a killed control plane
+    leaves its own; an engine has room for a few dozen networks, a disk for so many databases)."""
     try:
         from renderlocal.executor.engine import connect
 
@@ -109,6 +109,11 @@ def remove_networks(root: Path) -> None:
                 if container.labels.get("render-local.data-dir", "").startswith(str(root)):
                     container.remove(force=True)  # a test's leftover instance or job
             network.remove()
+    for volume in client.volumes.list(filters={"label": "render-local.data-dir"}):  # disks, databases' data
+        if str(volume.attrs.get("Labels", {}).get("render-local.data-dir", "")).startswith(str(root)):
+            for container in client.containers.list(all=True, filters={"volume": volume.name}):
+                container.remove(force=True)
+            volume.remove()
 
 
 @pytest.fixture(autouse=True)
@@ -123,6 +128,24 @@ def _stop_every_control_plane(tmp_path_factory):
     yield
     stop_control_planes(tmp_path_factory.getbasetemp())
     remove_networks(tmp_path_factory.getbasetemp())
+    remove_build_images(tmp_path_factory.getbasetemp())
+
+
+def remove_build_images(root: Path) -> None:
+    """The images the session's builds made (hundreds per run); their untagged parents stay, the
+    build cache of the next run (shop-web's apt-get layer)."""
+    try:
+        from renderlocal.executor.engine import connect
+
+        client = connect()
+    except Exception:
+        return
+    for image in client.images.list(filters={"label": "render-local.data-dir"}):
+        if str(image.labels.get("render-local.data-dir", "")).startswith(str(root)):
+            try:
+                client.images.remove(image.id, force=True, noprune=True)
+            except Exception:  # shared with an image of another run, or in use: it stays
+                pass
 
 
 @pytest.fixture
@@ -146,3 +169,14 @@ def started(engine):
         if getattr(plane, "api", None) is not None:
             plane.api.stop()
         plane.close()
+
+
+def wait_until(condition, seconds: float = 30):
+    """``condition()``'s first truthy value, polled until ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"never happened within {seconds} s")

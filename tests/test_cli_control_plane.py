@@ -14,6 +14,7 @@ import pytest
 from renderlocal.client import discovery
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -22,16 +23,6 @@ def cli(base, *args, importtime=False, env=None):
     extra = ["-X", "importtime"] if importtime else []
     command = [base[0], *extra, *base[1:], *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
-
-
-def wait_until(condition, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("never happened")
 
 
 def imported_docker(stderr: str) -> bool:
@@ -74,7 +65,7 @@ def test_a_job_left_by_the_cli_is_supervised_by_the_control_plane(project, servi
     assert job["status"] == "pending"  # as the API answers: the control plane launches it
     assert not imported_docker(made.stderr)
     store = JobStore(data / "store" / "jobs")
-    ended = wait_until(lambda: (lambda d: d if d["status"] == "succeeded" and d.get("logsComplete") else None)(store.get(job["id"])))
+    ended = wait_until(lambda: (lambda d: d if d["status"] == "succeeded" and d.get("logsComplete") else None)(store.get(job["id"])), 60)
     assert ended["exitCode"] == 0
     assert [line.message for line in LogStore(data / "logs").read(job["id"])] == ["done"]
 
@@ -104,7 +95,7 @@ def test_cancel_from_the_cli_reports_the_end_the_control_plane_records(project, 
     made = cli(base, "jobs", "create", "box", "--start-command", "sleep 60", "-o", "json")
     job = json.loads(made.stdout)
     store = JobStore(data / "store" / "jobs")
-    wait_until(lambda: store.get(job["id"])["status"] == "running")
+    wait_until(lambda: store.get(job["id"])["status"] == "running", 60)
     canceled = cli(base, "jobs", "cancel", job["id"], "--confirm", "-o", "json")
     assert canceled.returncode == 0, canceled.stderr
     assert json.loads(canceled.stdout)["status"] == "canceled"
@@ -129,7 +120,7 @@ def test_with_none_running_the_cli_starts_one_control_plane_that_stops_when_idle
     built = cli(base, "builds", "create", "box", env=env)
     assert built.returncode == 0 and "started a control plane" in built.stderr
     os.kill(discovery.read_live(data).pid, signal.SIGTERM)
-    wait_until(lambda: discovery.read_live(data) is None)
+    wait_until(lambda: discovery.read_live(data) is None, 60)
     command = base + ["jobs", "create", "box", "--wait", "--start-command"]
     runs = [subprocess.Popen(command + [f"echo {n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             for n in range(3)]  # at once: they must agree on one

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from renderlocal.core.statuses import DeployStatus
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -109,14 +110,6 @@ def log_of(plane, resource_id: str) -> list[str]:
     return [line.message for line in plane.logs.read(resource_id)]
 
 
-def wait_until(condition, seconds: float = 30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("never happened")
 
 
 def test_a_web_service_answers_on_its_url_and_a_broken_deploy_leaves_the_old_one_live(plane):

@@ -182,7 +182,8 @@ class Builder:
         step_line, image_id, failure = None, None, None
         stream = engine.api.build(
             path=str(context), dockerfile=relative, tag=build.image, rm=True, forcerm=True,
-            decode=True, labels={LABEL: "build", label("service-id"): service.id, label("build-id"): build.id},
+            decode=True, labels={LABEL: "build", label("service-id"): service.id, label("build-id"): build.id,
+                                 label("data-dir"): str(self.data_dir)},
         )
         pending = ""
         for chunk in stream:
@@ -225,7 +226,8 @@ class Builder:
         writer.write(ts_now(), "stdout", f"==> Snapshot of {service.rootDir} taken; running build command: {command}")
         container = engine.containers.create(
             base, entrypoint=["/bin/sh", "-c"], command=[command], working_dir=NATIVE_WORKDIR,
-            environment=service.envVars, labels={LABEL: "build", label("build-id"): build.id},
+            environment=service.envVars, labels={LABEL: "build", label("build-id"): build.id,
+                                                 label("data-dir"): str(self.data_dir)},
         )
         try:
             container.put_archive("/", _tar_of(snapshot, NATIVE_WORKDIR.lstrip("/")))
@@ -239,7 +241,8 @@ class Builder:
                 return None, {"message": f"build command exited with code {code}: {command}", "exitCode": code}
             image = container.commit(
                 repository=build.image.split(":")[0], tag=build.id,
-                changes=[f"WORKDIR {NATIVE_WORKDIR}", f'LABEL {LABEL}="build" {LABEL}.service-id="{service.id}" {LABEL}.build-id="{build.id}"'],
+                changes=[f"WORKDIR {NATIVE_WORKDIR}", f'LABEL {LABEL}="build" {LABEL}.service-id="{service.id}" '
+                                                      f'{LABEL}.build-id="{build.id}" {LABEL}.data-dir="{self.data_dir}"'],
             )
             return image.id, None
         finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from renderlocal.core.clock import utcnow
 from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
-from renderlocal.core.errors import Conflict
+from renderlocal.core.errors import Conflict, RenderLocalError
 from renderlocal.core.logstreams import LogStreams
 from renderlocal.core.models import Build, Deploy, Job, Service
 from renderlocal.core.statuses import BuildStatus, DeployTrigger
@@ -27,6 +27,7 @@ from renderlocal.executor.changes import ChangeFeed
 from renderlocal.executor.election import ExecutorLock
 from renderlocal.executor.engine import Engine
 from renderlocal.executor.cron import CronScheduler
+from renderlocal.executor.datastores import DataStores
 from renderlocal.executor.deploys import Deployer
 from renderlocal.executor.jobs import JobRunner
 from renderlocal.executor.network import PrivateNetwork
@@ -46,11 +47,13 @@ class ControlPlane:
         self.log_streams = LogStreams(self.state)
         self.network = PrivateNetwork(self.engine, self.data_dir)
         self.proxies = ProxyPool()
+        self.datastores = DataStores(self.engine, self.state, self.network, self.data_dir)
         self.jobs = JobRunner(self.engine, self.state.job_store, self.state.logs, self.state.get_build, self.data_dir,
-                              self.network)
+                              self.network, self._prepare)
         self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run,
                               self._built)
-        self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir)
+        self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,
+                                self._prepare)
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
@@ -66,8 +69,8 @@ class ControlPlane:
 
     @property
     def warnings(self) -> list[str]:
-        """What the last blueprint sync could not do."""
-        return self.services.warnings
+        """What the last blueprint sync could not do, and what the data stores run instead."""
+        return self.services.warnings + self.datastores.notes
 
     # -- life ---------------------------------------------------------------------------
     def start(self, wait: float = 0, loop: bool = True, on_problem=None, on_adopted=None) -> "ControlPlane":
@@ -137,6 +140,7 @@ class ControlPlane:
         self.jobs.recreate_missing_records()
         adopted = self.jobs.reconcile(self.state.unsettled_jobs())
         self.deploys.reconcile()
+        self.datastores.reconcile()
         return adopted
 
     def busy(self) -> bool:
@@ -210,14 +214,20 @@ class ControlPlane:
         self._executing()
         return self.deploys.resume(self.state.get_service(service_ref))
 
-    def up(self, service_refs: list[str] | None = None) -> tuple[list[Build], list[Deploy]]:
+    def up(self, service_refs: list[str] | None = None) -> tuple[list[Build], list[Deploy], list[str]]:
         """Bring every service (or those named) up: a build for each that has no successful build
         (it is deployed once it succeeds), a deploy for each built one not live yet. A cron job only
-        needs its build: it fires on its schedule. Returns the builds and deploys started."""
+        needs its build: it fires on its schedule. Every database and Key Value (or those the named
+        services need) starts in the background. Returns the builds, deploys and data store ids."""
         self._executing()
         self.refresh()
         services = [self.state.get_service(ref) for ref in service_refs] if service_refs else self.state.list_services()
         builds, deploys = [], []
+        stores = [d.id for d in self.datastores.all()] if not service_refs else \
+            list(dict.fromkeys(i for s in services for i in s.needs))
+        if stores:
+            self.datastores.mark_starting(stores)
+            threading.Thread(target=self._start_data_stores, args=(stores,), name="up-data-stores", daemon=True).start()
         for service in services:
             if service.suspended or self.deploys.live(service) is not None:
                 continue
@@ -226,7 +236,19 @@ class ControlPlane:
                 builds.append(build)
             elif service.runs:
                 deploys.append(self.deploys.create(service, DeployTrigger.BLUEPRINT_SYNC))
-        return builds, deploys
+        return builds, deploys, stores
+
+    def _start_data_stores(self, store_ids: list[str]) -> None:
+        try:
+            self.datastores.ensure(store_ids)
+        except RenderLocalError:  # recorded on the store (unavailable); a job or deploy that needs it says why
+            pass
+
+    def _prepare(self, service_id: str) -> None:
+        """Before anything of the service runs: the databases and Key Value its env comes from answer."""
+        service = self.state.get_service(service_id)
+        if service.needs:
+            self.datastores.ensure(service.needs)
 
     def trigger_cron(self, service_ref: str) -> Job:
         """Run the cron service now, whatever its schedule says."""
@@ -245,6 +267,7 @@ class ControlPlane:
                 self.deploys.down(service)
                 if volumes:
                     self.deploys.remove_disk(service)
+        self.datastores.stop(remove_volumes=volumes)
         if volumes:
             self.network.remove()
 

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from renderlocal.core.errors import Conflict, InvalidInput
+from renderlocal.core.errors import Conflict, InvalidInput, RenderLocalError
 from renderlocal.core.ids import new_id
 from renderlocal.core.job_limits import seconds_setting
 from renderlocal.core.logstore import LogStore
@@ -58,7 +58,7 @@ class Deployer:
     """Runs the deploys of one data dir, and keeps the live ones running."""
 
     def __init__(self, engine: Engine, state: State, services: ServiceCatalog, network: PrivateNetwork,
-                 proxies: ProxyPool, data_dir: Path):
+                 proxies: ProxyPool, data_dir: Path, prepare=lambda _service_id: None):
         self.engine = engine
         self.state = state
         self.store = state.store
@@ -67,6 +67,7 @@ class Deployer:
         self.network = network
         self.proxies = proxies
         self.data_dir = data_dir
+        self.prepare = prepare  # starts the databases the service's env needs before its deploy runs anything
         self._deploying: dict[str, threading.Thread] = {}  # deploy id -> the thread running it
         self._followers: dict[str, tuple[threading.Thread, threading.Event]] = {}  # instance id -> its log follower
         self._service_locks: dict[str, threading.Lock] = {}
@@ -155,11 +156,7 @@ class Deployer:
 
     def remove_disk(self, service: Service) -> None:
         if service.disk:
-            try:
-                self.engine.client.volumes.get(disk_volume(service)).remove()
-            except Exception as exc:
-                if not is_not_found(exc):
-                    raise
+            self.engine.remove_volume(disk_volume(service))
 
     def deploying(self) -> bool:
         with self._guard:
@@ -171,8 +168,9 @@ class Deployer:
             deploy = self.state.get_deploy(deploy_id)
             with self._lock_of(deploy.serviceId):  # one deploy, suspend or resume of a service at a time
                 self._deploy(deploy)
-        except Exception as exc:  # the engine went away mid-deploy: the deploy failed, nothing else did
-            self._fail(deploy_id, DeployStatus.UPDATE_FAILED, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a database did not start, the engine went away: the deploy failed, nothing else did
+            why = str(exc) if isinstance(exc, RenderLocalError) else f"{type(exc).__name__}: {exc}"
+            self._fail(deploy_id, DeployStatus.UPDATE_FAILED, why)
         finally:
             with self._guard:
                 self._deploying.pop(deploy_id, None)
@@ -182,6 +180,7 @@ class Deployer:
         if self._canceled(deploy.id):
             return
         self._update(deploy.id, startedAt=stamp())
+        self.prepare(service.id)  # its databases and Key Value answer before anything of it runs
         if service.preDeployCommand:
             self._set_status(deploy.id, DeployStatus.PRE_DEPLOY_IN_PROGRESS, f"pre-deploy: {service.preDeployCommand}")
             code = self._pre_deploy(deploy, service)
@@ -256,7 +255,8 @@ class Deployer:
         if service.type == "web":
             extra["ports"] = {f"{service.port}/tcp": ("127.0.0.1", None)}
         if service.disk:
-            extra["volumes"] = {disk_volume(service): {"bind": service.disk["mountPath"], "mode": "rw"}}
+            volume = self.engine.volume(disk_volume(service), self.data_dir, "disk")
+            extra["volumes"] = {volume: {"bind": service.disk["mountPath"], "mode": "rw"}}
         container = engine.containers.create(
             deploy.image, name=instance_name(instance_id), detach=True, init=True,
             environment=self._env(service, instance_id) | {"TINI_KILL_PROCESS_GROUP": "1"},

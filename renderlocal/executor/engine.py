@@ -66,6 +66,25 @@ class Engine:
         """The SDK's low-level client."""
         return self.client.api
 
+    def volume(self, name: str, data_dir, purpose: str) -> str:
+        """A named volume, created labelled with its data dir (so a clean-up can find it) unless it
+        exists; its data outlives containers, ``down`` and crashes. Returns its name."""
+        try:
+            self.client.volumes.get(name)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+            self.client.volumes.create(name, labels={LABEL: purpose, label("data-dir"): str(data_dir)})
+        return name
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume and its data; gone already is fine."""
+        try:
+            self.client.volumes.get(name).remove()
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+
 
 def is_not_found(exc: BaseException) -> bool:
     """Whether the engine said the object does not exist (docker.errors.NotFound)."""

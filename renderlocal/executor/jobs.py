@@ -106,13 +106,14 @@ class JobRunner:
     """
 
     def __init__(self, engine: Engine, jobs: JobStore, logs: LogStore, build_of: Callable[[str], Build],
-                 data_dir: Path, network: PrivateNetwork):
+                 data_dir: Path, network: PrivateNetwork, prepare: Callable[[str], None] = lambda _service_id: None):
         self.engine = engine
         self.store = jobs
         self.logs = logs
         self.build_of = build_of
         self.data_dir = data_dir
         self.network = network
+        self.prepare = prepare  # starts what the service's env needs (its databases) before a job runs
         self.records = JobRecords(jobs)
         self._supervised: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
@@ -294,6 +295,7 @@ class JobSupervision:
         engine = self.engine.client
         stream = None
         try:
+            self.runner.prepare(job.serviceId)
             container = self._left_behind(job)
             if container is None:
                 container = engine.containers.create(

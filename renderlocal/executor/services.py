@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import string
 from pathlib import Path
 
-from renderlocal.core.blueprint import ServiceSpec, load_blueprint
+from renderlocal.core.blueprint import DatabaseSpec, KeyValueSpec, ServiceSpec, load_blueprint
 from renderlocal.core.errors import BlueprintError, NotFound
 from renderlocal.core.ids import new_id
-from renderlocal.core.models import Service, stamp
+from renderlocal.core.models import Database, KeyValue, Service, stamp
 from renderlocal.core.state import State
+from renderlocal.executor.datastores import free_port
+
+
+_LOWER = string.ascii_lowercase + string.digits
 
 
 class ServiceCatalog:
@@ -30,11 +35,15 @@ class ServiceCatalog:
         warnings = list(blueprint.warnings)
         secret_keys = tuple(sorted({v.key for spec in blueprint.services for v in spec.env_vars if v.secret}))
         now = stamp()
+        databases = self._sync_stores("databases", blueprint.databases, _database_from_spec, now)
+        key_values = self._sync_stores("keyvalues", blueprint.key_values, _key_value_from_spec, now)
         with self.store.changing("services") as table:
             docs = {doc["name"]: dict(doc) for doc in table.all()}
             table.truncate()
             synced = [_service_from_spec(spec, docs.pop(spec.name, None), now, warnings) for spec in blueprint.services]
             _resolve_from_service(blueprint, synced)
+            _resolve_data_stores(blueprint, synced, {d.name: d for d in databases}, {k.name: k for k in key_values},
+                                 self.state.password_of)
             for service in synced:
                 table.insert(service.to_doc())
             for doc in docs.values():  # gone from the blueprint: kept for job history
@@ -43,6 +52,19 @@ class ServiceCatalog:
         self.warnings = warnings
         self._synced = self._sync_state(blueprint_stat, secret_keys)
         return synced
+
+    def _sync_stores(self, table_name: str, specs, record_of, now: str) -> list:
+        """Databases or Key Value as the blueprint has them; ids, names made up once, ports and state kept."""
+        with self.store.changing(table_name) as table:
+            docs = {doc["name"]: dict(doc) for doc in table.all()}
+            table.truncate()
+            records = [record_of(spec, docs.pop(spec.name, None), now) for spec in specs]
+            for record in records:
+                table.insert(record.to_doc())
+            for doc in docs.values():  # gone from the blueprint: its volume stays until down --volumes
+                doc["inBlueprint"] = False
+                table.insert(doc)
+        return records
 
     def _sync_state(self, blueprint_stat, secret_keys: tuple) -> tuple:
         """What a sync depends on: the blueprint as it was read, and the secrets from our env."""
@@ -126,6 +148,61 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
     return service
 
 
+def _database_from_spec(spec: DatabaseSpec, old: dict | None, now: str) -> Database:
+    record_id = old["id"] if old else new_id("dpg")
+    # Render makes the names up from the database's name when the blueprint gives none: once
+    name = spec.database_name or (old or {}).get("databaseName") or \
+        f"{spec.name.replace('-', '_').lower()}_{''.join(secrets.choice(_LOWER) for _ in range(4))}"
+    user = spec.user or f"{name}_user"
+    fresh = Database(id=record_id, name=spec.name, databaseName=name, databaseUser=user, plan=spec.plan,
+                     memoryMB=spec.memory_mb, version=str(spec.version), createdAt=(old or {}).get("createdAt", now),
+                     updatedAt=now, diskSizeGB=spec.disk_size_gb, ipAllowList=[list(i) for i in spec.ip_allow_list],
+                     versionLine=spec.version_line)
+    return _keep_state(fresh, old)
+
+
+def _key_value_from_spec(spec: KeyValueSpec, old: dict | None, now: str) -> KeyValue:
+    fresh = KeyValue(id=old["id"] if old else new_id("red"), name=spec.name, plan=spec.plan, memoryMB=spec.memory_mb,
+                     maxmemoryPolicy=spec.maxmemory_policy, createdAt=(old or {}).get("createdAt", now), updatedAt=now,
+                     ipAllowList=[list(i) for i in spec.ip_allow_list])
+    return _keep_state(fresh, old)
+
+
+DATA_STORE_STATE = ("status", "statusMessage", "hostPort", "image")  # learned by the control plane, not blueprint
+NOT_STARTED = "not started yet: up, or the first job or deploy that needs it, starts it"
+
+
+def _keep_state(record, old: dict | None):
+    """A data store's state survives a sync; updatedAt moves only with a change. A new one gets its
+    localhost port now, so its external URL is known before it starts."""
+    if old is None:
+        record.hostPort, record.status, record.statusMessage = free_port(), "unavailable", NOT_STARTED
+        return record
+    for name in DATA_STORE_STATE:
+        if name in old:
+            setattr(record, name, old[name])
+    if record.to_doc() | {"updatedAt": old.get("updatedAt")} == old:
+        record.updatedAt = old["updatedAt"]
+    return record
+
+
+def _resolve_data_stores(blueprint, services: list[Service], databases: dict, key_values: dict, password_of) -> None:
+    """``fromDatabase`` and ``fromService`` of a Key Value, with the values Render gives inside its
+    network; each service records the data stores its env needs (they start before it runs)."""
+    for spec, service in zip(blueprint.services, services):
+        needs = []
+        for var in spec.env_vars:
+            if var.from_database is not None:
+                database = databases[var.from_database[0]]
+                service.envVars[var.key] = database.property_value(var.from_database[1], password_of(database.id))
+                needs.append(database.id)
+            elif var.from_service is not None and var.from_service[0] in ("keyvalue", "redis"):
+                store = key_values[var.from_service[1]]
+                service.envVars[var.key] = store.property_value(var.from_service[2])
+                needs.append(store.id)
+        service.needs = list(dict.fromkeys(needs))
+
+
 def _resolve_from_service(blueprint, services: list[Service]) -> None:
     """``fromService`` values, as Render gives them inside its network: another service's internal
     host, its port, both, or one of its env vars."""
@@ -134,7 +211,9 @@ def _resolve_from_service(blueprint, services: list[Service]) -> None:
         for var in spec.env_vars:
             if var.from_service is None or var.from_service[1] not in by_name:
                 continue  # one render-local skips: the loader warned
-            _type, name, prop, other_key = var.from_service
+            kind, name, prop, other_key = var.from_service
+            if kind in ("keyvalue", "redis"):
+                continue  # a data store: see _resolve_data_stores
             other = by_name[name]
             if other_key is not None:
                 if other_key in other.envVars:
