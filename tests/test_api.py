@@ -343,7 +343,7 @@ def test_log_bounds_keep_nanoseconds(client):
 def served_routes(app) -> set[tuple[str, str]]:
     served = set()
     for route in app.routes:
-        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}").replace("{build_id}", "{buildId}").replace("{deploy_id}", "{deployId}")
+        path = route.path.replace("{service_id}", "{serviceId}").replace("{job_id}", "{jobId}").replace("{build_id}", "{buildId}").replace("{deploy_id}", "{deployId}").replace("{postgres_id}", "{postgresId}").replace("{key_value_id}", "{keyValueId}")
         for method in getattr(route, "methods", None) or {"GET"}:  # a WebSocket route: its GET handshake
             if method != "HEAD":
                 served.add((path, method))

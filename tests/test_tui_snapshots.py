@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from renderlocal.executor.control import ControlPlane
-from renderlocal.core.models import Build, Deploy, Job, Service, stamp
+from renderlocal.core.models import Build, Database, Deploy, Job, KeyValue, Service, stamp
 
 NOW = datetime(2025, 3, 14, 15, 30, 0, tzinfo=timezone.utc)
 SIZE = (160, 45)
@@ -34,6 +34,7 @@ SHOP, WORKER, REPORTS, NIGHTLY = sid("srv", "shopweb"), sid("srv", "queueworker"
 DEPLOY_OLD, DEPLOY_LIVE = sid("dep", "shopold"), sid("dep", "shoplive")
 JOB_OK, JOB_FAILED, JOB_OOM = sid("job", "migrate"), sid("job", "workeronce"), sid("job", "reportoom")
 JOB_RUNNING, JOB_CANCELED, JOB_PENDING = sid("job", "reindex"), sid("job", "nightlycancel"), sid("job", "echohi")
+SHOP_DB, ANALYTICS_DB, QUEUE_KV = sid("dpg", "shopdb") + "-a", sid("dpg", "analytics") + "-a", sid("red", "shopqueue")
 
 BLUEPRINT = """\
 services:
@@ -154,6 +155,21 @@ def make_plane(root: Path) -> ControlPlane:
     ]
     for doc in services:
         plane.state.store.insert("services", doc)
+    created, updated = stamp(at(days=40)), stamp(at(hours=2))
+    plane.state.store.insert("databases", Database(
+        id=SHOP_DB, name="shop-db", databaseName="shop_db_k3v9", databaseUser="shop_db_k3v9_user", plan="basic_256mb",
+        memoryMB=256, version="18", createdAt=created, updatedAt=updated, status="available", hostPort=54329,
+        image="postgres:15").to_doc())
+    plane.state.store.insert("databases", Database(
+        id=ANALYTICS_DB, name="analytics", databaseName="analytics", databaseUser="analyst", plan="basic_1gb",
+        memoryMB=1024, version="15", createdAt=created, updatedAt=updated, status="unavailable",
+        statusMessage="stopped by down: up starts it again", hostPort=54330, image="postgres:15").to_doc())
+    plane.state.store.insert("keyvalues", KeyValue(
+        id=QUEUE_KV, name="shop-queue", plan="starter", memoryMB=256, maxmemoryPolicy="noeviction", createdAt=created,
+        updatedAt=updated, status="available", hostPort=63790, image="redis:7").to_doc())
+    for store_id in (SHOP_DB, ANALYTICS_DB):  # fixed passwords: `p` reveals them in a snapshot
+        (root / "data" / "secrets").mkdir(mode=0o700, exist_ok=True)
+        (root / "data" / "secrets" / store_id).write_text(f"pw-{store_id[4:12]}")
     _log(plane, SHOP + "-d3e4f", at(hours=2, minutes=9), [
         "listening on 10000", '172.20.0.1 - - "GET /healthz HTTP/1.1" 200 -', '172.20.0.1 - - "GET / HTTP/1.1" 200 -',
         ("stderr", '172.20.0.1 - - "GET /favicon.ico HTTP/1.1" 404 -'),
@@ -436,6 +452,12 @@ def test_launcher_cron_family(snap_compare, plane):
 
 def test_billing(snap_compare, plane):
     assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("3"))
+
+
+def test_databases_with_passwords_shown(snap_compare, plane):
+    """Key 4: the databases and Key Value; the selected one's internal URL and why it is unavailable;
+    p reveals the masked passwords."""
+    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("4", "down", "p"))
 
 
 def test_help(snap_compare, plane):

@@ -36,7 +36,8 @@ EVENTS_WAIT_MAX_SECONDS = 60.0
 EVENTS_SLICE_SECONDS = 0.25  # how soon a long-poll notices its server is stopping
 # How each kind of core error answers (anything else: 400).
 STATUS_OF_KIND = {"bad_request": 400, "not_found": 404, "conflict": 409, "blueprint_error": 400,
-                  "engine_unavailable": 503, "control_plane_unavailable": 503, "store_corrupt": 500}
+                  "engine_unavailable": 503, "control_plane_unavailable": 503, "data_store_unavailable": 503,
+                  "store_corrupt": 500}
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -227,9 +228,9 @@ def create_app(plane, token: str) -> Starlette:
         names = body.get("services") if isinstance(body, dict) else None
         if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
             raise InvalidInput("services must be a list of service names or ids", field="services")
-        builds, deploys = await call(plane.up, names or None)
-        return JSONResponse({"builds": [b.to_render() for b in builds], "deploys": [d.to_render() for d in deploys]},
-                            status_code=202)
+        builds, deploys, stores = await call(plane.up, names or None)
+        return JSONResponse({"builds": [b.to_render() for b in builds], "deploys": [d.to_render() for d in deploys],
+                             "dataStores": stores}, status_code=202)
 
     async def down(request: Request):
         body = await json_body(request) if (await request.body()).strip() else {}
@@ -242,6 +243,45 @@ def create_app(plane, token: str) -> Starlette:
     async def trigger_cron(request: Request):
         service = await call(service_of, request)
         return JSONResponse((await call(plane.trigger_cron, service.id)).to_render(), status_code=201)
+
+    # -- databases and Key Value -------------------------------------------------------------
+    def paged(request: Request, items: list, key: str) -> JSONResponse:
+        query = request.query_params
+        limit = params.limit_of(query)
+        names = params.list_of(query, "name")
+        items = [i for i in items if not names or i.name in names]
+        cursor = params.one(query, "cursor")
+        if cursor:
+            ids = [i.id for i in items]
+            if cursor not in ids:
+                raise InvalidInput(f"unknown cursor {cursor!r}")
+            items = items[ids.index(cursor) + 1 :]
+        return JSONResponse([{key: i.to_render(), "cursor": i.id} for i in items[:limit]])
+
+    async def list_postgres(request: Request):
+        await call(plane.refresh)
+        return paged(request, await call(state.list_databases), "postgres")
+
+    async def get_postgres(request: Request):
+        await call(plane.refresh)
+        return JSONResponse((await call(state.get_database, request.path_params["postgres_id"])).to_render())
+
+    async def postgres_connection_info(request: Request):
+        await call(plane.refresh)
+        database = await call(state.get_database, request.path_params["postgres_id"])
+        return JSONResponse(database.connection_info(await call(state.password_of, database.id)))
+
+    async def list_key_values(request: Request):
+        await call(plane.refresh)
+        return paged(request, await call(state.list_key_values), "keyValue")
+
+    async def get_key_value(request: Request):
+        await call(plane.refresh)
+        return JSONResponse((await call(state.get_key_value, request.path_params["key_value_id"])).to_render())
+
+    async def key_value_connection_info(request: Request):
+        await call(plane.refresh)
+        return JSONResponse((await call(state.get_key_value, request.path_params["key_value_id"])).connection_info())
 
     # -- builds, watch mode, the log stream (render-local's own) --------------------------
     async def create_build(request: Request):
@@ -473,6 +513,12 @@ def create_app(plane, token: str) -> Starlette:
         Route("/v1/services/{service_id}/deploys/{deploy_id}/cancel", api(cancel_deploy), methods=["POST"]),
         Route("/v1/services/{service_id}/suspend", api(suspend), methods=["POST"]),
         Route("/v1/services/{service_id}/resume", api(resume), methods=["POST"]),
+        Route("/v1/postgres", api(list_postgres), methods=["GET"]),
+        Route("/v1/postgres/{postgres_id}", api(get_postgres), methods=["GET"]),
+        Route("/v1/postgres/{postgres_id}/connection-info", api(postgres_connection_info), methods=["GET"]),
+        Route("/v1/key-value", api(list_key_values), methods=["GET"]),
+        Route("/v1/key-value/{key_value_id}", api(get_key_value), methods=["GET"]),
+        Route("/v1/key-value/{key_value_id}/connection-info", api(key_value_connection_info), methods=["GET"]),
         Route("/v1/logs", api(query_logs), methods=["GET"]),
         WebSocketRoute("/v1/logs/subscribe", subscribe_logs),
         Route("/v1/logs/subscribe", api(subscribe_without_websocket), methods=["GET"]),

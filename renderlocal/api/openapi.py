@@ -41,6 +41,8 @@ JOB_FILTERS = [_query("status", description="comma-separated: pending,running,su
 ]
 JOB = {"$ref": "#/components/schemas/Job"}
 DEPLOY = {"$ref": "#/components/schemas/Deploy"}
+POSTGRES = {"$ref": "#/components/schemas/Postgres"}
+KEY_VALUE = {"$ref": "#/components/schemas/KeyValue"}
 DEPLOY_STATUSES = ["created", "queued", "build_in_progress", "update_in_progress", "live", "deactivated", "build_failed",
                    "update_failed", "canceled", "pre_deploy_in_progress", "pre_deploy_failed"]
 KEY_VALUE = {"type": "object", "required": ["key", "value"],
@@ -114,6 +116,20 @@ def openapi_document() -> dict:
                 "Suspend: its instances stop (its jobs run on)", [_path("serviceId")])},
             "/v1/services/{serviceId}/resume": {"post": _no_body(
                 "Resume: its last live build is deployed again", [_path("serviceId")])},
+            "/v1/postgres": {"get": _op("List PostgreSQL databases (render.yaml's databases)", "200", {
+                "type": "array", "items": {"type": "object", "properties": {"postgres": POSTGRES, "cursor": {"type": "string"}}}},
+                LIST_PARAMS + [_many("name", "names")], errors=("400", "401"))},
+            "/v1/postgres/{postgresId}": {"get": _op("Get a database (id or name)", "200", POSTGRES, [_path("postgresId")])},
+            "/v1/postgres/{postgresId}/connection-info": {"get": _op(
+                "Its password and connection strings: internal (the private network) and external (this machine)",
+                "200", {"$ref": "#/components/schemas/PostgresConnectionInfo"}, [_path("postgresId")])},
+            "/v1/key-value": {"get": _op("List Key Value (Redis-compatible) instances", "200", {
+                "type": "array", "items": {"type": "object", "properties": {"keyValue": KEY_VALUE, "cursor": {"type": "string"}}}},
+                LIST_PARAMS + [_many("name", "names")], errors=("400", "401"))},
+            "/v1/key-value/{keyValueId}": {"get": _op("Get a Key Value (id or name)", "200", KEY_VALUE, [_path("keyValueId")])},
+            "/v1/key-value/{keyValueId}/connection-info": {"get": _op(
+                "Its connection strings", "200", {"$ref": "#/components/schemas/KeyValueConnectionInfo"},
+                [_path("keyValueId")])},
             "/v1/logs": {"get": _op("Query logs of services (every instance), jobs, builds and deploys", "200", {"$ref": "#/components/schemas/Logs"}, [
                 RESOURCE,
                 _query("startTime", {"type": "string", "format": "date-time"}, "default: endTime - 1 hour"),
@@ -221,6 +237,27 @@ def openapi_document() -> dict:
                     "buildId": {"type": "string", "description": "render-local extension"},
                     "instances": {"type": "array", "description": "render-local extension", "items": {"type": "object"}},
                     "failureReason": {"type": "object", "description": "render-local extension"}}},
+                "Postgres": {"type": "object", "required": [
+                    "id", "ipAllowList", "createdAt", "updatedAt", "databaseName", "databaseUser",
+                    "highAvailabilityEnabled", "name", "owner", "plan", "region", "readReplicas", "role", "status",
+                    "version", "suspended", "suspenders", "dashboardUrl", "diskAutoscalingEnabled"], "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"}, "databaseName": {"type": "string"},
+                    "databaseUser": {"type": "string"}, "plan": {"type": "string"}, "version": {"type": "string"},
+                    "status": {"type": "string", "enum": ["creating", "available", "unavailable"]},
+                    "image": {"type": "string", "description": "render-local extension: the image that runs it"}}},
+                "PostgresConnectionInfo": {"type": "object", "required": [
+                    "password", "internalConnectionString", "externalConnectionString", "psqlCommand"], "properties": {
+                    "password": {"type": "string"}, "internalConnectionString": {"type": "string"},
+                    "externalConnectionString": {"type": "string"}, "psqlCommand": {"type": "string"}}},
+                "KeyValue": {"type": "object", "required": [
+                    "id", "createdAt", "updatedAt", "status", "region", "plan", "name", "owner", "options",
+                    "ipAllowList", "version"], "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"}, "plan": {"type": "string"},
+                    "status": {"type": "string"}, "options": {"type": "object"}}},
+                "KeyValueConnectionInfo": {"type": "object", "required": [
+                    "internalConnectionString", "externalConnectionString", "cliCommand"], "properties": {
+                    "internalConnectionString": {"type": "string"}, "externalConnectionString": {"type": "string"},
+                    "cliCommand": {"type": "string"}}},
                 "Build": {"type": "object", "properties": {
                     "id": {"type": "string"}, "serviceId": {"type": "string"},
                     "status": {"type": "string", "enum": ["building", "succeeded", "failed", "canceled"]},

@@ -156,6 +156,81 @@ def _service_row(service: dict) -> dict:
             "url": details.get("url", ""), "plan": service["planId"], "build": service.get("lastSuccessfulBuildId") or "-"}
 
 
+# -- databases and Key Value -------------------------------------------------------------
+DATA_STORE_COLUMNS = [("id", "id"), ("name", "name"), ("kind", "kind"), ("plan", "plan"), ("status", "status"),
+                      ("external url", "external")]
+
+
+@cli.group()
+def databases():
+    """The blueprint's PostgreSQL databases and Key Value: state and connection strings."""
+
+
+@databases.command("list")
+@output_option
+@pass_ctx
+def databases_list(obj: Context, output):
+    """List the databases and Key Value, with their state."""
+    plane = obj.plane
+    items = [("postgres", d) for d in plane.list_databases()] + [("keyvalue", k) for k in plane.list_key_values()]
+    rows = [{"id": item["id"], "name": item["name"], "plan": item["plan"], "status": item["status"],
+             "kind": _store_kind(kind, item), "external": _masked_url(plane, item["id"])} for kind, item in items]
+    emit([{kind: item, "cursor": item["id"]} for kind, item in items], output, DATA_STORE_COLUMNS, rows)
+
+
+@databases.command("get")
+@click.argument("name")
+@output_option
+@pass_ctx
+def databases_get(obj: Context, name, output):
+    """Show a database or Key Value and how to connect: inside the private network and from here."""
+    kind, found, info = obj.plane.get_data_store(name)
+    row = {"id": found["id"], "name": found["name"], "plan": found["plan"], "status": found["status"],
+           "kind": _store_kind(kind, found), "external": info["externalConnectionString"]}
+    emit(found | {"connectionInfo": info}, output, DATA_STORE_COLUMNS + [("internal url", "internal")],
+         [row | {"internal": info["internalConnectionString"]}])
+
+
+def _masked_url(plane, store_id: str) -> str:
+    """The URL for this machine, password hidden (``databases get`` shows it)."""
+    _kind, _found, info = plane.get_data_store(store_id)
+    url = info["externalConnectionString"]
+    return url.replace(info["password"], "****") if info.get("password") else url
+
+
+def _store_kind(kind: str, item: dict) -> str:
+    if kind != "postgres":
+        return "Key Value"
+    running = (item.get("image") or "").partition(":")[2]  # the nearest version, when the one asked is not here
+    return f"PostgreSQL {running or item['version']}" + (f" (asked {item['version']})" if running and running != item["version"] else "")
+
+
+@cli.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def psql_command(obj: Context, name, psql_args):
+    """Open psql on a database, as `render psql` does (extra arguments go to psql)."""
+    import os
+    import shutil
+
+    kind, found, info = obj.plane.get_data_store(name)
+    if kind != "postgres":
+        raise click.UsageError(f"{name} is a Key Value: {info['cliCommand']}")
+    if found["status"] != "available":
+        raise click.UsageError(f"{name} is {found['status']}: render-local up starts it")
+    if shutil.which("psql"):
+        os.execvp("psql", ["psql", info["externalConnectionString"], *psql_args])
+    # no psql here: the one in its own container (a terminal only when there is one: scripts pipe SQL in)
+    import sys
+
+    flags = "-it" if sys.stdin.isatty() else "-i"
+    if not shutil.which("docker"):
+        raise click.ClickException(f"neither psql nor docker is on PATH; connect with: {info['externalConnectionString']}")
+    os.execvp("docker", ["docker", "exec", flags, f"render-local-{found['id']}", "psql", "-U", found["databaseUser"],
+                         found["databaseName"], *psql_args])
+
+
 # -- deploys -------------------------------------------------------------------------
 DEPLOY_COLUMNS = [("id", "id"), ("status", "status"), ("trigger", "trigger"), ("build", "buildId"),
                   ("created", "created"), ("reason", "reason")]
@@ -216,22 +291,24 @@ def _finish_deploys(obj: Context, started: list[dict], wait: bool, output) -> bo
 
 @cli.command("up")
 @click.argument("names", nargs=-1, metavar="[SERVICE]...")
-@click.option("--no-wait", is_flag=True, help="Return once the builds and deploys started.")
+@click.option("--no-wait", is_flag=True, help="Return once the builds, deploys and data stores started.")
 @output_option
 @pass_ctx
 def up_command(obj: Context, names, no_wait, output):
-    """Bring every service (or those named) up: build what has no successful build, then deploy
-    what is not live yet. Exit 1 if a build or a deploy failed."""
+    """Bring every service (or those named) up: start the databases and Key Value (those the named
+    services need), build what has no successful build, then deploy what is not live yet. Exit 1 if
+    a data store, a build or a deploy failed."""
     started = obj.plane.up(list(names) or None)
     builds = {b["id"]: b for b in started["builds"]}
     deploys = {d["id"]: d for d in started["deploys"]}
+    stores: dict[str, dict] = {store_id: {"status": "creating"} for store_id in started.get("dataStores", [])}
     if builds:
         names = {s["id"]: s["name"] for s in obj.plane.list_services()}
         for build in builds.values():
             then = "it fires on its schedule" if build["serviceId"].startswith("crn-") else "it is deployed"
             click.echo(f"render-local: building {names.get(build['serviceId'], build['serviceId'])} ({build['id']}); "
                        f"{then} once it succeeds", err=True)
-    if not builds and not deploys:
+    if not builds and not deploys and not stores:
         click.echo("render-local: every service is up already (or suspended)", err=True)
         return
     if no_wait:
@@ -239,6 +316,9 @@ def up_command(obj: Context, names, no_wait, output):
         return
 
     def all_up(plane) -> bool:
+        for store_id, store in stores.items():
+            if store["status"] == "creating":
+                stores[store_id] = plane.get_data_store(store_id)[1]
         for build_id, build in list(builds.items()):
             if build["status"] == BuildStatus.BUILDING:
                 builds[build_id] = build = plane.get_build(build_id)
@@ -252,26 +332,36 @@ def up_command(obj: Context, names, no_wait, output):
         for deploy_id, deploy in deploys.items():
             if deploy["status"] not in FINAL_DEPLOY_STATUSES:
                 deploys[deploy_id] = plane.get_deploy(deploy["serviceId"], deploy_id)
-        return (all(b["status"] != BuildStatus.BUILDING for b in builds.values())
+        return (all(s["status"] != "creating" for s in stores.values())
+                and all(b["status"] != BuildStatus.BUILDING for b in builds.values())
                 and all(d["status"] in FINAL_DEPLOY_STATUSES for d in deploys.values()))
 
     _wait_for(obj, all_up)
+    failed_stores = [s for s in stores.values() if s["status"] != "available"]
+    for store in stores.values():
+        if store["status"] == "available":
+            click.echo(f"render-local: {store['name']} is available "
+                       f"(render-local databases get {store['name']} shows how to connect)", err=True)
+        else:
+            click.echo(f"render-local: {store['name']} is {store['status']}: {store.get('statusMessage', '')}", err=True)
     failed_builds = [b for b in builds.values() if b["status"] != BuildStatus.SUCCEEDED]
     for build in failed_builds:
         reason = (build.get("failureReason") or {}).get("message", build["status"])
         click.echo(f"render-local: build {build['id']} of {build['serviceId']} {build['status']}: {reason}", err=True)
     failed = _finish_deploys(obj, list(deploys.values()), True, output) if deploys else False  # all ended: prints
-    if failed or failed_builds:
+    if failed or failed_builds or failed_stores:
         sys.exit(1)
 
 
 @cli.command("down")
-@click.option("--volumes", is_flag=True, help="Remove the services' disks and the private network too.")
+@click.option("--volumes", is_flag=True, help="Remove the services' disks, the databases' and Key Value's data and the private network too.")
 @pass_ctx
 def down_command(obj: Context, volumes):
-    """Stop every service's instances (their jobs run on); up deploys them again."""
+    """Stop every service's instances and the databases and Key Value (running jobs run on); up
+    starts them again, with their data."""
     obj.plane.down(volumes)
-    click.echo("services stopped" + ("; disks and the private network removed" if volumes else ""))
+    click.echo("services, databases and Key Value stopped" +
+               ("; disks, their data and the private network removed" if volumes else ""))
 
 
 @cli.group()

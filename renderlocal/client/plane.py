@@ -76,10 +76,10 @@ class RemotePlane:
     def resume(self, service_ref: str) -> None:
         self._ask(lambda remote: remote.resume(service_ref))
 
-    def up(self, service_refs: list[str] | None = None) -> tuple[list[Build], list[Deploy]]:
+    def up(self, service_refs: list[str] | None = None) -> tuple[list[Build], list[Deploy], list[str]]:
         started = self._ask(lambda remote: remote.up(service_refs))
         return ([self.state.get_build(b["id"]) for b in started["builds"]],
-                [self.state.get_deploy(d["id"]) for d in started["deploys"]])
+                [self.state.get_deploy(d["id"]) for d in started["deploys"]], started["dataStores"])
 
     def down(self, volumes: bool = False) -> None:
         self._ask(lambda remote: remote.down(volumes))

@@ -164,9 +164,28 @@ class RemoteControlPlane:
     def resume(self, service_ref: str) -> None:
         self.call("POST", f"/services/{quote(service_ref)}/resume")
 
+    def list_databases(self) -> list[dict]:
+        return self._pages("/postgres", "postgres")
+
+    def list_key_values(self) -> list[dict]:
+        return self._pages("/key-value", "keyValue")
+
+    def get_data_store(self, ref: str) -> tuple[str, dict, dict]:
+        """(``postgres`` or ``keyvalue``, its object, its connection info), by id or name."""
+        from renderlocal.core.errors import NotFound
+
+        for kind, path in (("postgres", "/postgres"), ("keyvalue", "/key-value")):
+            try:
+                found = self.call("GET", f"{path}/{quote(ref)}")
+            except NotFound:
+                continue
+            return kind, found, self.call("GET", f"{path}/{quote(found['id'])}/connection-info")
+        names = [d["name"] for d in self.list_databases()] + [k["name"] for k in self.list_key_values()]
+        raise NotFound(f"unknown database or Key Value {ref!r}; known: {', '.join(names) or 'none'}")
+
     # -- render-local's own routes -------------------------------------------------------------
     def up(self, names: list[str] | None = None) -> dict:
-        """``{"builds": [...], "deploys": [...]}``: what the control plane started."""
+        """``{"builds": [...], "deploys": [...], "dataStores": [ids]}``: what the control plane started."""
         return self.call("POST", "/local/up", {"services": names} if names else {})
 
     def down(self, volumes: bool = False) -> dict:

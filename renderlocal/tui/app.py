@@ -30,6 +30,7 @@ from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.screens.billing import BillingScreen
 from renderlocal.tui.screens.builds import BuildsScreen
 from renderlocal.tui.screens.confirm import ConfirmScreen
+from renderlocal.tui.screens.databases import DatabasesScreen
 from renderlocal.tui.screens.help import HelpScreen
 from renderlocal.tui.screens.job_detail import JobDetailScreen
 from renderlocal.tui.screens.jobs import JobsScreen
@@ -45,6 +46,7 @@ SCREEN_NAMES = {
     JobsScreen: "Jobs",
     JobDetailScreen: "Job detail",
     BillingScreen: "Billing",
+    DatabasesScreen: "Databases",
     LaunchScreen: "Launch a job",
     ConfirmScreen: "Confirm",
 }
@@ -59,11 +61,12 @@ class RenderLocalApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "render-local"
-    MODES = {"services": ServicesScreen, "jobs": JobsScreen, "billing": BillingScreen}
+    MODES = {"services": ServicesScreen, "jobs": JobsScreen, "billing": BillingScreen, "databases": DatabasesScreen}
     BINDINGS = [
         Binding("1", "switch_mode('services')", "Services"),
         Binding("2", "switch_mode('jobs')", "Jobs"),
         Binding("3", "switch_mode('billing')", "Billing"),
+        Binding("4", "switch_mode('databases')", "Databases"),
         Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
     ]
@@ -315,9 +318,10 @@ class RenderLocalApp(App):
 
     def up(self) -> None:
         def started(result) -> None:
-            builds, deploys = result
-            self.notify(f"{len(builds)} build(s) and {len(deploys)} deploy(s) started; services go live once healthy",
-                        title="Up")
+            builds, deploys, stores = result
+            extra = f", {len(stores)} database(s) and Key Value starting" if stores else ""
+            self.notify(f"{len(builds)} build(s) and {len(deploys)} deploy(s) started{extra}; services go live once "
+                        "healthy", title="Up")
 
         self.command(lambda: self.plane.up(), started)
 
@@ -378,7 +382,7 @@ class RenderLocalApp(App):
                     binding = Binding(*binding)
                 keys = " / ".join(self.get_key_display(Binding(key.strip(), binding.action))
                                   for key in binding.key.split(","))
-                out.append((keys, binding.description or binding.action))
+                out.append((keys, binding.tooltip or binding.description or binding.action))
             return out
 
         everywhere = rows(self.BINDINGS) + [("^p", "Command palette: any action")]
@@ -386,7 +390,7 @@ class RenderLocalApp(App):
                     ("home end", "Top / bottom (end follows)"), ("← →", "Sideways (wrap off)")]
         sections = [("Everywhere", everywhere)]
         for screen_class in (ServicesScreen, ServiceScreen, BuildsScreen, JobsScreen, JobDetailScreen, BillingScreen,
-                             LaunchScreen):
+                             DatabasesScreen, LaunchScreen):
             keys = rows(screen_class.BINDINGS)
             if keys:
                 sections.append((SCREEN_NAMES[screen_class], keys))
@@ -404,6 +408,8 @@ class RenderLocalApp(App):
                             partial(self.switch_mode, "services"))
         yield SystemCommand("Go to jobs", "Every job, newest first (2)", partial(self.switch_mode, "jobs"))
         yield SystemCommand("Go to billing", "Spend by service, plan and day (3)", partial(self.switch_mode, "billing"))
+        yield SystemCommand("Go to databases", "Databases and Key Value, and how to connect (4)",
+                            partial(self.switch_mode, "databases"))
         yield SystemCommand("Show all keys", "Every key binding of every screen (?)", self.action_help)
         yield SystemCommand("Log stream", "Forward logs to a syslog endpoint; what was sent and dropped",
                             self.open_log_stream)
@@ -415,7 +421,7 @@ class RenderLocalApp(App):
                 if isinstance(binding, tuple):
                     binding = Binding(*binding)
                 key = self.get_key_display(Binding(binding.key.split(",")[0], binding.action))
-                yield SystemCommand(f"{name}: {binding.description}", f"key {key}",
+                yield SystemCommand(f"{name}: {binding.tooltip or binding.description}", f"key {key}",
                                     partial(screen.run_action, binding.action))
         for service in self.services_cache:
             yield SystemCommand(f"Launch a job on {service.name}", f"{service.type} · {service.id}",

@@ -31,12 +31,12 @@ class JobsScreen(LiveScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
         Binding("slash", "filter", "Filter"),
-        Binding("s", "status_filter", "Status filter"),
-        Binding("n", "launch", "Launch job"),
-        Binding("c", "cancel_job", "Cancel job"),
+        Binding("s", "status_filter", "Status", tooltip="Status filter"),
+        Binding("n", "launch", "Launch", tooltip="Launch a job"),
+        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the job"),
         Binding("r", "rerun", "Rerun"),
         Binding("a", "all_services", "All services"),
-        Binding("escape", "back", "Back / clear"),
+        Binding("escape", "back", "Back", tooltip="Back / clear the filter"),
     ]
 
     def __init__(self, service_id: str | None = None) -> None:

@@ -40,13 +40,15 @@ class ServicesScreen(LiveScreen):
     TITLE = "render-local"
     SUB_TITLE = "Services"
     BINDINGS = [
-        Binding("n", "launch", "Launch job"),
-        Binding("b", "build", "Build now"),
+        # short labels keep the footer's "? Keys" and "q Quit" in view on a laptop's terminal;
+        # the help screen and the palette show the tooltips
+        Binding("n", "launch", "Launch", tooltip="Launch a job"),
+        Binding("b", "build", "Build", tooltip="Build now"),
         Binding("d", "deploy", "Deploy"),
-        Binding("s", "suspend", "Suspend/resume"),
-        Binding("o", "open", "Open"),
-        Binding("w", "toggle_watch", "Watch on/off"),
-        Binding("l", "builds", "Builds & log"),
+        Binding("s", "suspend", "Suspend", tooltip="Suspend or resume"),
+        Binding("o", "open", "Open", tooltip="Open: deploys, jobs, instance log"),
+        Binding("w", "toggle_watch", "Watch", tooltip="Watch on/off: rebuild on change"),
+        Binding("l", "builds", "Builds", tooltip="Builds and their logs"),
         Binding("j", "service_jobs", "Its jobs"),
     ]
 
