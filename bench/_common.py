@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import http.client
+import json
 import os
 import signal
 import statistics
@@ -67,3 +69,26 @@ def report(name: str, ours: float, baseline: float, target_ratio: float | None =
     verdict = "(no target)" if target_ratio is None else "OK" if ok else "MISSED"
     print(f"{name}: render-local {ours:.3f}{unit}, baseline {baseline:.3f}{unit}, ratio {ratio:.2f}x{target} {verdict}")
     return ok
+
+
+class Api:
+    """A keep-alive client of a running `render-local serve`."""
+
+    def __init__(self, url: str, token: str):
+        host_port = url.split("//", 1)[1].split("/", 1)[0]
+        self.connection = http.client.HTTPConnection(host_port)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body=None) -> dict:
+        try:
+            self.connection.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
+                                    headers=self.headers)
+        except OSError:  # the server closed an idle keep-alive connection: open a new one
+            self.connection.close()
+            self.connection.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
+                                    headers=self.headers)
+        response = self.connection.getresponse()
+        data = json.loads(response.read())
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status} {data}")
+        return data

@@ -8,8 +8,6 @@
 - for the record, no target: the first call (it starts the control plane).
 """
 
-import http.client
-import json
 import os
 import signal
 import subprocess
@@ -17,35 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from _common import CLI, busybox_project, data_dir, median_of, medians_interleaved, report, stop_control_plane, timed
+from _common import CLI, Api, busybox_project, data_dir, median_of, medians_interleaved, report, stop_control_plane, timed
 
 from renderlocal.client import discovery
 
 POLL_SECONDS = 0.01
 RUNS = 11  # each side, alternating
-
-
-class Api:
-    """A keep-alive client of a running `render-local serve`."""
-
-    def __init__(self, url: str, token: str):
-        host_port = url.split("//", 1)[1].split("/", 1)[0]
-        self.connection = http.client.HTTPConnection(host_port)
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def call(self, method: str, path: str, body=None) -> dict:
-        try:
-            self.connection.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
-                                    headers=self.headers)
-        except OSError:  # the server closed an idle keep-alive connection: open a new one
-            self.connection.close()
-            self.connection.request(method, "/v1" + path, body=json.dumps(body) if body is not None else None,
-                                    headers=self.headers)
-        response = self.connection.getresponse()
-        data = json.loads(response.read())
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status} {data}")
-        return data
 
 
 def api_job(api: Api, service_id: str) -> float:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from renderlocal.executor.control import ControlPlane
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -46,32 +46,42 @@ def test_the_services_keep_their_types_runtimes_and_plans(plane):
         "shop-web": ("web", "docker"), "queue-worker": ("worker", "docker"),
         "reports": ("pserv", "python"), "nightly": ("cron", "docker")}
     assert services["reports"].planId == "plan-srv-008"
-    web = services["shop-web"].envVars
-    assert web["DATABASE_URL"] == "sqlite:////tmp/shop.db" and len(web["SECRET_KEY"]) >= 32
-    assert web["LOG_LEVEL"] == "info" == services["queue-worker"].envVars["LOG_LEVEL"]
+    web, worker = services["shop-web"].envVars, services["queue-worker"].envVars
+    database, queue = plane.state.get_database("shop-db"), plane.state.get_key_value("shop-queue")
+    assert web["DATABASE_URL"] == database.connection_info(plane.state.password_of(database.id))["internalConnectionString"]
+    assert web["DATABASE_URL"].startswith(f"postgresql://{database.databaseUser}:") and f"@{database.id}/" in web["DATABASE_URL"]
+    assert worker["QUEUE_URL"] == f"redis://{queue.id}:6379" and queue.maxmemoryPolicy == "noeviction"
+    assert len(web["SECRET_KEY"]) >= 32
+    assert web["LOG_LEVEL"] == "info" == worker["LOG_LEVEL"]
 
 
-def test_migrations_apply_once_then_are_a_no_op(plane):
-    job, log = run(plane, "shop-web", "python migrate.py && python migrate.py")
-    assert job.status == "succeeded" and job.exitCode == 0, log
+def query(plane, sql: str) -> list[str]:
+    """Each row of ``sql`` run on shop-db by a shop-web job, one line per row."""
+    job, log = run(plane, "shop-web", "python -c \"import os, psycopg; [print(*row) for row in psycopg.connect("
+                   "os.environ['DATABASE_URL'], autocommit=True).execute(os.environ['SQL']).fetchall()]\"", env=[f"SQL={sql}"])
+    assert job.status == "succeeded", log
+    return log
+
+
+def test_migrations_apply_once_then_are_a_no_op_and_a_broken_one_changes_nothing(plane):
+    first, log = run(plane, "shop-web", "python migrate.py")
+    assert first.status == "succeeded" and first.exitCode == 0, log
     assert [line for line in log if line.startswith("applied ")] == [
         "applied 001_create_products.sql", "applied 002_create_orders.sql", "applied 003_seed_products.sql"]
-    assert "3 migration(s) applied to /tmp/shop.db" in log
-    assert log[-1] == "no pending migrations (3 applied) in /tmp/shop.db"
+    database = plane.state.get_database("shop-db")
+    assert log[-1] == f"3 migration(s) applied to {database.id}/{database.databaseName}"
+    second, log = run(plane, "shop-web", "python migrate.py")  # a new container: the database kept them
+    assert second.status == "succeeded" and log == [f"no pending migrations (3 applied) in {database.id}/{database.databaseName}"]
 
-
-def test_migrations_follow_a_database_url_override(plane):
-    job, log = run(plane, "shop-web", "python migrate.py", env=["DATABASE_URL=sqlite:////tmp/other.db"])
-    assert job.status == "succeeded", log
-    assert log[-1] == "3 migration(s) applied to /tmp/other.db"
-
-
-def test_the_broken_migration_fails_with_exit_code_3(plane):
-    job, log = run(plane, "shop-web", "python migrate.py --dir migrations_broken")
-    assert job.status == "failed" and job.exitCode == 3
-    assert job.failureReason["type"] == "nonZeroExit"
-    assert "applied 001_create_products.sql" in log
-    assert any("migration 002_typo.sql failed" in line and "TABEL" in line for line in log), log
+    broken, log = run(plane, "shop-web", "python migrate.py --dir migrations_broken")
+    assert broken.status == "failed" and broken.exitCode == 3 and broken.failureReason["type"] == "nonZeroExit"
+    assert log[0] == "applying 004_add_stock.sql ..."
+    assert any("migration 004_add_stock.sql failed" in line and "TABEL" in line for line in log), log
+    # its first statement (ADD COLUMN stock) worked, then rolled back with the rest: the schema is as before
+    assert query(plane, "SELECT column_name FROM information_schema.columns WHERE table_name = 'products' "
+                        "ORDER BY column_name") == ["id", "name", "price_cents"]
+    again, log = run(plane, "shop-web", "python migrate.py")
+    assert log == [f"no pending migrations (3 applied) in {database.id}/{database.databaseName}"]
 
 
 def test_the_memory_hog_dies_on_starter_and_succeeds_on_standard(plane):
@@ -126,17 +136,34 @@ def test_the_cron_service_runs_billed_per_minute(plane):
     assert bigger.status == "succeeded" and bigger.planId == "plan-crn-005" and bigger.cost() > 0
 
 
-def test_the_web_service_answers_and_a_job_reaches_the_private_service(plane):
+def test_the_web_service_shows_what_jobs_wrote_and_the_worker_takes_orders_off_key_value(plane):
     import urllib.request
 
-    try:
-        for name in ("shop-web", "reports"):
-            deploy = plane.deploy(name, wait=True)
-            assert deploy.status == "live", deploy.failureReason
+    def page() -> str:
         with urllib.request.urlopen(plane.get_service("shop-web").url, timeout=5) as response:
-            assert response.read() == b"shop-web is up\n"
+            return response.read().decode()
+
+    try:
+        for name in ("shop-web", "reports", "queue-worker"):
+            deploy = plane.deploy(name, wait=True)
+            assert deploy.status == "live", (name, deploy.failureReason)
+            if name == "shop-web":  # its pre-deploy command migrated (or found nothing pending)
+                assert [line.message for line in plane.logs.read(deploy.id)][-1].startswith(("3 migration(s) applied",
+                                                                                            "no pending migrations"))
+        assert page() == "shop-web is up\nteapot $25.00\ncup $8.00\n"
+        query(plane, "INSERT INTO products (id, name, price_cents) VALUES (3, 'saucer', 450) RETURNING id")
+        assert page().endswith("cup $8.00\nsaucer $4.50\n")  # a job's write, seen by the running service
+
         job, log = run(plane, "queue-worker", "python -c \"import os, urllib.request; "
                        "print(urllib.request.urlopen('http://' + os.environ['REPORTS_URL']).status)\"")
         assert job.status == "succeeded" and log == ["200"], log
+
+        job, log = run(plane, "queue-worker", "python enqueue.py order-1 order-2")
+        assert job.status == "succeeded" and log[0].startswith("queued 2 order(s)"), log
+        instance = plane.deploys.live(plane.get_service("queue-worker")).instances[0]["id"]
+        wait_until(lambda: {"processed order order-1", "processed order order-2"}
+                   <= {line.message for line in plane.logs.read(instance)})
+        job, log = run(plane, "queue-worker", "python enqueue.py")
+        assert log == ["queued 0 order(s); 0 waiting, 2 processed so far"]
     finally:
         plane.down()

@@ -1,1 +1,1 @@
-INSERT INTO products (name, price_cents) VALUES ('teapot', 2500), ('cup', 800);
+INSERT INTO products (id, name, price_cents) VALUES (1, 'teapot', 2500), (2, 'cup', 800);
