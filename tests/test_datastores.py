@@ -106,6 +106,8 @@ def test_jobs_reach_the_database_and_key_value_and_their_writes_last(started, da
     assert status == "succeeded" and log[-1] == "INSERT 0 1", log
     status, log = job_log(plane, "app", 'psql -tA -c "SELECT body, current_user, current_database() FROM notes"')
     assert status == "succeeded" and log == ["kept|app|appdb"], log  # the PG* properties, without the URL
+    status, log = job_log(plane, "app", "pg_isready -h db")  # on the network by its name, too
+    assert status == "succeeded" and log == ["db:5432 - accepting connections"], log
     assert plane.state.get_database("db").status == "available"
 
     # a job reaches Key Value by fromService; maxmemoryPolicy is the blueprint's
@@ -114,8 +116,8 @@ def test_jobs_reach_the_database_and_key_value_and_their_writes_last(started, da
     status, log = job_log(plane, "kv-app", 'redis-cli -u "$KV_URL" SET greeting hello && '
                                            'redis-cli -u "$KV_URL" CONFIG GET maxmemory-policy')
     assert status == "succeeded" and log == ["OK", "maxmemory-policy", "noeviction"], log
-    status, log = job_log(plane, "kv-app", 'redis-cli -h "${KV_HOSTPORT%:*}" GET greeting')
-    assert status == "succeeded" and log == ["hello"], log
+    status, log = job_log(plane, "kv-app", 'redis-cli -h "${KV_HOSTPORT%:*}" GET greeting && redis-cli -h cache ping')
+    assert status == "succeeded" and log == ["hello", "PONG"], log
 
     # the connection strings the API gives work from the host
     token = load_or_create_token(plane.data_dir)
