@@ -73,6 +73,8 @@ class DatabasesScreen(LiveScreen):
             note.append(f"{store.name}", "bold").append(" inside the network (what services and jobs get): ")
             note.append(self._secret(store, lambda password: store.internal_url(password))
                         if isinstance(store, Database) else store.internal_url())
+            here = self._cells(store)[-1]
+            note.append("\nfrom this machine: ").append(here if here != "-" else "its port is picked when it starts")
             if isinstance(store, Database):
                 note.append(f"\npsql: render-local psql {store.name}")
             if store.status == "unavailable" and store.statusMessage:
