@@ -404,6 +404,14 @@ class Deployer:
             else:
                 stop.wait(0.2)
 
+    def _orphaned(self, deploy_id: str) -> bool:
+        """Whether an active deploy has no thread here: asked per deploy under the guard and read
+        again, as a deploy created (or ended) since the list was read is not a crash's leftover."""
+        with self._guard:
+            if deploy_id in self._deploying:
+                return False
+        return self.state.get_deploy(deploy_id).status in ACTIVE_DEPLOY_STATUSES
+
     def _stop_following(self, instance_id: str) -> None:
         with self._guard:
             running = self._followers.pop(instance_id, None)
@@ -414,12 +422,12 @@ class Deployer:
     def reconcile(self) -> None:
         """After a crash, or every pass: deploys no thread runs ended, instances' logs followed,
         web URLs served, instances of suspended or removed services stopped, lost instances started again."""
-        with self._guard:
-            running = set(self._deploying)
         for deploy in self.state.list_deploys():
-            if deploy.status in ACTIVE_DEPLOY_STATUSES and deploy.id not in running:
+            if deploy.status in ACTIVE_DEPLOY_STATUSES and self._orphaned(deploy.id):
                 self._stop_instances(deploy, 0)  # a control plane died during it: what it started goes
                 self._fail(deploy.id, DeployStatus.UPDATE_FAILED, "render-local stopped during this deploy")
+        with self._guard:
+            running = set(self._deploying)
         for service in self.state.list_services(include_removed=True):
             live = self.live(service)
             if live is None or live.id in running:
