@@ -25,9 +25,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from renderlocal.api import params
 from renderlocal.api.openapi import openapi_document
+from renderlocal.core.clock import parse_rfc3339
 from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import looks_like_id
-from renderlocal.core.logstore import LogLine
+from renderlocal.core.logentries import log_entry
+from renderlocal.core.models import OWNER, present
+from renderlocal.core.service_events import service_events
 from renderlocal.core.statuses import BuildStatus, DeployStatus
 
 UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (render-local token prints it)"
@@ -74,8 +77,8 @@ def create_app(plane, token: str) -> Starlette:
         return await run_in_threadpool(func, *args, **kwargs)
 
     async def json_body(request: Request):
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            raise UnsupportedMedia()
+        """The body as JSON, whatever Content-Type says (Render answers no 415; a client that leaves
+        the header out is still understood)."""
         try:
             return json.loads(await request.body() or b"null")
         except ValueError as exc:
@@ -90,16 +93,10 @@ def create_app(plane, token: str) -> Starlette:
 
     # -- services ---------------------------------------------------------------
     async def list_services(request: Request):
-        limit = params.limit_of(request.query_params)
+        where = params.service_filter(request.query_params)
         await call(plane.refresh)
-        services = await call(state.list_services)
-        cursor = params.one(request.query_params, "cursor")
-        if cursor:
-            ids = [s.id for s in services]
-            if cursor not in ids:
-                raise InvalidInput(f"unknown cursor {cursor!r}")
-            services = services[ids.index(cursor) + 1 :]
-        return JSONResponse([{"service": s.to_render(), "cursor": s.id} for s in services[:limit]])
+        services = [s.to_render() for s in await call(state.list_services)]
+        return paged(request, [s for s in services if where(s)], "service")
 
     async def get_service(request: Request):
         return JSONResponse((await call(service_of, request)).to_render())
@@ -173,22 +170,10 @@ def create_app(plane, token: str) -> Starlette:
         return deploy
 
     async def list_deploys(request: Request):
-        query = request.query_params
         service = await call(service_of, request)
-        limit = params.limit_of(query)
-        wanted = params.list_of(query, "status")
-        unknown = wanted - set(DeployStatus)
-        if unknown:
-            raise InvalidInput(f"unknown deploy status {', '.join(sorted(unknown))}; valid: {', '.join(DeployStatus)}",
-                               field="status")
-        deploys = [d for d in await call(state.list_deploys, service.id) if not wanted or d.status in wanted]
-        cursor = params.one(query, "cursor")
-        if cursor:
-            ids = [d.id for d in deploys]
-            if cursor not in ids:
-                raise InvalidInput(f"unknown cursor {cursor!r}")
-            deploys = deploys[ids.index(cursor) + 1 :]
-        return JSONResponse([{"deploy": d.to_render(), "cursor": d.id} for d in deploys[:limit]])
+        where = params.deploy_filter(request.query_params, tuple(DeployStatus))
+        deploys = [d.to_render() for d in await call(state.list_deploys, service.id)]
+        return paged(request, [d for d in deploys if where(d)], "deploy")
 
     async def create_deploy(request: Request):
         raw = await request.body()
@@ -245,22 +230,23 @@ def create_app(plane, token: str) -> Starlette:
         return JSONResponse((await call(plane.trigger_cron, service.id)).to_render(), status_code=201)
 
     # -- databases and Key Value -------------------------------------------------------------
-    def paged(request: Request, items: list, key: str) -> JSONResponse:
+    def paged(request: Request, items: list[dict], key: str) -> JSONResponse:
+        """Render's list answer, ``[{key: object, "cursor": id}]``, a page after ``cursor``."""
         query = request.query_params
         limit = params.limit_of(query)
-        names = params.list_of(query, "name")
-        items = [i for i in items if not names or i.name in names]
         cursor = params.one(query, "cursor")
         if cursor:
-            ids = [i.id for i in items]
+            ids = [i["id"] for i in items]
             if cursor not in ids:
-                raise InvalidInput(f"unknown cursor {cursor!r}")
+                raise InvalidInput(f"unknown cursor {cursor!r}", field="cursor")
             items = items[ids.index(cursor) + 1 :]
-        return JSONResponse([{key: i.to_render(), "cursor": i.id} for i in items[:limit]])
+        return JSONResponse([{key: i, "cursor": i["id"]} for i in items[:limit]])
 
     async def list_postgres(request: Request):
+        where = params.data_store_filter(request.query_params, postgres=True)
         await call(plane.refresh)
-        return paged(request, await call(state.list_databases), "postgres")
+        databases = [d.to_render() for d in await call(state.list_databases)]
+        return paged(request, [d for d in databases if where(d)], "postgres")
 
     async def get_postgres(request: Request):
         await call(plane.refresh)
@@ -272,8 +258,10 @@ def create_app(plane, token: str) -> Starlette:
         return JSONResponse(database.connection_info(await call(state.password_of, database.id)))
 
     async def list_key_values(request: Request):
+        where = params.data_store_filter(request.query_params, postgres=False)
         await call(plane.refresh)
-        return paged(request, await call(state.list_key_values), "keyValue")
+        stores = [k.to_render() for k in await call(state.list_key_values)]
+        return paged(request, [k for k in stores if where(k)], "keyValue")
 
     async def get_key_value(request: Request):
         await call(plane.refresh)
@@ -331,6 +319,93 @@ def create_app(plane, token: str) -> Starlette:
         enabled = params.bool_body(await json_body(request), "enabled")
         service = await call(service_of, request)
         return JSONResponse(await call(plane.set_log_stream_service, service.id, enabled))
+
+    # -- Render's log stream settings: the one local stream, per-resource send or drop ----------------
+    def owner_of(owner_id: str) -> dict:
+        if owner_id != OWNER["id"]:
+            raise NotFound(f"unknown owner {owner_id!r}; the local workspace is {OWNER['id']}")
+        return OWNER
+
+    def owner_stream(view: dict) -> dict:
+        return present(ownerId=OWNER["id"], endpoint=view.get("endpoint"), preview=view.get("preview", "send"))
+
+    async def get_owner_log_stream(request: Request):
+        owner_of(request.path_params["owner_id"])
+        return JSONResponse(owner_stream(await call(plane.log_streams.view)))
+
+    async def put_owner_log_stream(request: Request):
+        owner_of(request.path_params["owner_id"])
+        body = params.owner_stream_body(await json_body(request))
+        if body["endpoint"] is None:  # Render keeps the endpoint when only preview changes
+            current = await call(plane.log_streams.view)
+            if current.get("endpoint") is None:
+                raise InvalidInput("endpoint is required: no log stream is set yet", field="endpoint")
+            body["endpoint"] = current["endpoint"]
+        view = await call(plane.set_log_stream, body["endpoint"], body["tls"], body["token"], body["insecure"],
+                          None, body["preview"])
+        return JSONResponse(owner_stream(view))
+
+    async def delete_owner_log_stream(request: Request):
+        owner_of(request.path_params["owner_id"])
+        await call(plane.clear_log_stream)
+        return Response(status_code=204)
+
+    def resource_stream(service, view: dict) -> dict:
+        dropped = service.name in view.get("optOut", [])
+        return present(resourceId=service.id, setting="drop" if dropped else "send",
+                       endpoint=None if dropped else view.get("endpoint"))
+
+    async def list_resource_log_streams(request: Request):
+        await call(plane.refresh)
+        view = await call(plane.log_streams.view)
+        wanted = params.list_of(request.query_params, "resourceId")
+        settings = params.enum_list(request.query_params, "setting", ("send", "drop"))
+        overrides = [resource_stream(s, view) for s in await call(state.list_services)
+                     if s.name in view.get("optOut", [])]  # only drops differ from the owner's stream here
+        return JSONResponse([o for o in overrides if (not wanted or o["resourceId"] in wanted)
+                             and (not settings or o["setting"] in settings)])
+
+    async def get_resource_log_stream(request: Request):
+        service = await call(state.get_service, request.path_params["resource_id"])
+        return JSONResponse(resource_stream(service, await call(plane.log_streams.view)))
+
+    async def put_resource_log_stream(request: Request):
+        service = await call(state.get_service, request.path_params["resource_id"])
+        body = params.resource_stream_body(await json_body(request))
+        view = await call(plane.log_streams.view)
+        if body["setting"] == "send" and body["endpoint"] not in (None, view.get("endpoint")):
+            raise InvalidInput(f"render-local streams every service to the owner's endpoint "
+                               f"({view.get('endpoint') or 'none set'}); a resource endpoint of its own is not "
+                               "emulated: send without endpoint, or set the owner's", field="endpoint")
+        view = await call(plane.set_log_stream_service, service.id, body["setting"] == "send")
+        return JSONResponse(resource_stream(service, view))
+
+    async def delete_resource_log_stream(request: Request):
+        service = await call(state.get_service, request.path_params["resource_id"])
+        if (await call(plane.log_streams.view)).get("endpoint") is not None:
+            await call(plane.set_log_stream_service, service.id, True)  # back to the owner's stream
+        return Response(status_code=204)
+
+    # -- the workspace and a service's events (Render's) ------------------------------------------
+    async def list_owners(request: Request):
+        query = request.query_params
+        names, emails = params.list_of(query, "name"), params.list_of(query, "email")
+        owners = [OWNER] if (not names or OWNER["name"] in names) and (not emails or OWNER["email"] in emails) else []
+        return paged(request, owners, "owner")
+
+    async def get_owner(request: Request):
+        return JSONResponse(owner_of(request.path_params["owner_id"]))
+
+    async def list_service_events(request: Request):
+        query = request.query_params
+        kinds = params.enum_list(query, "type", params.EVENT_TYPES)
+        start, end = params.time_of(query, "startTime"), params.time_of(query, "endTime")
+        service = await call(service_of, request)
+        events = [e for e in await call(service_events, state, service)
+                  if (not kinds or e["type"] in kinds)
+                  and (start is None or parse_rfc3339(e["timestamp"]) >= start)
+                  and (end is None or parse_rfc3339(e["timestamp"]) <= end)]
+        return paged(request, events, "event")
 
     # -- who answers, and what changed ----------------------------------------------------------
     async def status(_request: Request):
@@ -411,19 +486,34 @@ def create_app(plane, token: str) -> Starlette:
         """The log files the resources' lines are in: file resource -> the resource asked for."""
         return {part: resource for resource in resources for part in state.log_resources(resource)}
 
-    def log_entry(resource: str, part: str, line: LogLine) -> dict:
-        level = "error" if line.stream == "stderr" else "info"
-        kind = "build" if part.startswith(("bld-", "dep-")) else "app"  # a deploy's log: its pre-deploy output
-        return {
-            "id": f"{part}:{line.offset}",
-            "message": line.message,
-            "timestamp": line.timestamp,
-            "labels": [{"name": "resource", "value": resource}, {"name": "instance", "value": part},
-                       {"name": "level", "value": level}, {"name": "type", "value": kind}],
-        }
+    def owner_param(query) -> None:
+        """``ownerId``, which Render requires on its log routes."""
+        owner_id = params.one(query, "ownerId")
+        if not owner_id:
+            raise InvalidInput(f"ownerId is required (the local workspace: {OWNER['id']}, from GET /v1/owners)",
+                               field="ownerId")
+        owner_of(owner_id)
+
+    async def log_values(request: Request):
+        """The values a label takes among the resources' lines in the window (Render's /logs/values)."""
+        query = request.query_params
+        owner_param(query)
+        label = params.one(query, "label")
+        if label not in params.LOG_LABELS:
+            raise InvalidInput(f"label must be one of {', '.join(params.LOG_LABELS)}", field="label")
+        start, end = params.log_window(query)
+        resources = await call(resources_of, query)
+
+        def run():
+            parts = files_of(resources)
+            lines, _ = state.logs.query(list(parts), start, end, True, sys.maxsize, None)
+            return sorted({_label(log_entry(parts[part], part, line), label) for part, line in lines} - {None})
+
+        return JSONResponse(await call(run))
 
     async def query_logs(request: Request):
         query = request.query_params
+        owner_param(query)
         limit = params.limit_of(query)
         start, end = params.log_window(query)
         direction = params.one(query, "direction") or "backward"
@@ -454,6 +544,8 @@ def create_app(plane, token: str) -> Starlette:
             await websocket.send_denial_response(error(401, "unauthorized", UNAUTHORIZED))
             return
         try:
+            if websocket.query_params.get("ownerId"):  # Render requires it; here it may be left out, not be wrong
+                owner_of(websocket.query_params["ownerId"])
             resources = await call(resources_of, websocket.query_params)
         except RenderLocalError as exc:
             await websocket.send_denial_response(error_of(exc))
@@ -490,12 +582,10 @@ def create_app(plane, token: str) -> Starlette:
     async def openapi(_request: Request):
         return JSONResponse(openapi_document())
 
-    async def unsupported_media(_request: Request, _exc: "UnsupportedMedia"):
-        return error(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
-
     async def http_error(request: Request, exc: HTTPException):
-        codes = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
-        return error(exc.status_code, codes.get(exc.status_code, "error"), exc.detail or "error")
+        if exc.status_code in (404, 405):  # Render documents no 405: a route it does not have is not found
+            return error(404, "not_found", f"no route {request.method} {request.url.path} (GET /openapi.json lists them)")
+        return error(exc.status_code, "error", exc.detail or "error")
 
     async def any_error(request: Request, exc: Exception):
         return error(500, "internal_error", f"render-local failed: {type(exc).__name__}: {exc}")
@@ -519,7 +609,18 @@ def create_app(plane, token: str) -> Starlette:
         Route("/v1/key-value", api(list_key_values), methods=["GET"]),
         Route("/v1/key-value/{key_value_id}", api(get_key_value), methods=["GET"]),
         Route("/v1/key-value/{key_value_id}/connection-info", api(key_value_connection_info), methods=["GET"]),
+        Route("/v1/services/{service_id}/events", api(list_service_events), methods=["GET"]),
+        Route("/v1/owners", api(list_owners), methods=["GET"]),
+        Route("/v1/owners/{owner_id}", api(get_owner), methods=["GET"]),
         Route("/v1/logs", api(query_logs), methods=["GET"]),
+        Route("/v1/logs/values", api(log_values), methods=["GET"]),
+        Route("/v1/logs/streams/owner/{owner_id}", api(get_owner_log_stream), methods=["GET"]),
+        Route("/v1/logs/streams/owner/{owner_id}", api(put_owner_log_stream), methods=["PUT"]),
+        Route("/v1/logs/streams/owner/{owner_id}", api(delete_owner_log_stream), methods=["DELETE"]),
+        Route("/v1/logs/streams/resource", api(list_resource_log_streams), methods=["GET"]),
+        Route("/v1/logs/streams/resource/{resource_id}", api(get_resource_log_stream), methods=["GET"]),
+        Route("/v1/logs/streams/resource/{resource_id}", api(put_resource_log_stream), methods=["PUT"]),
+        Route("/v1/logs/streams/resource/{resource_id}", api(delete_resource_log_stream), methods=["DELETE"]),
         WebSocketRoute("/v1/logs/subscribe", subscribe_logs),
         Route("/v1/logs/subscribe", api(subscribe_without_websocket), methods=["GET"]),
         Route("/local/status", api(status), methods=["GET"]),
@@ -541,12 +642,7 @@ def create_app(plane, token: str) -> Starlette:
         Route("/local/log-stream/services/{service_id}", api(set_log_stream_service), methods=["PUT"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={
-        HTTPException: http_error, UnsupportedMedia: unsupported_media, Exception: any_error})
-
-
-class UnsupportedMedia(Exception):
-    """A body that is not sent as JSON: 415."""
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: any_error})
 
 
 KINDS_OF_ID = {"bld-": "build", "job-": "job", "dep-": "deploy", "srv-": "service", "crn-": "service"}

@@ -152,7 +152,7 @@ def job_body(body) -> dict:
     if plan_id is not None and not isinstance(plan_id, str):
         raise InvalidInput("planId must be a string", field="planId")
     if plan_id is not None and not plan_id.strip():
-        raise InvalidInput("planId must not be empty; leave it out to use the service's plan", field="planId")
+        plan_id = None  # Render's CLI sends "" when no --plan-id was given: the service's plan
     secrets = body.get("syncFalseEnvVars")
     return {"start_command": command, "plan_id": plan_id, "env": _key_values(body, "envVars"),
             "secrets": None if secrets is None else dict((item["key"], item["value"]) for item in _key_values(body, "syncFalseEnvVars")),
@@ -176,3 +176,132 @@ def bool_body(body, name: str) -> bool:
     if not isinstance(body, dict) or not isinstance(body.get(name), bool):
         raise InvalidInput(f"the body must be a JSON object with {name}: true or false", field=name)
     return body[name]
+
+
+def enum_list(query, name: str, allowed) -> set[str]:
+    """A list filter whose values must be among ``allowed`` (Render's enum): a 400 names the wrong one."""
+    values = list_of(query, name)
+    wrong = sorted(values - set(allowed))
+    if wrong:
+        raise InvalidInput(f"{name} {wrong[0]!r} is not one of {', '.join(allowed)}", field=name)
+    return values
+
+
+def boolean(query, name: str) -> bool | None:
+    raw = one(query, name)
+    if raw is None:
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise InvalidInput(f"{name} must be true or false, not {raw!r}", field=name)
+    return raw.lower() == "true"
+
+
+SERVICE_TYPES = ("static_site", "web_service", "private_service", "background_worker", "cron_job")
+RUNTIMES = ("docker", "elixir", "go", "node", "python", "ruby", "rust", "image")
+REGIONS = ("frankfurt", "oregon", "ohio", "singapore", "virginia")
+UPDATE_TIMES = {"createdBefore": ("createdAt", "<"), "createdAfter": ("createdAt", ">"),
+                "updatedBefore": ("updatedAt", "<"), "updatedAfter": ("updatedAt", ">")}
+DEPLOY_TIMES = {**UPDATE_TIMES, "finishedBefore": ("finishedAt", "<"), "finishedAfter": ("finishedAt", ">")}
+
+
+def object_filter(query, lists: dict, times: dict):
+    """Render's list filters as one test on an answer object. ``lists``: parameter -> (how to read
+    its value from an object, the allowed values or None); each is comma-joined or repeated and
+    keeps the objects whose value is among them. ``times``: parameter -> (field, "<" or ">"); an
+    object without the field is left out. Wrong values are 400s; unknown parameters are ignored,
+    as Render does."""
+    wanted = {name: (read, enum_list(query, name, allowed) if allowed else list_of(query, name))
+              for name, (read, allowed) in lists.items()}
+    bounds = [(field, op, bound) for name, (field, op) in times.items() if (bound := time_of(query, name)) is not None]
+
+    def where(item: dict) -> bool:
+        if any(values and read(item) not in values for read, values in wanted.values()):
+            return False
+        for field, op, bound in bounds:
+            if item.get(field) is None:
+                return False
+            moment = parse_rfc3339(item[field])
+            if (op == "<" and not moment < bound) or (op == ">" and not moment > bound):
+                return False
+        return True
+
+    return where
+
+
+SUSPENDED = ("suspended", "not_suspended")
+
+
+def service_filter(query):
+    """GET /v1/services' filters as one test on a service object."""
+    boolean(query, "includePreviews")  # checked; there are no preview services here
+    return object_filter(query, {
+        "name": (lambda s: s["name"], None), "type": (lambda s: s["type"], SERVICE_TYPES),
+        "environmentId": (lambda s: s.get("environmentId"), None),
+        "env": (lambda s: s["serviceDetails"].get("env"), RUNTIMES),
+        "region": (lambda s: s["serviceDetails"].get("region"), REGIONS),
+        "ownerId": (lambda s: s["ownerId"], None), "suspended": (lambda s: s["suspended"], SUSPENDED),
+    }, UPDATE_TIMES)
+
+
+def deploy_filter(query, statuses):
+    """GET /v1/services/{serviceId}/deploys' filters as one test on a deploy object."""
+    return object_filter(query, {"status": (lambda d: d["status"], statuses)}, DEPLOY_TIMES)
+
+
+def data_store_filter(query, postgres: bool):
+    """GET /v1/postgres' and /v1/key-value's filters as one test on a data store object."""
+    boolean(query, "includeReplicas")  # checked; there are no read replicas here
+    lists = {"name": (lambda d: d["name"], None), "region": (lambda d: d["region"], REGIONS),
+             "ownerId": (lambda d: d["owner"]["id"], None), "environmentId": (lambda d: d.get("environmentId"), None)}
+    if postgres:
+        lists["suspended"] = (lambda d: d["suspended"], SUSPENDED)
+    return object_filter(query, lists, UPDATE_TIMES)
+
+
+LOG_LABELS = ("instance", "host", "statusCode", "method", "level", "type")
+EVENT_TYPES = ("autoscaling_config_changed", "autoscaling_ended", "autoscaling_started", "branch_deleted",
+               "build_ended", "build_started", "commit_ignored", "cron_job_run_ended", "cron_job_run_started",
+               "deploy_ended", "deploy_started", "disk_created", "disk_updated", "disk_deleted", "image_pull_failed",
+               "initial_deploy_hook_ended", "initial_deploy_hook_started", "instance_count_changed", "job_run_ended",
+               "maintenance_mode_enabled", "maintenance_mode_uri_updated", "maintenance_ended", "maintenance_started",
+               "pipeline_minutes_exhausted", "plan_changed", "pre_deploy_ended", "pre_deploy_started",
+               "server_available", "server_failed", "server_hardware_failure", "server_restarted", "service_resumed",
+               "service_suspended", "suspender_added", "suspender_removed", "zero_downtime_redeploy_ended",
+               "zero_downtime_redeploy_started")  # Render's event types: any may be asked for
+
+
+def _object(body) -> dict:
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _optional_string(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", field=name)
+    return value or None
+
+
+def owner_stream_body(body) -> dict:
+    """PUT /v1/logs/streams/owner/{ownerId}: Render's ``{endpoint, token, preview}`` (preview
+    required: send or drop); render-local's extensions ``tls`` and ``insecure``."""
+    body = _object(body)
+    if body.get("preview") not in ("send", "drop"):
+        raise InvalidInput("preview is required: send or drop", field="preview")
+    for name in ("tls", "insecure"):
+        if not isinstance(body.get(name, False), bool):
+            raise InvalidInput(f"{name} must be true or false", field=name)
+    return {"endpoint": _optional_string(body, "endpoint"), "token": _optional_string(body, "token"),
+            "preview": body["preview"], "tls": body.get("tls", False), "insecure": body.get("insecure", False)}
+
+
+def resource_stream_body(body) -> dict:
+    """PUT /v1/logs/streams/resource/{resourceId}: ``{setting: send|drop, endpoint?, token?}``."""
+    body = _object(body)
+    if body.get("setting") not in ("send", "drop"):
+        raise InvalidInput("setting is required: send or drop", field="setting")
+    endpoint = _optional_string(body, "endpoint")
+    if body["setting"] == "drop" and endpoint:
+        raise InvalidInput("endpoint cannot be given with setting drop", field="endpoint")
+    return {"setting": body["setting"], "endpoint": endpoint, "token": _optional_string(body, "token")}

@@ -27,6 +27,7 @@ class LogStreamConfig:
     maxQueueBytes: int = DEFAULT_QUEUE_BYTES
     optOut: list = field(default_factory=list)  # service ids that keep their logs local
     updatedAt: str = ""
+    preview: str = "send"  # Render's setting for preview environments' logs: kept and shown (none run here)
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -55,13 +56,13 @@ class LogStreams:
         return LogStreamConfig(**doc)
 
     def set(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
-            max_queue_bytes: int | None = None) -> LogStreamConfig:
+            max_queue_bytes: int | None = None, preview: str | None = None) -> LogStreamConfig:
         host, port = parse_endpoint(endpoint)
         if insecure and not tls:
             raise InvalidInput("--insecure only applies with --tls")
         old = self.get()
         config = LogStreamConfig(host, port, tls, insecure, max_queue_bytes or DEFAULT_QUEUE_BYTES,
-                                 old.optOut if old else [], stamp())
+                                 old.optOut if old else [], stamp(), preview or (old.preview if old else "send"))
         self.store.upsert("settings", {"id": SETTINGS_ID} | asdict(config))
         if token is not None:
             write_atomic(self.token_path, token, private=True)
@@ -110,6 +111,7 @@ class LogStreams:
         state = self.state()
         return {
             "endpoint": f"{config.host}:{config.port}", "tls": config.tls, "insecure": config.insecure,
+            "preview": config.preview,
             "token": self.masked_token(), "maxQueueBytes": config.maxQueueBytes,
             "optOut": [self.state_store.get_service(s).name for s in config.optOut],
             "sent": state.get("sent", 0), "dropped": state.get("dropped", 0),

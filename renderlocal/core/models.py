@@ -24,6 +24,10 @@ RENDER_SERVICE_TYPES = {
     "cron": "cron_job",
 }
 
+# the one local workspace every resource belongs to (Render's ownerId)
+OWNER = {"id": "tea-local", "name": "render-local", "email": "render-local@localhost", "type": "user"}
+LOCAL_DASHBOARD = "http://localhost/render-local"  # Render's dashboardUrl is required; there is none here
+
 
 class _Doc:
     """Dataclass <-> stored document, ignoring unknown keys from newer versions."""
@@ -71,6 +75,7 @@ class Service(_Doc):
     internalHost: str = ""  # its name on the private network, as Render's "internal hostname" (besides its name)
     suspended: bool = False
     suspendedAt: str | None = None
+    suspensions: list = field(default_factory=list)  # [{"suspendedAt", "resumedAt"?}]: its events outlive a resume
     liveDeployId: str | None = None
     proxyPort: int | None = None  # web: the localhost port its URL answers on, the same across deploys
     lastCronRunAt: str | None = None  # cron: when the schedule last fired (runs that were due are not repeated)
@@ -100,56 +105,46 @@ class Service(_Doc):
     def own_start_command(self) -> str | None:
         return self.dockerCommand if self.runtime == "docker" else self.startCommand
 
-    def _running_details(self) -> dict:
-        """What a service that runs instances shows in ``serviceDetails`` (cron jobs have none)."""
-        if not self.runs:
-            return {}
-        details = {"numInstances": self.numInstances, "maxShutdownDelaySeconds": self.maxShutdownDelaySeconds}
+    def to_render(self) -> dict:
+        """Render's service object: every field its spec requires, enums spelled as Render spells
+        them; plus render-local's ``planId``, ``lastSuccessfulBuildId``, ``watch``,
+        ``syncFalseEnvVarKeys``, ``internalHost`` and ``liveDeployId``."""
+        return present(
+            id=self.id, name=self.name, type=RENDER_SERVICE_TYPES[self.type], ownerId=OWNER["id"],
+            autoDeploy="yes" if self.autoDeploy else "no", notifyOnFail="default", slug=self.name,
+            dashboardUrl=f"{LOCAL_DASHBOARD}/services/{self.id}", rootDir=self.rootDir,
+            suspended="suspended" if self.suspended else "not_suspended", suspenders=["user"] if self.suspended else [],
+            createdAt=self.createdAt, updatedAt=self.updatedAt, serviceDetails=self._details(),
+            planId=self.planId, lastSuccessfulBuildId=self.lastSuccessfulBuildId, watch=self.watch,
+            syncFalseEnvVarKeys=list(self.secretKeys), internalHost=self.internalHost, liveDeployId=self.liveDeployId,
+        )
+
+    def _details(self) -> dict:
+        """``serviceDetails`` with the fields Render requires for this type of service."""
+        details = {"env": self.runtime, "runtime": self.runtime, "plan": self.plan.slug.replace(" ", "_"),
+                   "region": "oregon", "buildPlan": "starter", "envSpecificDetails": self._env_specific(),
+                   "planId": self.planId}
+        if self.type == "cron":
+            return details | present(schedule=self.schedule or "", lastSuccessfulRunAt=self.lastCronRunAt)
+        details |= {"numInstances": self.numInstances, "maxShutdownDelaySeconds": self.maxShutdownDelaySeconds}
+        if self.type in ("web", "pserv"):
+            details["openPorts"] = [{"port": self.port, "protocol": "TCP"}]
+            # web: where it answers here once deployed; pserv: its address on the private network
+            details["url"] = (self.url or "") if self.type == "web" else f"http://{self.internalHost}:{self.port}"
         if self.type == "web":
             details["healthCheckPath"] = self.healthCheckPath or ""
-            if self.url:
-                details["url"] = self.url
-        if self.preDeployCommand:
-            details["preDeployCommand"] = self.preDeployCommand
         if self.disk:
-            details["disk"] = {"name": self.disk["name"], "mountPath": self.disk["mountPath"],
-                               "sizeGB": self.disk["sizeGB"]}
+            details["disk"] = {"id": f"dsk-{self.id[4:]}", "name": self.disk["name"],
+                               "mountPath": self.disk["mountPath"], "sizeGB": self.disk["sizeGB"]}
         return details
 
-    def to_render(self) -> dict:
-        """Render's service object, plus render-local's own fields."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "type": RENDER_SERVICE_TYPES[self.type],
-            "ownerId": "local",
-            "autoDeploy": "yes" if self.autoDeploy else "no",
-            "suspended": "suspended" if self.suspended else "not_suspended",
-            "suspenders": ["user"] if self.suspended else [],
-            "rootDir": self.rootDir,
-            "createdAt": self.createdAt,
-            "updatedAt": self.updatedAt,
-            "serviceDetails": {
-                "runtime": self.runtime,
-                "plan": self.plan.slug,
-                "planId": self.planId,
-                "schedule": self.schedule,
-                **self._running_details(),
-                "envSpecificDetails": {
-                    "buildCommand": self.buildCommand,
-                    "startCommand": self.startCommand,
-                    "dockerCommand": self.dockerCommand,
-                    "dockerfilePath": self.dockerfilePath,
-                    "dockerContext": self.dockerContext,
-                },
-            },
-            "planId": self.planId,
-            "lastSuccessfulBuildId": self.lastSuccessfulBuildId,
-            "watch": self.watch,
-            "syncFalseEnvVarKeys": list(self.secretKeys),
-            "internalHost": self.internalHost,
-            **({"liveDeployId": self.liveDeployId} if self.liveDeployId else {}),
-        }
+    def _env_specific(self) -> dict:
+        """Render's ``dockerDetails`` or ``nativeEnvironmentDetails`` (required keys as strings)."""
+        if self.runtime == "docker":
+            return present(dockerCommand=self.dockerCommand or "", dockerContext=self.dockerContext or "",
+                           dockerfilePath=self.dockerfilePath or "", preDeployCommand=self.preDeployCommand)
+        return present(buildCommand=self.buildCommand or "", startCommand=self.startCommand or "",
+                       preDeployCommand=self.preDeployCommand)
 
 
 @dataclass
@@ -271,21 +266,20 @@ class Job(_Doc):
         return billing.cost(self.plan, seconds)
 
     def to_render(self, now: datetime | None = None) -> dict:
-        """Render's job object, plus render-local's fields."""
-        return {
-            "id": self.id,
-            "serviceId": self.serviceId,
-            "startCommand": self.startCommand,
-            "planId": self.planId,
-            "createdAt": self.createdAt,
-            "startedAt": self.startedAt,
-            "finishedAt": self.finishedAt,
-            "status": self.status,
-            "buildId": self.buildId,
-            "exitCode": self.exitCode,
-            "failureReason": self.failureReason,
-            "costUSD": billing.usd_text(self.cost(now), 8),
-        }
+        """Render's job object, plus render-local's ``buildId``, ``exitCode``, ``failureReason`` and
+        ``costUSD``. Optional keys are left out until they have a value: Render's spec does not let
+        them be null, and clients generated from it raise on a null."""
+        return present(
+            id=self.id, serviceId=self.serviceId, startCommand=self.startCommand, planId=self.planId,
+            createdAt=self.createdAt, startedAt=self.startedAt, finishedAt=self.finishedAt, status=self.status,
+            buildId=self.buildId, exitCode=self.exitCode, failureReason=self.failureReason,
+            costUSD=billing.usd_text(self.cost(now), 8),
+        )
+
+
+def present(**fields) -> dict:
+    """The fields that have a value (an API object leaves the others out rather than null)."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def stamp(moment: datetime | None = None) -> str:
@@ -293,7 +287,6 @@ def stamp(moment: datetime | None = None) -> str:
     return to_rfc3339(moment or utcnow())
 
 
-OWNER = {"id": "tea-local", "name": "render-local", "email": "render-local@localhost", "type": "user"}
 ALLOW_EVERYONE = [{"cidrBlock": "0.0.0.0/0", "description": "render-local: every local client (not enforced)"}]
 POSTGRES_PORT = 5432
 KEY_VALUE_PORT = 6379
@@ -358,7 +351,7 @@ class Database(_Doc):
             "highAvailabilityEnabled": False, "name": self.name, "owner": OWNER, "plan": self.plan,
             "region": "oregon", "readReplicas": [], "role": "primary", "status": self.status,
             "version": self.version, "suspended": "not_suspended", "suspenders": [],
-            "dashboardUrl": f"http://localhost/render-local/databases/{self.id}", "diskAutoscalingEnabled": False,
+            "dashboardUrl": f"{LOCAL_DASHBOARD}/databases/{self.id}", "diskAutoscalingEnabled": False,
         }
         if self.diskSizeGB:
             doc["diskSizeGB"] = self.diskSizeGB
@@ -414,7 +407,7 @@ class KeyValue(_Doc):
             "region": "oregon", "plan": self.plan, "name": self.name, "owner": OWNER,
             "options": {"maxmemoryPolicy": self.maxmemoryPolicy.replace("-", "_")},
             "ipAllowList": _allow_list(self.ipAllowList), "version": "7",
-            "dashboardUrl": f"http://localhost/render-local/key-value/{self.id}",
+            "dashboardUrl": f"{LOCAL_DASHBOARD}/key-value/{self.id}",
         } | _local_keys(self)
 
     def connection_info(self) -> dict:

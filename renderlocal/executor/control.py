@@ -278,9 +278,9 @@ class ControlPlane:
         return service
 
     def set_log_stream(self, endpoint: str, tls: bool = False, token: str | None = None, insecure: bool = False,
-                       max_queue_bytes: int | None = None) -> dict:
+                       max_queue_bytes: int | None = None, preview: str | None = None) -> dict:
         self._executing()
-        self.log_streams.set(endpoint, tls, token, insecure, max_queue_bytes)
+        self.log_streams.set(endpoint, tls, token, insecure, max_queue_bytes, preview)
         self.start_forwarding()
         self.forwarder.begin()
         return self.log_streams.view()

@@ -123,11 +123,14 @@ class Deployer:
         return self.state.get_deploy(deploy_id)
 
     def suspend(self, service: Service) -> Service:
-        """Stop the service's instances; its jobs run on. Resuming deploys its last live build again."""
-        if not service.runs:
-            raise InvalidInput(f"{service.name} is a cron job: it has no instances to suspend")
+        """Stop the service's instances; its jobs run on. Resuming deploys its last live build again.
+        A suspended cron job does not fire on its schedule (its runs going on end as they would)."""
         with self._lock_of(service.id):
-            service = self.services.update(service.id, suspended=True, suspendedAt=stamp())
+            service = self.state.get_service(service.id)
+            if not service.suspended:  # suspending a suspended service changes nothing
+                now = stamp()
+                service = self.services.update(service.id, suspended=True, suspendedAt=now,
+                                               suspensions=[*service.suspensions, {"suspendedAt": now}])
             live = self.live(service)
             self.proxies.point(service.id, [])
             if live is not None:
@@ -137,7 +140,11 @@ class Deployer:
     def resume(self, service: Service) -> Deploy | None:
         """Not suspended any more; its last live build is deployed again (none: nothing to run yet)."""
         with self._lock_of(service.id):
-            service = self.services.update(service.id, suspended=False, suspendedAt=None)
+            service = self.state.get_service(service.id)
+            suspensions = [dict(s) for s in service.suspensions]
+            if service.suspended and suspensions and "resumedAt" not in suspensions[-1]:
+                suspensions[-1]["resumedAt"] = stamp()
+            service = self.services.update(service.id, suspended=False, suspendedAt=None, suspensions=suspensions)
         live = self.live(service)
         if live is None:
             return None

@@ -140,7 +140,7 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
     )
     service_id = service.id
     service.internalHost = f"{spec.name}-{service_id[4:8]}"  # Render's internal hostnames: the name and a suffix
-    for kept in ("suspended", "suspendedAt", "liveDeployId", "proxyPort", "lastCronRunAt"):  # state, not blueprint
+    for kept in ("suspended", "suspendedAt", "suspensions", "liveDeployId", "proxyPort", "lastCronRunAt"):  # state, not blueprint
         if keep and kept in old:
             setattr(service, kept, old[kept])
     if keep and service.to_doc() | {"updatedAt": old.get("updatedAt")} == old:
