@@ -166,8 +166,9 @@ def test_data_survives_a_killed_control_plane_and_down_up_but_not_down_volumes(e
 
         cli("down")
         assert store_containers(engine, data_dir) == []  # stopped; their volumes stay
-        listed = json.loads(cli("databases", "list", "-o", "json"))
+        listed = json.loads(cli("databases", "list", "-o", "json"))  # as Render's `render services` shows data stores
         assert [item["postgres"]["status"] for item in listed if "postgres" in item] == ["unavailable"]
+        assert [set(item) for item in listed] == [{"postgres"}, {"keyValue"}]
         cli("up")
         assert job("psql -tA -c 'SELECT n FROM kept ORDER BY n'") == ["succeeded", "1", "2"]
 

@@ -115,7 +115,7 @@ def test_fan_out_makes_one_job_per_argument(plane):
     assert sorted(j["startCommand"] for j in json.loads(result.stdout)) == expected
     listed = cli(plane, "jobs", "list", "queue-worker", "-o", "json")
     assert listed.returncode == 0, listed.stderr
-    batches = [item["job"] for item in json.loads(listed.stdout) if item["job"]["startCommand"].startswith("python batch.py")]
+    batches = [job for job in json.loads(listed.stdout) if job["startCommand"].startswith("python batch.py")]  # bare jobs, as Render's CLI
     assert sorted(j["startCommand"] for j in batches) == expected
     for job in batches:
         assert job["status"] == "succeeded"

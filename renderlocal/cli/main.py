@@ -15,8 +15,9 @@ import time
 import click
 
 from renderlocal import __version__
-from renderlocal.cli.output import emit, fail, output_option
-from renderlocal.core.errors import RenderLocalError
+from renderlocal.cli.output import (confirm_option, emit, fail, global_confirm_option, global_output_option,
+                                    output_option, resolve_output)
+from renderlocal.core.errors import NotFound, RenderLocalError
 from renderlocal.core.statuses import FINAL_DEPLOY_STATUSES, FINAL_JOB_STATUSES, BuildStatus, DeployStatus, JobStatus
 
 
@@ -62,12 +63,15 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar="RENDER_LOCAL_HOME", type=click.Path(file_okay=False), help="State directory (default: RENDER_LOCAL_HOME, else the user data dir).")
 @click.option("--blueprint", type=click.Path(dir_okay=False), help="render.yaml to load (default: ./render.yaml, else the bundled samples).")
+@global_output_option(envvar="RENDER_OUTPUT")
+@global_confirm_option
 @click.version_option(__version__, prog_name="render-local")
 @click.pass_context
-def cli(ctx, data_dir, blueprint):
+def cli(ctx, data_dir, blueprint, output, confirm):
     """render-local: Render's one-off jobs on your machine.
 
-    With no command, opens the terminal app.
+    With no command, opens the terminal app. -o and --confirm apply to every
+    command (as in Render's CLI); given after a command, its own value wins.
     """
     ctx.obj = Context(data_dir, blueprint)
     if ctx.invoked_subcommand is None:
@@ -95,9 +99,13 @@ def init_command(directory):
     click.echo(f"wrote the sample services to {target.resolve()}; next: cd {directory} && render-local")
 
 
-@cli.group()
-def services():
-    """Services from the blueprint."""
+@cli.group(invoke_without_command=True)
+@global_output_option()
+@click.pass_context
+def services(ctx, output):
+    """Services from the blueprint; alone, lists them (as Render's `render services`)."""
+    if ctx.invoked_subcommand is None:
+        _list_services(ctx.find_object(Context), resolve_output(ctx, output))
 
 
 @services.command("list")
@@ -105,8 +113,13 @@ def services():
 @pass_ctx
 def services_list(obj: Context, output):
     """List the blueprint's services."""
+    _list_services(obj, output)
+
+
+def _list_services(obj: Context, output: str) -> None:
+    # Render's CLI prints each as {"service": ...} (pkg/service/model.go; no project or environment here)
     items = obj.plane.list_services()
-    emit([{"service": s, "cursor": s["id"]} for s in items], output, SERVICE_COLUMNS, [_service_row(s) for s in items])
+    emit([{"service": s} for s in items], output, SERVICE_COLUMNS, [_service_row(s) for s in items])
 
 
 @services.command("get")
@@ -125,7 +138,10 @@ def services_get(obj: Context, service, output):
 def services_suspend(obj: Context, service):
     """Stop SERVICE's instances (its jobs run on); resume deploys its last live build again."""
     obj.plane.suspend(service)
-    click.echo(f"{service}: suspended; its running jobs go on")
+    if obj.plane.get_service(service)["type"] == "cron_job":
+        click.echo(f"{service}: suspended; it does not run on its schedule until resumed (a run going on ends as it would)")
+    else:
+        click.echo(f"{service}: suspended; its running jobs go on")
 
 
 @services.command("resume")
@@ -137,6 +153,9 @@ def services_resume(obj: Context, service, wait, output):
     """Deploy SERVICE's last live build again."""
     found = obj.plane.get_service(service)
     obj.plane.resume(found["id"])
+    if found["type"] == "cron_job":
+        click.echo(f"{found['name']}: resumed; it runs on its schedule again")
+        return
     deploys = obj.plane.list_deploys(found["id"])
     if not deploys or deploys[0]["trigger"] != "service_resumed":
         click.echo(f"{found['name']}: resumed; it was never live, so nothing is deployed (render-local up)")
@@ -172,10 +191,11 @@ def databases():
 def databases_list(obj: Context, output):
     """List the databases and Key Value, with their state."""
     plane = obj.plane
-    items = [("postgres", d) for d in plane.list_databases()] + [("keyvalue", k) for k in plane.list_key_values()]
+    items = [("postgres", d) for d in plane.list_databases()] + [("keyValue", k) for k in plane.list_key_values()]
     rows = [{"id": item["id"], "name": item["name"], "plan": item["plan"], "status": item["status"],
              "kind": _store_kind(kind, item), "external": _masked_url(plane, item["id"])} for kind, item in items]
-    emit([{kind: item, "cursor": item["id"]} for kind, item in items], output, DATA_STORE_COLUMNS, rows)
+    # as Render's `render services` prints data stores: {"postgres": ...} and {"keyValue": ...}
+    emit([{kind: item} for kind, item in items], output, DATA_STORE_COLUMNS, rows)
 
 
 @databases.command("get")
@@ -266,7 +286,7 @@ def deploys_create(obj: Context, service, wait, output):
 def deploys_list(obj: Context, service, output):
     """List SERVICE's deploys, newest first."""
     items = obj.plane.list_deploys(service)
-    emit([{"deploy": d, "cursor": d["id"]} for d in items], output, DEPLOY_COLUMNS, [_deploy_row(d) for d in items])
+    emit(items, output, DEPLOY_COLUMNS, [_deploy_row(d) for d in items])  # bare deploys, as Render's CLI
 
 
 def _finish_deploys(obj: Context, started: list[dict], wait: bool, output) -> bool:
@@ -487,7 +507,7 @@ def _confirm_cancel(confirmed: bool, question: str) -> None:
 
 @builds.command("cancel")
 @click.argument("build_id")
-@click.option("--confirm", is_flag=True, help="Do not ask.")
+@confirm_option
 @output_option
 @pass_ctx
 def builds_cancel(obj: Context, build_id, confirm, output):
@@ -643,7 +663,7 @@ def jobs_list(obj: Context, service, status, output):
     service_id = plane.get_service(service)["id"] if service else None
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
     items = plane.list_jobs(service_id, statuses)
-    emit([{"job": j, "cursor": j["id"]} for j in items], output, JOB_COLUMNS, [_job_row(j) for j in items])
+    emit(items, output, JOB_COLUMNS, [_job_row(j) for j in items])  # bare jobs, as Render's CLI
 
 
 @jobs.command("get")
@@ -657,18 +677,28 @@ def jobs_get(obj: Context, job_id, output):
 
 
 @jobs.command("cancel")
-@click.argument("job_id")
-@click.option("--confirm", is_flag=True, help="Do not ask.")
+@click.argument("refs", nargs=-1, required=True, metavar="[SERVICE] JOB")
+@confirm_option
 @output_option
 @pass_ctx
-def jobs_cancel(obj: Context, job_id, confirm, output):
-    """Cancel a pending or running job (SIGTERM, then SIGKILL after a grace period)."""
-    job = obj.plane.find_job(job_id)
-    _confirm_cancel(confirm, f"Cancel job {job['id']} ({job['startCommand']})?")
-    holder = {"job": obj.plane.cancel_job(job["serviceId"], job_id)}
+def jobs_cancel(obj: Context, refs, confirm, output):
+    """Cancel a pending or running job (SIGTERM, then SIGKILL after a grace period).
+
+    As Render's `render jobs cancel SERVICE JOB` (SERVICE: a name or id), or by the job's id alone.
+    """
+    if len(refs) > 2:
+        raise click.UsageError(f"got {len(refs)} arguments: give JOB, or SERVICE JOB")
+    job = obj.plane.find_job(refs[-1])
+    service = obj.plane.get_service(refs[0] if len(refs) == 2 else job["serviceId"])
+    if job["serviceId"] != service["id"]:
+        owner = obj.plane.get_service(job["serviceId"])
+        raise NotFound(f"job {job['id']} is not a job of service {service['name']} ({service['id']}): "
+                       f"it is {owner['name']}'s ({owner['id']})")
+    _confirm_cancel(confirm, f"Cancel job {job['id']} ({job['startCommand']}) of service {service['name']}?")
+    holder = {"job": obj.plane.cancel_job(job["serviceId"], job["id"])}
 
     def ended(plane) -> bool:
-        holder["job"] = plane.get_job(job["serviceId"], job_id)
+        holder["job"] = plane.get_job(job["serviceId"], job["id"])
         return holder["job"]["status"] in FINAL_JOB_STATUSES
 
     _wait_for(obj, ended)
@@ -677,76 +707,122 @@ def jobs_cancel(obj: Context, job_id, confirm, output):
 
 # -- logs ----------------------------------------------------------------------------
 @cli.command("logs")
-@click.option("-r", "--resources", "resource", required=True,
-              help="A service (name or id: every instance), job, build or deploy (its pre-deploy output).")
-@click.option("--tail", is_flag=True, help="Keep following new lines (a job or build: until it ends; a service: Ctrl-C).")
-@click.option("--text", help="Only lines matching this regular expression.")
-@click.option("--limit", type=click.IntRange(1), help="Only the last N lines.")
-@click.option("--timestamps", is_flag=True, help="Prefix each line with its time (local).")
+@click.option("-r", "--resources", multiple=True, required=True, metavar="RESOURCES",
+              help="Services (name or id: every instance), jobs, builds or deploys (their pre-deploy output): "
+                   "comma-separated, or -r again.")
+@click.option("--start", metavar="TIME", help="Lines at or after TIME: relative to now (30s, 5m, 2h, 1d) or RFC 3339.")
+@click.option("--end", metavar="TIME", help="Lines at or before TIME (the same forms).")
+@click.option("--text", multiple=True, metavar="QUERY_TEXT",
+              help="Lines with any of these comma-separated terms (any case, * wildcards), or matching /regex/.")
+@click.option("--level", multiple=True, metavar="LOG_LEVEL", help="Comma-separated levels: stderr lines are error, stdout info.")
+@click.option("--type", "kind", multiple=True, metavar="LOG_TYPE",
+              help="Comma-separated types: app, build (a build's log, a deploy's pre-deploy output), request.")
+@click.option("--direction", type=click.Choice(("backward", "forward"), case_sensitive=False), default="backward",
+              show_default=True, help="Which lines --limit keeps: the newest (backward) or the oldest (forward).")
+@click.option("--limit", type=click.IntRange(1), metavar="COUNT", help="At most COUNT lines (default: all).")
+@click.option("--tail", is_flag=True, help="Keep following new lines (jobs, builds, deploys: until they end; a service: Ctrl-C).")
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its time (local; text output).")
+@output_option
 @pass_ctx
-def logs_command(obj: Context, resource, tail, text, limit, timestamps):
-    """Print a service's, job's, build's or deploy's log."""
-    import heapq
-    import re
-    from collections import deque
-
-    from renderlocal.core.clock import to_local_text
-    from renderlocal.core.logstore import ts_to_datetime
+def logs_command(obj: Context, resources, start, end, text, level, kind, direction, limit, tail, timestamps, output):
+    """Print the logs of services, jobs, builds or deploys, oldest line first; several resources
+    interleaved in time, each line prefixed by its resource. json: one log entry per line, as the API's."""
+    from renderlocal.cli.logs import LogFilter, history, split_values
     from renderlocal.core.state import State
 
+    keep = LogFilter.from_flags(start, end, text, level, kind)
+    refs = list(dict.fromkeys(split_values(resources)))
+    if not refs:
+        raise click.UsageError("-r needs a service, job, build or deploy")
     state = State(obj.data_dir)  # which files a service's lines are in
-    if resource.startswith("bld-"):
-        obj.plane.get_build(resource)
-        done = lambda plane: plane.get_build(resource)["status"] != BuildStatus.BUILDING  # noqa: E731
-    elif resource.startswith("job-"):
-        obj.plane.find_job(resource)
-        done = lambda plane: plane.find_job(resource)["status"] in FINAL_JOB_STATUSES  # noqa: E731
-    elif resource.startswith("dep-"):
-        state.get_deploy(resource)
-        done = lambda _plane: state.get_deploy(resource).final  # noqa: E731
-    else:
-        resource = obj.plane.get_service(resource)["id"]  # a service: by name too
-        done = None
-    try:
-        pattern = re.compile(text) if text else None
-    except re.error as exc:
-        raise click.BadParameter(f"not a regular expression: {exc}", param_hint="--text") from None
-    many = len(state.log_resources(resource)) > 1
+    names, checks = _log_resources(obj, state, refs)
+    owner: dict[str, str] = {}  # log file -> the resource asked for
 
-    def show(part, line) -> None:
-        if pattern and not pattern.search(line.message):
-            return
+    def parts_now() -> list[str]:
+        owner.update({part: resource for resource in names for part in state.log_resources(resource)})
+        return list(owner)
+
+    parts = parts_now()
+    several = {resource for resource in names if list(owner.values()).count(resource) > 1}
+    show = _log_printer(output, owner, names, several, timestamps)
+    offsets: dict[str, int] = {}
+    for part, line in history(obj.logs, parts, keep, direction.lower() == "backward", limit, offsets):
+        show(part, line)
+    if tail:
+        _follow_logs(obj, parts_now, keep, offsets, show, checks, endless=len(checks) < len(names))
+
+
+def _log_resources(obj: Context, state, refs: list[str]) -> tuple[dict[str, str], dict]:
+    """Each resource's id -> how a line of it is labelled, and for those that end (not a service)
+    a check, on the control plane, that it ended."""
+    names: dict[str, str] = {}
+    checks = {}
+    for ref in refs:
+        if ref.startswith("bld-"):
+            obj.plane.get_build(ref)
+            checks[ref] = lambda plane, ref=ref: plane.get_build(ref)["status"] != BuildStatus.BUILDING
+        elif ref.startswith("job-"):
+            obj.plane.find_job(ref)
+            checks[ref] = lambda plane, ref=ref: plane.find_job(ref)["status"] in FINAL_JOB_STATUSES
+        elif ref.startswith("dep-"):
+            state.get_deploy(ref)
+            checks[ref] = lambda _plane, ref=ref: state.get_deploy(ref).final
+        else:
+            service = obj.plane.get_service(ref)  # by name too
+            names[service["id"]] = service["name"]
+            continue
+        names[ref] = ref
+    return names, checks
+
+
+def _log_printer(output: str, owner: dict[str, str], names: dict[str, str], several: set[str], timestamps: bool):
+    """``show(part, line)``: text (stderr lines to stderr), or one API log entry per line (json) or document (yaml)."""
+    if output in ("json", "yaml"):
+        import json
+
+        from renderlocal.core.logentries import log_entry
+
+        def show_entry(part, line) -> None:
+            entry = log_entry(owner[part], part, line)
+            if output == "json":
+                click.echo(json.dumps(entry))
+            else:
+                import yaml
+
+                click.echo("---\n" + yaml.safe_dump(entry, sort_keys=False).rstrip())
+
+        return show_entry
+    from renderlocal.core.clock import to_local_text
+    from renderlocal.core.logstore import ts_to_datetime
+
+    def show_text(part, line) -> None:
+        resource = owner[part]
+        tags = ([names[resource]] if len(names) > 1 else []) + ([part] if resource in several and part != resource else [])
         prefix = to_local_text(ts_to_datetime(line.timestamp)) + " " if timestamps else ""
-        prefix += f"[{part}] " if many and part != resource else ""
+        prefix += f"[{' '.join(tags)}] " if tags else ""
         click.echo(prefix + line.message, err=line.stream == "stderr")
 
-    if tail and done is not None:
-        _follow(obj, [resource], done, show)
+    return show_text
+
+
+def _follow_logs(obj: Context, parts_now, keep, offsets: dict[str, int], show, checks: dict, endless: bool) -> None:
+    """New lines until every resource ended (asked when the control plane says something changed),
+    or, with a service among them, until Ctrl-C."""
+    import threading
+
+    from renderlocal.cli.logs import follow
+
+    if endless:
+        follow(obj.logs, parts_now, keep, offsets, show, lambda: False)
         return
-    parts = state.log_resources(resource)
-    merged = heapq.merge(*[[((line.timestamp, part, line.offset), part, line) for line in obj.logs.read(part)]
-                           for part in parts])  # every instance's lines in the order they were written
-    lines = ((part, line) for _key, part, line in merged)
-    if limit:
-        lines = deque(((p, l) for p, l in lines if not pattern or pattern.search(l.message)), maxlen=limit)  # noqa: E741
-    offsets: dict[str, int] = {}
-    for part, line in lines:
-        show(part, line)
-        offsets[part] = max(offsets.get(part, 0), line.end)
-    if tail:  # a service never ends: new lines, and new instances' files, until Ctrl-C
-        _follow_service(obj, state, resource, offsets, show)
-
-
-def _follow_service(obj: Context, state, service_id: str, offsets: dict[str, int], show) -> None:
-    while True:
-        fresh = []
-        for part in state.log_resources(service_id):
-            for line in obj.logs.read(part, offsets.get(part, 0)):
-                fresh.append((line.timestamp, part, line))
-                offsets[part] = line.end
-        for _ts, part, line in sorted(fresh, key=lambda item: (item[0], item[1], item[2].offset)):
-            show(part, line)
-        time.sleep(0.2)
+    ended = threading.Event()
+    pump = threading.Thread(target=follow, args=(obj.logs, parts_now, keep, offsets, show, ended.is_set), daemon=True)
+    pump.start()
+    try:
+        _wait_for(obj, lambda plane: all(check(plane) for check in checks.values()))
+    finally:
+        ended.set()
+        pump.join()
 
 
 # -- the control plane and its API -----------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Printing results as json, yaml or a plain text table (Render CLI's -o)."""
+"""Printing results as json, yaml or a plain text table (Render CLI's -o), and the options
+Render's CLI has on every command (``-o/--output``, ``--confirm``).
+
+As in Render's CLI, both are global options (``render-local -o json jobs list``);
+render-local's commands take them after the command too, and the value nearest
+the command wins.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,50 @@ import sys
 import click
 
 FORMATS = ("json", "yaml", "text")
+# Render's values; ``interactive`` is its default (a terminal UI per command): here, text.
+OUTPUT_TYPE = click.Choice(("interactive", *FORMATS), case_sensitive=False)
+OUTPUT_HELP = "Output format: json, yaml or text (interactive: text)."
+
+
+def global_output_option(envvar: str | None = None):
+    """``-o`` on a group: kept as given (None if not), for the commands under it."""
+    return click.option("-o", "--output", type=OUTPUT_TYPE, envvar=envvar, metavar="FORMAT",
+                        help=OUTPUT_HELP + (f" [env: {envvar}]" if envvar else ""))
 
 
 def output_option(func):
-    return click.option(
-        "-o", "--output", type=click.Choice(FORMATS), default="text", show_default=True,
-        help="Output format.",
-    )(func)
+    """``-o`` on a command: its own value, else the nearest group's, else text."""
+    return click.option("-o", "--output", type=OUTPUT_TYPE, metavar="FORMAT", callback=_resolve_output,
+                        help=OUTPUT_HELP + " Default: the global -o, else text.")(func)
+
+
+def _resolve_output(ctx: click.Context, _param, value: str | None) -> str:
+    return resolve_output(ctx, value)
+
+
+def resolve_output(ctx: click.Context, value: str | None) -> str:
+    """``value``, else the nearest enclosing group's ``-o``; ``interactive`` and nothing mean text."""
+    while value is None and ctx.parent is not None:
+        ctx = ctx.parent
+        value = ctx.params.get("output")
+    value = (value or "text").lower()
+    return "text" if value == "interactive" else value
+
+
+def global_confirm_option(func):
+    return click.option("--confirm", is_flag=True, help="Skip all confirmation prompts.")(func)
+
+
+def confirm_option(func):
+    """``--confirm`` on a command, also true when given before the command."""
+    return click.option("--confirm", is_flag=True, callback=_resolve_confirm, help="Do not ask.")(func)
+
+
+def _resolve_confirm(ctx: click.Context, _param, value: bool) -> bool:
+    while not value and ctx.parent is not None:
+        ctx = ctx.parent
+        value = bool(ctx.params.get("confirm"))
+    return value
 
 
 def emit(data, fmt: str, columns: list[tuple[str, str]] | None = None, rows: list[dict] | None = None) -> None:
