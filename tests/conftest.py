@@ -171,6 +171,18 @@ def started(engine):
         plane.close()
 
 
+def close_running_plane(plane) -> None:
+    """After a test that ran services and jobs: everything down (data too), every job ended, closed."""
+    try:
+        plane.down(volumes=True)
+    finally:
+        for job in plane.state.unsettled_jobs():
+            if not job.final:
+                plane.cancel_job(job.id)
+            plane.jobs.wait(job.id, timeout=30)
+        plane.close()
+
+
 def wait_until(condition, seconds: float = 30):
     """``condition()``'s first truthy value, polled until ``seconds`` pass."""
     deadline = time.monotonic() + seconds

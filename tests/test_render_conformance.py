@@ -31,15 +31,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-import renderlocal.api
 import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
+import renderlocal.api
 from renderlocal.api.server import start_in_thread
 from renderlocal.api.token import load_or_create_token
 from renderlocal.executor.control import ControlPlane
+from tests.conftest import close_running_plane
 
 pytestmark = pytest.mark.docker
 
@@ -249,15 +250,7 @@ def server(engine, tmp_path_factory):
     handle = start_in_thread(plane, "127.0.0.1", 0)
     yield plane, handle
     handle.stop()
-    try:
-        plane.down(volumes=True)
-    finally:
-        for job in plane.state.list_jobs():
-            if not job.settled:
-                if not job.final:
-                    plane.cancel_job(job.id)
-                plane.jobs.wait(job.id, timeout=30)
-        plane.close()
+    close_running_plane(plane)
 
 
 @pytest.fixture(scope="module")

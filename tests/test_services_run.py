@@ -11,7 +11,7 @@ import pytest
 
 from renderlocal.core.service_events import service_events
 from renderlocal.core.statuses import DeployStatus
-from tests.conftest import wait_until
+from tests.conftest import close_running_plane, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -87,12 +87,7 @@ def plane(engine, data_dir, write_blueprint, clock):
     path = write_blueprint(BLUEPRINT, FILES)
     plane = ControlPlane(data_dir, path, engine=engine, clock=clock).start(loop=False)
     yield plane
-    plane.down(volumes=True)
-    for job in plane.state.unsettled_jobs():
-        if not job.final:
-            plane.cancel_job(job.id)
-        plane.jobs.wait(job.id, timeout=30)
-    plane.close()
+    close_running_plane(plane)
 
 
 def get(url: str) -> str:

@@ -68,7 +68,7 @@ KEY_VALUE_PAIR = {"type": "object", "required": ["key", "value"],
 # ids use) so each is said once: where Render has it, by (path, method, response or "body").
 HOISTED = {
     "job": ("/services/{serviceId}/jobs", "post", "201"),
-    "postJob": ("/services/{serviceId}/jobs", "post", "body"),
+    "postJobBody": ("/services/{serviceId}/jobs", "post", "body"),
 }
 # render-local's extra keys of Render's objects (schema name -> properties).
 EXTENSIONS = {
@@ -80,7 +80,7 @@ EXTENSIONS = {
         "costUSD": _ext("string", "prorated cost so far, a decimal: the plan's monthly price per second of a "
                         "30-day month"),
     },
-    "postJob": {
+    "postJobBody": {
         "envVars": _ext("array", "env var overrides for this job only", items=KEY_VALUE_PAIR),
         "syncFalseEnvVars": _ext("array", "the caller's values of the service's sync: false env vars "
                                  "(syncFalseEnvVarKeys); given, the job takes these and leaves the others unset",
