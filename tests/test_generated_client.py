@@ -109,7 +109,9 @@ def test_a_generated_client_lists_and_reads_services_and_owners(render_client):
     assert parsed(list_services.sync_detailed(client=client, name=["nope"]), 200) == []
     service = parsed(retrieve_service.sync_detailed(listed.service.id, client=client), 200, "Service")
     assert type(service.service_details).__name__ == "BackgroundWorkerDetails"
-    assert service.service_details.env_specific_details.docker_command == "sleep 3600"
+    details = service.service_details.env_specific_details
+    assert (details.docker_command, details.dockerfile_path, details.docker_context) == ("sleep 3600", "./Dockerfile", ".")
+    assert service.root_dir == ""  # as render.yaml says it (none), not where it is on this machine
     [owner] = parsed(list_owners.sync_detailed(client=client), 200, "OwnerWithCursor")
     assert owner.owner.id == service.owner_id
     assert parsed(retrieve_owner.sync_detailed(owner.owner.id, client=client), 200, "Owner").id == service.owner_id

@@ -88,6 +88,7 @@ class ServiceSpec:
     runtime: str
     plan_id: str
     root_dir: Path
+    written_paths: dict = field(default_factory=dict)  # rootDir, dockerfilePath, dockerContext as render.yaml says them
     dockerfile_path: Path | None = None
     docker_context: Path | None = None
     docker_command: str | None = None
@@ -427,6 +428,7 @@ class _Reader:
 
         return ServiceSpec(
             name=name, type=svc_type, runtime=runtime, plan_id=plan.id, root_dir=root,
+            written_paths={key: strings[key] for key in ("rootDir", "dockerfilePath", "dockerContext") if strings[key]},
             dockerfile_path=dockerfile, docker_context=context,
             docker_command=strings["dockerCommand"], build_command=strings["buildCommand"],
             start_command=strings["startCommand"], schedule=strings["schedule"], disk=disk,

@@ -48,11 +48,12 @@ class Service(_Doc):
     type: str
     runtime: str
     planId: str
-    rootDir: str
+    rootDir: str  # the directory on this machine
     createdAt: str
     updatedAt: str
     dockerfilePath: str | None = None
     dockerContext: str | None = None
+    writtenPaths: dict = field(default_factory=dict)  # rootDir, dockerfilePath, dockerContext as render.yaml has them
     dockerCommand: str | None = None
     buildCommand: str | None = None
     startCommand: str | None = None
@@ -112,7 +113,7 @@ class Service(_Doc):
         return present(
             id=self.id, name=self.name, type=RENDER_SERVICE_TYPES[self.type], ownerId=OWNER["id"],
             autoDeploy="yes" if self.autoDeploy else "no", notifyOnFail="default", slug=self.name,
-            dashboardUrl=f"{LOCAL_DASHBOARD}/services/{self.id}", rootDir=self.rootDir,
+            dashboardUrl=f"{LOCAL_DASHBOARD}/services/{self.id}", rootDir=self.writtenPaths.get("rootDir", ""),
             suspended="suspended" if self.suspended else "not_suspended", suspenders=["user"] if self.suspended else [],
             createdAt=self.createdAt, updatedAt=self.updatedAt, serviceDetails=self._details(),
             planId=self.planId, lastSuccessfulBuildId=self.lastSuccessfulBuildId, watch=self.watch,
@@ -141,8 +142,10 @@ class Service(_Doc):
     def _env_specific(self) -> dict:
         """Render's ``dockerDetails`` or ``nativeEnvironmentDetails`` (required keys as strings)."""
         if self.runtime == "docker":
-            return present(dockerCommand=self.dockerCommand or "", dockerContext=self.dockerContext or "",
-                           dockerfilePath=self.dockerfilePath or "", preDeployCommand=self.preDeployCommand)
+            written = self.writtenPaths  # as Render shows them: what render.yaml says, relative to rootDir
+            return present(dockerCommand=self.dockerCommand or "", dockerContext=written.get("dockerContext", "."),
+                           dockerfilePath=written.get("dockerfilePath", "./Dockerfile"),
+                           preDeployCommand=self.preDeployCommand)
         return present(buildCommand=self.buildCommand or "", startCommand=self.startCommand or "",
                        preDeployCommand=self.preDeployCommand)
 

@@ -114,6 +114,7 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
         runtime=spec.runtime,
         planId=spec.plan_id,
         rootDir=str(spec.root_dir),
+        writtenPaths=dict(spec.written_paths),
         createdAt=old["createdAt"] if keep else now,
         updatedAt=now,
         dockerfilePath=str(spec.dockerfile_path) if spec.dockerfile_path else None,
