@@ -299,17 +299,14 @@ class RenderLocalApp(App):
         self.command(lambda: self.plane.deploy(service.id, DeployTrigger.MANUAL), started)
 
     def toggle_suspend(self, service) -> None:
-        if not service.runs:
-            self.notify(f"{service.name} is a cron job: it has no instances to suspend", severity="warning")
-            return
         if service.suspended:
+            said = "it runs on its schedule again" if not service.runs else "its last live build is deployed again"
             self.command(lambda: self.plane.resume(service.id),
-                         lambda _deploy: self.notify(f"{service.name}: resumed; its last live build is deployed again",
-                                                     title="Resume"))
+                         lambda _deploy: self.notify(f"{service.name}: resumed; {said}", title="Resume"))
         else:
+            said = "it does not run on its schedule until resumed" if not service.runs else "its running jobs go on"
             self.command(lambda: self.plane.suspend(service.id),
-                         lambda _service: self.notify(f"{service.name}: suspended; its running jobs go on",
-                                                      title="Suspend"))
+                         lambda _service: self.notify(f"{service.name}: suspended; {said}", title="Suspend"))
 
     def down(self) -> None:
         self.command(lambda: self.plane.down(),

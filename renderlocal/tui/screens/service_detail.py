@@ -24,10 +24,10 @@ RECENT_JOBS = 50
 
 def service_state(service: Service, deploys: list[Deploy]) -> Text:
     """What the service is doing now, in a word or two."""
-    if service.type == "cron":
-        return Text("on schedule" if service.lastSuccessfulBuildId else "not built", style="dim")
     if service.suspended:
         return Text("⏸ suspended", style="bold #ffaf00")
+    if service.type == "cron":
+        return Text("on schedule" if service.lastSuccessfulBuildId else "not built", style="dim")
     latest = deploys[0] if deploys else None
     if latest is not None and not latest.final:
         return Text("⚙ deploying", style="bold #000000 on #5fd7ff")
