@@ -6,6 +6,13 @@ import threading
 
 from renderlocal.core.logstore import TS_LEN, LogStore, normalize_ts, ts_now
 
+# The longest line a log holds: a longer one is split into several lines of exactly this many
+# bytes, counted from its start, and a last shorter one; no byte is dropped. It bounds what a
+# stream holds in memory and what a reader must read to reach the next line (one 148 MB line made
+# capture quadratic and `GET /v1/logs` slow). Docker's log drivers cut at 16 KiB; 1 MiB keeps the
+# lines programs really print (a large JSON record, a long stack trace) whole.
+MAX_LINE_BYTES = 1 << 20
+
 class LogCapture:
     """Copies a container's stdout and stderr into the job's log file, line by line.
 
@@ -14,7 +21,9 @@ class LogCapture:
     A job adopted after a crash (or read once by a short-lived CLI) is caught up
     from the engine's log API instead, skipping as many lines per stream as the
     file already holds. Docker's log API splits lines over 16 KiB into partial
-    frames without a newline; they are joined back into one line.
+    frames without a newline; they are joined back. Both paths cut lines with a
+    ``LineCutter``, so a line is split at the same bytes either way and the count
+    of lines in the file is a resume point for the catch-up.
     """
 
     def __init__(self, api, logs: LogStore, job_id: str, container_id: str, attached=None):
@@ -45,52 +54,117 @@ class LogCapture:
         self.writer.close()
 
     def _copy_attached(self) -> None:
-        carry = {1: b"", 2: b""}
+        cutters = {1: LineCutter(), 2: LineCutter()}
         for frames in _frames_of(self.attached):
             stamp_now = ts_now().encode()
             out = []
             for kind, chunk in frames:
-                kind = kind if kind in carry else 1
-                *lines, carry[kind] = (carry[kind] + chunk).split(b"\n")
+                kind = kind if kind in cutters else 1
                 name = _STREAM_NAMES[kind]
-                out.extend(b"%s %s %s\n" % (stamp_now, name, line) for line in lines)
+                out.extend(b"%s %s %s\n" % (stamp_now, name, line) for line in cutters[kind].feed(chunk))
             if out:
                 self.writer.write_raw(b"".join(out))
         stamp_now = ts_now().encode()
-        for kind, rest in carry.items():
-            if rest:
+        for kind, cutter in cutters.items():
+            rest = cutter.rest()
+            if rest is not None:
                 self.writer.write_raw(b"%s %s %s\n" % (stamp_now, _STREAM_NAMES[kind], rest))
 
     def _copy_logs(self, follow: bool) -> None:
+        """Copy the engine's log, skipping the lines the file holds. A line still open when the
+        stream ends is written only by a final (non-follow) read: after a follow the catch-up
+        reads it whole, and it must not be counted as written in two parts."""
         skip = self.writer.line_counts()  # it flushes first: lines still buffered count too
         skip = {1: skip.get("stdout", 0), 2: skip.get("stderr", 0)}
-        partial = {1: [], 2: []}  # per stream: pieces of a long line
-        partial_ts: dict[int, bytes | None] = {1: None, 2: None}
-        frames_iter = _frames_of(_log_request(self.api, self.container_id, follow))
-        for frames in frames_iter:
+        cutters = {1: LineCutter(), 2: LineCutter()}
+        last_ts = {1: b"1970-01-01T00:00:00.000000000Z", 2: b"1970-01-01T00:00:00.000000000Z"}
+        for frames in _frames_of(_log_request(self.api, self.container_id, follow)):
             out = []
             for kind, frame in frames:
-                kind = kind if kind in partial else 1
+                kind = kind if kind in cutters else 1
                 ts_raw, _, message = frame.partition(b" ")
                 ts = ts_raw if len(ts_raw) == TS_LEN else _normalized(ts_raw)
                 if ts is None:  # not a timestamped frame: keep the bytes anyway
-                    ts, message = partial_ts[kind] or b"1970-01-01T00:00:00.000000000Z", frame
-                if not message.endswith(b"\n"):  # a partial frame of a long line
-                    partial_ts[kind] = partial_ts[kind] or ts
-                    partial[kind].append(message)
-                    continue
-                if partial[kind]:
-                    ts, message = partial_ts[kind], b"".join(partial[kind]) + message
-                    partial[kind], partial_ts[kind] = [], None
-                if skip[kind] > 0:  # already in the file
-                    skip[kind] -= 1
-                    continue
-                out.append(b"%s %s %s" % (ts, _STREAM_NAMES[kind], message))
+                    ts, message = last_ts[kind], frame
+                last_ts[kind] = ts
+                cutter = cutters[kind]
+                if cutter.between_lines and len(message) <= MAX_LINE_BYTES and message.endswith(b"\n"):
+                    lines = (message[:-1],)  # the common case: one whole short line per frame
+                else:  # a partial frame of a long line (no newline), or its end
+                    lines = cutter.feed(message)
+                for line in lines:  # a line gets the time of the frame that completes it
+                    if skip[kind] > 0:  # already in the file
+                        skip[kind] -= 1
+                    else:
+                        out.append(b"%s %s %s\n" % (ts, _STREAM_NAMES[kind], line))
             if out:
                 self.writer.write_raw(b"".join(out))
-        for kind, pieces in partial.items():
-            if pieces and skip[kind] <= 0:
-                self.writer.write_raw(b"%s %s %s\n" % (partial_ts[kind], _STREAM_NAMES[kind], b"".join(pieces)))
+        if follow:
+            return
+        for kind, cutter in cutters.items():
+            rest = cutter.rest()
+            if rest is not None and skip[kind] <= 0:
+                self.writer.write_raw(b"%s %s %s\n" % (last_ts[kind], _STREAM_NAMES[kind], rest))
+
+
+class LineCutter:
+    """One stream's bytes, in chunks of any size, as its log lines (without newlines).
+
+    A line ends at a newline; a line longer than MAX_LINE_BYTES is cut into pieces of
+    exactly MAX_LINE_BYTES from its start, each given out as soon as it is full (so a
+    stream holds less than one piece), then its shorter rest at the newline. A newline
+    right after a full piece ends the line without adding an empty one.
+    """
+
+    def __init__(self):
+        self.pending = bytearray()  # the open line's bytes not yet given out, fewer than the cap
+        self.cut = False  # the open line already gave out a full piece
+
+    @property
+    def between_lines(self) -> bool:
+        return not self.pending and not self.cut
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if b"\n" not in data:
+            self.pending += data
+            return self._full_pieces()
+        first, *whole, last = data.split(b"\n")
+        self.pending += first
+        lines = self._full_pieces()
+        if self.pending or not self.cut:
+            lines.append(bytes(self.pending))
+        self.pending.clear()
+        self.cut = False
+        if len(data) <= MAX_LINE_BYTES or all(len(line) <= MAX_LINE_BYTES for line in whole):
+            lines.extend(whole)
+        else:
+            lines.extend(piece for line in whole for piece in _pieces(line))
+        self.pending += last
+        return lines + self._full_pieces()
+
+    def rest(self) -> bytes | None:
+        """The open line's last bytes when the stream ends without a newline, if any."""
+        if not self.pending:
+            return None
+        rest = bytes(self.pending)
+        self.pending.clear()
+        self.cut = False
+        return rest
+
+    def _full_pieces(self) -> list[bytes]:
+        pieces = []
+        while len(self.pending) >= MAX_LINE_BYTES:
+            pieces.append(bytes(self.pending[:MAX_LINE_BYTES]))
+            del self.pending[:MAX_LINE_BYTES]
+            self.cut = True
+        return pieces
+
+
+def _pieces(line: bytes) -> list[bytes]:
+    """A whole line as LineCutter gives it out: cut every MAX_LINE_BYTES, never an empty tail."""
+    if not line:
+        return [line]
+    return [line[start : start + MAX_LINE_BYTES] for start in range(0, len(line), MAX_LINE_BYTES)]
 
 
 _STREAM_NAMES = {1: b"stdout", 2: b"stderr"}
