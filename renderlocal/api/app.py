@@ -9,15 +9,19 @@ shapes the answer; none of them knows how jobs run.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import secrets
 import sys
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -25,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from renderlocal.api import params
 from renderlocal.api.openapi import openapi_document
+from renderlocal.api.server import is_loopback
 from renderlocal.core.clock import parse_rfc3339
 from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import looks_like_id
@@ -37,6 +42,9 @@ UNAUTHORIZED = "missing or invalid token: send Authorization: Bearer <token> (re
 FOLLOW_POLL_SECONDS = 0.2
 EVENTS_WAIT_MAX_SECONDS = 60.0
 EVENTS_SLICE_SECONDS = 0.25  # how soon a long-poll notices its server is stopping
+BODY_LIMIT_BYTES = 1024 * 1024  # Render's bodies are small; a bigger one is refused before it is held in memory
+BODY_LIMIT = "1 MiB"
+INTERNAL_ERROR = "render-local failed on this request; the server's stderr has the details"
 # How each kind of core error answers (anything else: 400).
 STATUS_OF_KIND = {"bad_request": 400, "not_found": 404, "conflict": 409, "blueprint_error": 400,
                   "engine_unavailable": 503, "control_plane_unavailable": 503, "data_store_unavailable": 503,
@@ -52,7 +60,118 @@ def error_of(exc: RenderLocalError) -> JSONResponse:
     return error(STATUS_OF_KIND.get(exc.kind, 400), exc.kind, str(exc), exc.field)
 
 
-def create_app(plane, token: str) -> Starlette:
+def host_of_header(value: str) -> str | None:
+    """The host a Host header names, lowercased and without its port or IPv6 brackets; None if malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, bracket, port = value[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return None
+        port = port.removeprefix(":")
+    else:
+        name, _, port = value.partition(":")
+    if not name or (port and not (port.isascii() and port.isdigit())):
+        return None
+    return name
+
+
+def host_check(served_host: str):
+    """A test of host names (from Host or Origin): loopback names always, the host serve was given too.
+    Serving on every interface (0.0.0.0, ::) was asked for by name: any Host is then answered."""
+    served = served_host.strip("[]").lower()
+    try:
+        everywhere = served == "" or ipaddress.ip_address(served).is_unspecified
+    except ValueError:
+        everywhere = False
+
+    def allowed(name: str | None) -> bool:
+        return everywhere or (name is not None and (is_loopback(name) or name == served))
+
+    return allowed
+
+
+class RequestGuard:
+    """ASGI middleware in front of every route.
+
+    A web page can make a browser send requests here by rebinding its own name to 127.0.0.1 (DNS
+    rebinding): those requests carry the page's name in ``Host``, so only this server's names are
+    answered. A page of another origin can open a WebSocket or send a POST without rebinding: browsers
+    send ``Origin`` with both and tools send none, so an ``Origin`` that is not this server is refused.
+    Both are 403 before authentication: a leaked token does not help such a page. A body is read up to
+    ``BODY_LIMIT_BYTES``: a bigger one is a 400 before it is held in memory.
+    """
+
+    def __init__(self, app, served_host: str):
+        self.app = app
+        self.allowed = host_check(served_host)
+        self.served_host = served_host
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        refusal = self.refusal(headers)
+        if refusal is not None:
+            return await self.deny(scope, receive, send, error(403, "forbidden", refusal))
+        if scope["type"] == "http":
+            length = headers.get("content-length", "")
+            if length.isascii() and length.isdigit() and int(length) > BODY_LIMIT_BYTES:
+                return await self.deny(scope, receive, send, error(400, "bad_request", too_large()))
+            receive = _capped(receive)
+        await self.app(scope, receive, send)
+
+    def refusal(self, headers: Headers) -> str | None:
+        names = "loopback names (127.0.0.1, localhost, [::1])" + (
+            "" if is_loopback(self.served_host) else f" and {self.served_host}")
+        host = headers.get("host")
+        if host is not None and not self.allowed(host_of_header(host)):
+            return (f"Host {host!r} is not this server's: render-local answers only {names}, so a web page "
+                    "that points its own name here reaches nothing")
+        origin = headers.get("origin")
+        if origin is not None and not self.allowed(_origin_host(origin)):
+            return (f"Origin {origin!r} is a web page's: render-local answers pages of {names} only "
+                    "(tools send no Origin)")
+        return None
+
+    @staticmethod
+    async def deny(scope, receive, send, response: JSONResponse) -> None:
+        if scope["type"] == "websocket":
+            await WebSocket(scope, receive, send).send_denial_response(response)
+        else:
+            await response(scope, receive, send)
+
+
+def _origin_host(origin: str) -> str | None:
+    try:
+        parts = urlsplit(origin.strip())
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        return None
+    return parts.hostname if parts.scheme in ("http", "https", "ws", "wss") else None
+
+
+def too_large() -> str:
+    return f"the body is larger than {BODY_LIMIT} ({BODY_LIMIT_BYTES} bytes), the most render-local reads"
+
+
+def _capped(receive):
+    """``receive`` that refuses a body past the limit as it streams in (one sent without Content-Length)."""
+    seen = 0
+
+    async def capped():
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > BODY_LIMIT_BYTES:
+                raise InvalidInput(too_large())  # inside a route's read: api() answers it as a 400
+        return message
+
+    return capped
+
+
+def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
+    """The API of a started control plane; ``host``: the one serve listens on (its name is answered too)."""
     state = plane.state
 
     def authorized(headers) -> bool:
@@ -80,9 +199,14 @@ def create_app(plane, token: str) -> Starlette:
         """The body as JSON, whatever Content-Type says (Render answers no 415; a client that leaves
         the header out is still understood)."""
         try:
-            return json.loads(await request.body() or b"null")
+            body = json.loads(await request.body() or b"null")
+        except RecursionError:
+            raise InvalidInput(f"the body is nested too deeply: at most {params.MAX_BODY_DEPTH} levels of arrays "
+                               "and objects") from None
         except ValueError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        params.plain_json(body)  # before any handler stores or runs a part of it
+        return body
 
     def service_of(request: Request):
         plane.refresh()  # the blueprint as it is now
@@ -434,11 +558,13 @@ def create_app(plane, token: str) -> Starlette:
         changes were missed (another control plane, or too many), reload everything."""
         query = request.query_params
         feed = plane.changes
-        try:
-            after = int(params.one(query, "after") or feed.seq)
-            timeout = min(float(params.one(query, "timeout") or 0), EVENTS_WAIT_MAX_SECONDS)
-        except ValueError:
-            raise InvalidInput("after must be a whole number and timeout a number of seconds") from None
+        raw_after, raw_timeout = params.one(query, "after"), params.one(query, "timeout")
+        after = feed.seq if not raw_after else params.whole_number(raw_after)
+        timeout = 0.0 if not raw_timeout else params.seconds_of(raw_timeout)
+        if after is None or timeout is None:
+            raise InvalidInput(f"after must be a whole number and timeout a number of seconds, not "
+                               f"{raw_after!r} and {raw_timeout!r}")
+        timeout = min(timeout, EVENTS_WAIT_MAX_SECONDS)
         epoch = params.one(query, "epoch")
         if (epoch is not None and epoch != feed.epoch) or after > feed.seq:
             return JSONResponse({"epoch": feed.epoch, "seq": feed.seq, "reset": True, "changes": []})
@@ -587,8 +713,10 @@ def create_app(plane, token: str) -> Starlette:
             return error(404, "not_found", f"no route {request.method} {request.url.path} (GET /openapi.json lists them)")
         return error(exc.status_code, "error", exc.detail or "error")
 
-    async def any_error(request: Request, exc: Exception):
-        return error(500, "internal_error", f"render-local failed: {type(exc).__name__}: {exc}")
+    async def any_error(_request: Request, exc: Exception):
+        # Starlette raises it again after this answer: uvicorn logs it, with its traceback, on stderr.
+        # The answer says nothing of it: exception text can hold paths, env values or stored data.
+        return error(500, "internal_error", INTERNAL_ERROR)
 
     routes = [
         Route("/v1/services", api(list_services), methods=["GET"]),
@@ -642,7 +770,8 @@ def create_app(plane, token: str) -> Starlette:
         Route("/local/log-stream/services/{service_id}", api(set_log_stream_service), methods=["PUT"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: any_error})
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: any_error},
+                     middleware=[Middleware(RequestGuard, served_host=host)])
 
 
 KINDS_OF_ID = {"bld-": "build", "job-": "job", "dep-": "deploy", "srv-": "service", "crn-": "service"}

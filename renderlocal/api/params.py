@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from renderlocal.core.clock import parse_rfc3339, utcnow
+from renderlocal.core.clock import OutOfRange, parse_rfc3339, utcnow
 from renderlocal.core.errors import InvalidInput
+
+MAX_BODY_DEPTH = 32  # Render's bodies are a few levels deep; this bounds every walk over one
+# The longest timeout or cancel grace a job may ask for: a deadline this far ahead is still a time.
+MAX_JOB_SECONDS = 100 * 365 * 86_400
 
 TIME_FILTERS = {
     "createdBefore": ("createdAt", "<"), "createdAfter": ("createdAt", ">"),
@@ -22,13 +26,30 @@ def one(query, name: str) -> str | None:
     return values[0] if values else None
 
 
+def whole_number(raw: str, max_digits: int = 18) -> int | None:
+    """``raw`` as a whole number written in ASCII digits, else None (``int()`` also reads ``٣``,
+    ``1_000`` and `` 7``, and raises past 4,300 digits)."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
+        return int(raw)
+    return None
+
+
+def seconds_of(raw: str) -> float | None:
+    """``raw`` as a number of seconds in ASCII (``1``, ``2.5``), else None (``float()`` also reads ``nan``,
+    ``inf`` and ``٣``)."""
+    if re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", raw):
+        return float(raw)
+    return None
+
+
 def limit_of(query, default: int = 20, maximum: int = 100) -> int:
     raw = one(query, "limit")
     if raw is None:
         return default
-    if not re.fullmatch(r"\d+", raw) or not 1 <= int(raw) <= maximum:
-        raise InvalidInput(f"limit must be a whole number from 1 to {maximum}, not {raw!r}")
-    return int(raw)
+    number = whole_number(raw)
+    if number is None or not 1 <= number <= maximum:
+        raise InvalidInput(f"limit must be a whole number from 1 to {maximum}, not {raw!r}", field="limit")
+    return number
 
 
 def time_of(query, name: str) -> datetime | None:
@@ -37,8 +58,12 @@ def time_of(query, name: str) -> datetime | None:
         return None
     try:
         return parse_rfc3339(raw)
+    except OutOfRange:
+        raise InvalidInput(f"{name} {raw!r} is out of range: in UTC it falls outside years 1 to 9999",
+                           field=name) from None
     except ValueError:
-        raise InvalidInput(f"{name} must be an ISO 8601 timestamp such as 2026-01-02T03:04:05Z, not {raw!r}") from None
+        raise InvalidInput(f"{name} must be an ISO 8601 timestamp such as 2026-01-02T03:04:05Z, not {raw!r}",
+                           field=name) from None
 
 
 def job_time_filter(query):
@@ -71,7 +96,7 @@ def statuses_of(query) -> list[str] | None:
     return [s.strip() for value in raw for s in value.split(",") if s.strip()]
 
 
-_FRACTION = re.compile(r"T\d\d:\d\d:\d\d[.,](\d+)")
+_FRACTION = re.compile(r"T[0-9]{2}:[0-9]{2}:[0-9]{2}[.,]([0-9]+)")
 
 
 def log_time_of(query, name: str) -> str | None:
@@ -103,7 +128,11 @@ def log_window(query) -> tuple[str, str]:
     end = log_time_of(query, "endTime") or log_ts(utcnow())
     start = log_time_of(query, "startTime")
     if start is None:
-        start = log_ts(parse_rfc3339(end[:26] + "Z") - timedelta(hours=1))[:26] + end[26:]  # same nanoseconds
+        try:
+            start = log_ts(parse_rfc3339(end[:26] + "Z") - timedelta(hours=1))[:26] + end[26:]  # same nanoseconds
+        except OverflowError:
+            raise InvalidInput(f"endTime {one(query, 'endTime')!r} is within an hour of year 1: the default "
+                               "startTime, an hour before it, is no time; give startTime too", field="endTime") from None
     if start > end:
         raise InvalidInput("startTime must not be after endTime")
     return start, end
@@ -119,8 +148,9 @@ def text_matcher(values: list[str]):
         if len(raw) > 1 and raw.startswith("/") and raw.endswith("/"):
             try:
                 patterns.append(re.compile(raw[1:-1]))
-            except re.error as exc:
-                raise InvalidInput(f"text {raw!r} is not a valid regular expression: {exc}") from None
+            except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999}; ((((... a thousand deep
+                detail = exc if isinstance(exc, re.error) else "too large or too deeply nested"
+                raise InvalidInput(f"text {raw!r} is not a valid regular expression: {detail}", field="text") from None
         else:
             patterns.append(re.compile(".*".join(re.escape(part) for part in raw.split("*")), re.IGNORECASE))
     if not patterns:
@@ -156,7 +186,21 @@ def job_body(body) -> dict:
     secrets = body.get("syncFalseEnvVars")
     return {"start_command": command, "plan_id": plan_id, "env": _key_values(body, "envVars"),
             "secrets": None if secrets is None else dict((item["key"], item["value"]) for item in _key_values(body, "syncFalseEnvVars")),
-            "timeout_seconds": body.get("timeoutSeconds"), "cancel_grace": body.get("cancelGraceSeconds")}
+            "timeout_seconds": _job_seconds(body, "timeoutSeconds"),
+            "cancel_grace": _job_seconds(body, "cancelGraceSeconds")}
+
+
+def _job_seconds(body: dict, name: str):
+    """timeoutSeconds or cancelGraceSeconds as given (the jobs code checks the minimum), refused here
+    when it is no ASCII number or too large for a deadline computed from it."""
+    value = body.get(name)
+    if isinstance(value, str) and value != "":
+        if whole_number(value) is None:
+            raise InvalidInput(f"{name} must be a whole number of seconds in ASCII digits, not {value!r}", field=name)
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_JOB_SECONDS:
+        raise InvalidInput(f"{name} must be at most {MAX_JOB_SECONDS} (100 years), not {value}", field=name)
+    return body.get(name)
 
 
 def _key_values(body: dict, name: str) -> list[dict] | None:
@@ -169,6 +213,43 @@ def _key_values(body: dict, name: str) -> list[dict] | None:
         if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("value"), str)):
             raise InvalidInput(f'each {name} entry must be {{"key": string, "value": string}}, not {item!r}', field=name)
     return items
+
+
+def plain_json(body, max_depth: int = MAX_BODY_DEPTH) -> None:
+    """Refuse a parsed body that storage, answers or the engine cannot take: nested deeper than
+    ``max_depth``, or a string (a value or a key) holding a lone surrogate (JSON's ``\\ud800``
+    escape parses, but no UTF-8 file or answer can hold it) or a NUL (which ends a C string: an env
+    var or a command the engine gets would be cut or refused). Iterative: any depth is safe to walk."""
+    pending = [(body, "", 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > max_depth:
+            raise InvalidInput(f"the body is nested too deeply: at most {max_depth} levels of arrays and objects",
+                               field=_top(path))
+        if isinstance(value, str):
+            _plain_text(value, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _plain_text(key, f"a key of {path or 'the body'}")
+                pending.append((item, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+
+
+def _plain_text(text: str, where: str) -> None:
+    if "\x00" in text:
+        problem = "a NUL byte (\\u0000)"
+    elif any("\ud800" <= char <= "\udfff" for char in text):  # json.loads never pairs them: each is lone
+        problem = "a lone surrogate (\\ud800-\\udfff), which is not text"
+    else:
+        return
+    raise InvalidInput(f"{where or 'the body'} holds {problem}", field=_top(where))
+
+
+def _top(path: str) -> str | None:
+    """The body's top-level field a path is under (``envVars[0].value``: ``envVars``)."""
+    name = re.split(r"[.\[]", path.removeprefix("a key of "), maxsplit=1)[0]
+    return name if name and name != "the body" else None
 
 
 def bool_body(body, name: str) -> bool:

@@ -127,13 +127,13 @@ class ServerHandle:
         self.sock.close()
 
 
-def _server(plane, token: str):
+def _server(plane, token: str, host: str):
     import uvicorn
 
     from renderlocal.api.app import create_app
 
     ws = "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
-    app = create_app(plane, token)
+    app = create_app(plane, token, host)  # requests must name this host (or a loopback name)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws=ws, timeout_graceful_shutdown=5,
                                            timeout_keep_alive=KEEP_ALIVE_SECONDS))
     app.state.stopping = lambda: server.should_exit  # long-polls answer at once instead of holding the shutdown
@@ -145,7 +145,7 @@ def start_in_thread(plane, host: str = "127.0.0.1", port: int = 0) -> ServerHand
     warn_if_exposed(host)
     sock = bind(host, port)
     token = load_or_create_token(plane.data_dir)
-    server = _server(plane, token)
+    server = _server(plane, token, host)
     server.install_signal_handlers = lambda: None  # older uvicorn: the main thread's owner handles signals
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="api-server", daemon=True)
     thread.start()
@@ -192,7 +192,7 @@ def serve(plane, host: str = "127.0.0.1", port: int = 8000, idle_exit: float | N
     except BaseException:
         sock.close()
         raise
-    server = _server(plane, load_or_create_token(plane.data_dir))
+    server = _server(plane, load_or_create_token(plane.data_dir), host)
     url = base_url(host, sock.getsockname()[1])
     if idle_exit is not None:  # uvicorn loads config.app when it runs: wrap it before
         activity = server.config.app = ActivityClock(server.config.app)
