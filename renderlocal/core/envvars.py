@@ -21,7 +21,7 @@ def parse_env_overrides(pairs) -> dict[str, str]:
             key, value = item["key"], item["value"]
         else:
             raise InvalidInput(f"env override {item!r} must be an object with string 'key' and 'value'", field="envVars")
-        if not _ENV_KEY.match(key):
+        if not _ENV_KEY.fullmatch(key):  # `$` alone would let a trailing newline through
             raise InvalidInput(f"env var name {key!r} is invalid: use letters, digits and _, not starting with a digit",
                                field="envVars")
         env[key] = value

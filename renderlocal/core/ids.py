@@ -14,6 +14,6 @@ def new_id(prefix: str) -> str:
 
 
 def looks_like_id(text: str, prefix: str | None = None) -> bool:
-    if not ID_PATTERN.match(text):
+    if not ID_PATTERN.fullmatch(text):  # `$` alone would let a trailing newline through
         return False
     return prefix is None or text.startswith(prefix + "-")
