@@ -37,6 +37,17 @@ class Plan:
         return int(self.cpu * 1_000_000_000)
 
     @property
+    def pids_limit(self) -> int:
+        """How many processes and threads a container of this plan may run at once.
+
+        One per MiB of memory (512 on Starter, 2048 on Standard), at most 4096: each needs
+        a kernel stack and usually a thread stack, so memory runs short near that count
+        anyway, it leaves room for a JVM's hundreds of threads or a pool of workers, and a
+        fork bomb stops far below a host's pid_max (32768 by default).
+        """
+        return min(self.memory_mb, 4096)
+
+    @property
     def memory_text(self) -> str:
         return f"{self.memory_mb // 1024} GB" if self.memory_mb >= 1024 else f"{self.memory_mb} MB"
 

@@ -235,7 +235,7 @@ class Deployer:
             deploy.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + service.preDeployCommand],
             environment=self._env(service, f"{service.id}-predeploy") | {"TINI_KILL_PROCESS_GROUP": "1"},
             name=f"render-local-{deploy.id}-predeploy", init=True, detach=True,
-            mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
+            **self.engine.limits(plan, deploy.image, bounded_log=False),  # its log is read from the engine's
             labels={LABEL: "pre-deploy", label("data-dir"): str(self.data_dir), label("deploy-id"): deploy.id,
                     label("service-id"): service.id},
             **self.network.join(),
@@ -267,7 +267,7 @@ class Deployer:
         container = engine.containers.create(
             deploy.image, name=instance_name(instance_id), detach=True, init=True,
             environment=self._env(service, instance_id) | {"TINI_KILL_PROCESS_GROUP": "1"},
-            mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
+            **self.engine.limits(plan, deploy.image, bounded_log=False),  # its log is read from the engine's
             restart_policy={"Name": "unless-stopped"},  # a crashed instance restarts, as on Render
             labels={LABEL: "instance", label("data-dir"): str(self.data_dir), label("service-id"): service.id,
                     label("deploy-id"): deploy.id, label("instance-id"): instance_id},

@@ -66,6 +66,12 @@ class Engine:
         """The SDK's low-level client."""
         return self.client.api
 
+    def limits(self, plan, image: str, bounded_log: bool = True) -> dict:
+        """The ``containers.create`` arguments that bound a container of ``plan``: see container_limits.py."""
+        from renderlocal.executor.container_limits import container_limits
+
+        return container_limits(self.client, plan, image, bounded_log)
+
     def volume(self, name: str, data_dir, purpose: str) -> str:
         """A named volume, created labelled with its data dir (so a clean-up can find it) unless it
         exists; its data outlives containers, ``down`` and crashes. Returns its name."""

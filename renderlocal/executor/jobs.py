@@ -302,7 +302,7 @@ class JobSupervision:
                     job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
                     environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id), detach=True,
                     init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
-                    mem_limit=plan.memory_bytes, memswap_limit=plan.memory_bytes, nano_cpus=plan.nano_cpus,
+                    **self.engine.limits(plan, job.image),  # memory, CPU, processes, privileges, engine log
                     labels=job_labels(job, self.runner.data_dir),
                     **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
                 )
