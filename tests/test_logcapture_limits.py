@@ -32,8 +32,8 @@ def repeat(char: str, count: int) -> str:
 # Per stream: short lines around long ones, a line of exactly the cap, an empty line, and a
 # last line with no newline; stdout and stderr are written at once, so their bytes interleave.
 MIXED = "\n".join([
-    f"(echo a1; {repeat('x', 3 * CAP + CAP // 2)}; echo; echo a2; {repeat('y', CAP)}; echo; echo; echo a3; "
-    f"{repeat('z', CAP + 5)}) &",
+    (f"(echo a1; {repeat('x', 3 * CAP + CAP // 2)}; echo; echo a2; {repeat('y', CAP)}; echo; echo; echo a3; "
+     f"{repeat('z', CAP + 5)}) &"),
     f"(echo b1 >&2; {repeat('p', 2 * CAP + 1)} >&2; echo >&2; {repeat('q', CAP - 1)} >&2; echo >&2; echo b2 >&2) &",
     "wait",
 ])
