@@ -220,7 +220,7 @@ def test_a_lost_job_record_is_rebuilt_from_its_container(built, started):
 
 def test_a_job_whose_container_was_made_just_before_a_crash_is_taken_over(plane, engine):
     """A crash between the container's creation and its id being saved: the next launch finds it by name."""
-    from renderlocal.executor.jobs import container_name
+    from renderlocal.executor.jobs import container_name, job_labels
 
     job = plane.jobs.wait(plane.create_job("box", "echo first").id)
     record = plane.state.get_job(job.id)
@@ -229,13 +229,81 @@ def test_a_job_whose_container_was_made_just_before_a_crash_is_taken_over(plane,
     orphan = Job(id="job-" + "c" * 20, serviceId=record.serviceId, startCommand="echo taken-over", planId=record.planId,
                  createdAt=stamp(), buildId=record.buildId, image=record.image, env=record.env, engine=plane.engine.id)
     made = engine.containers.create(record.image, entrypoint=["/bin/sh", "-c"], command=["echo taken-over"],
-                                    name=container_name(orphan.id), init=True)
+                                    name=container_name(orphan.id), init=True,
+                                    labels=job_labels(orphan, plane.data_dir))  # as launch labels it
     plane.state.job_store.insert(orphan.to_doc())
     assert orphan.id in plane.recover()
     ended = plane.jobs.wait(orphan.id, timeout=60)
     assert ended.status == "succeeded" and ended.containerId == made.id
     assert log_of(plane, orphan.id) == ["taken-over"]
     assert [c for c in engine.containers.list(all=True) if c.name == container_name(orphan.id)] == []
+
+
+def _forged_job_container(engine, plane, job_id: str, name: str | None = None):
+    """A container anyone on the engine could start: a job's labels, this data dir's path, no proof."""
+    service = plane.get_service("box")
+    labels = {"render-local": "job", "render-local.data-dir": str(plane.data_dir), "render-local.job-id": job_id,
+              "render-local.service-id": service.id, "render-local.build-id": service.lastSuccessfulBuildId,
+              "render-local.plan-id": service.planId, "render-local.created-at": "2026-01-01T00:00:00.000000+00:00"}
+    container = engine.containers.create("busybox:1.36", ["sh", "-c", "echo forged"], labels=labels, name=name)
+    container.start()
+    return container
+
+
+def test_a_forged_job_container_is_not_recorded_billed_or_removed(plane, engine, capfd):
+    forged = [_forged_job_container(engine, plane, "job-" + "f" * 20),
+              _forged_job_container(engine, plane, "job-../../x")]  # an id that would escape the store
+    try:
+        assert plane.recover() == []
+        assert [j.id for j in plane.state.list_jobs()] == []  # nothing recorded, so nothing billed
+        assert "job-" + "f" * 20 not in [j.id for j in plane.state.unsettled_jobs()]
+        for container in forged:
+            container.reload()  # still there: not ours to remove
+        said = capfd.readouterr().err
+        assert said.count("without this data dir's proof") == 2
+        plane.recover()
+        assert "without this data dir's proof" not in capfd.readouterr().err  # said once
+    finally:
+        for container in forged:
+            container.remove(force=True)
+
+
+def test_a_container_in_the_way_of_a_job_is_refused_not_taken_over(plane, engine):
+    from renderlocal.core.models import Job, stamp
+    from renderlocal.executor.jobs import container_name
+
+    job_id = "job-" + "d" * 20
+    forged = _forged_job_container(engine, plane, job_id, name=container_name(job_id))
+    try:
+        record = plane.state.get_job(plane.jobs.wait(plane.create_job("box", "true").id).id)
+        plane.state.job_store.insert(Job(id=job_id, serviceId=record.serviceId, startCommand="echo mine",
+                                         planId=record.planId, createdAt=stamp(), buildId=record.buildId,
+                                         image=record.image, env=record.env, engine=plane.engine.id).to_doc())
+        plane.recover()
+        ended = plane.jobs.wait(job_id, timeout=60)
+        assert ended.status == "failed" and "did not make" in ended.failureReason["message"]
+        forged.reload()  # left alone
+    finally:
+        forged.remove(force=True)
+
+
+def test_a_job_whose_container_is_removed_while_it_runs_is_lost(plane, engine):
+    job = plane.create_job("box", "echo started; sleep 60")
+    running = wait_for_status(plane, job.id, "running")
+    deadline = time.monotonic() + 30
+    while "started" not in log_of(plane, job.id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine.containers.get(running.containerId).remove(force=True)  # docker rm -f
+    ended = plane.jobs.wait(job.id, timeout=60)
+    assert ended.status == "failed" and ended.failureReason["type"] == "lost", ended.failureReason
+    assert "removed" in ended.failureReason["message"] and log_of(plane, job.id) == ["started"]
+
+
+def wait_for_status(plane, job_id: str, status: str, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while (job := plane.state.get_job(job_id)).status != status and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return job
 
 
 def test_twenty_jobs_in_parallel_keep_their_own_logs(plane):

@@ -11,6 +11,7 @@ that starts after a crash adopts every unfinished job from those
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -20,7 +21,7 @@ from typing import Callable
 from renderlocal.core.clock import parse_stored, utcnow
 from renderlocal.core.envvars import parse_env_overrides
 from renderlocal.core.errors import InvalidInput
-from renderlocal.core.ids import new_id
+from renderlocal.core.ids import looks_like_id, new_id
 from renderlocal.core.job_limits import (DEFAULT_GRACE_SECONDS, DEFAULT_TIMEOUT_SECONDS, cancel_grace_seconds,
                                           job_timeout_seconds, seconds_setting)
 from renderlocal.core.jobstore import JobStore
@@ -31,11 +32,14 @@ from renderlocal.core.plans import plan_for_job
 from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
 from renderlocal.executor.logcapture import LogCapture, attach
 from renderlocal.executor.network import PrivateNetwork
+from renderlocal.executor.ownership import ContainerProof
 
 # On cancel every process of the command gets SIGTERM (docker-init signals the
 # process group); the shell then waits for its child to finish handling it and
 # exits instead of going on to the command's next step.
 CANCELABLE = "trap 'exit 143' TERM; "
+ENGINE_RETRY_SECONDS = 1.0  # how often a job's supervisor asks an engine that went away
+REMOVAL_GRACE_SECONDS = 0.5  # how long a killed container may take to vanish under docker rm -f
 
 
 def container_name(job_id: str) -> str:
@@ -43,8 +47,9 @@ def container_name(job_id: str) -> str:
 
 
 def job_labels(job: Job, data_dir: Path) -> dict[str, str]:
-    """What a job's container says it is: enough to rebuild its record if the store is lost."""
-    return {
+    """What a job's container says it is: enough to rebuild its record if the store is lost,
+    and the proof that this data dir made it (``ownership.py``)."""
+    return ContainerProof(data_dir).labels("job", job.id) | {
         LABEL: "job",
         label("data-dir"): str(data_dir),
         label("job-id"): job.id,
@@ -115,6 +120,8 @@ class JobRunner:
         self.network = network
         self.prepare = prepare  # starts what the service's env needs (its databases) before a job runs
         self.records = JobRecords(jobs)
+        self.proof = ContainerProof(data_dir)
+        self._foreign: set[str] = set()  # containers already said to be someone else's
         self._supervised: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
 
@@ -255,7 +262,7 @@ class JobRunner:
         for container in containers:
             labels = container.labels
             job_id = labels.get(label("job-id"))
-            if not job_id or self.store.get(job_id) is not None:
+            if not self.ours(container, job_id) or self.store.get(job_id) is not None:
                 continue
             config = container.attrs["Config"]
             env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
@@ -274,6 +281,19 @@ class JobRunner:
             self.store.insert(job.to_doc())
 
 
+    def ours(self, container, job_id: str | None) -> bool:
+        """Whether the container is this data dir's job ``job_id`` (an id of a job's shape, and
+        the proof label of it); a foreign one is left alone and said once on stderr."""
+        if looks_like_id(job_id or "", "job") and self.proof.verify(container.labels, "job", job_id):
+            return True
+        if container.id not in self._foreign:
+            self._foreign.add(container.id)
+            print(f"render-local: container {container.name} ({container.id[:12]}) carries the labels of a job of "
+                  f"{self.data_dir} without this data dir's proof: left alone (not recorded, billed or removed)",
+                  file=sys.stderr, flush=True)
+        return False
+
+
 class JobSupervision:
     """Supervising one job to its end: launch it if nobody has, capture its log,
     enforce its timeout and cancel grace, record how it ended."""
@@ -283,6 +303,7 @@ class JobSupervision:
         self.records = runner.records
         self.job_id = job_id
         self.engine = runner.engine
+        self.engine_lost_at: str | None = None  # when the engine stopped answering while the job ran
 
     def launch(self, job: Job):
         """Create and start the job's container (the one place that does); a launch error fails
@@ -324,13 +345,18 @@ class JobSupervision:
         return records.mark_running(job.id, started), stream
 
     def _left_behind(self, job: Job):
-        """The job's container, if a crash came between its creation and its id being saved."""
+        """The job's container, if a crash came between its creation and its id being saved
+        (one under its name that this data dir did not make is refused, never taken over)."""
         try:
-            return self.engine.client.containers.get(container_name(job.id))
+            container = self.engine.client.containers.get(container_name(job.id))
         except Exception as exc:
             if is_not_found(exc):
                 return None
             raise
+        if not self.runner.ours(container, job.id):
+            raise InvalidInput(f"a container named {container.name} that render-local did not make is in the way; "
+                               "remove it (docker rm -f) and run the job again")
+        return container
 
 
     def run(self) -> None:
@@ -355,11 +381,49 @@ class JobSupervision:
         capture = LogCapture(self.engine.api, self.runner.logs, job.id, container.id, stream)
         capture.start_following()
         timed_out = self._wait_for_exit(job, container)
-        capture.join()
-        container.reload()
-        self._record_exit(job.id, container.attrs["State"], timed_out)
+        try:
+            capture.join()
+        except Exception as exc:  # removed before the catch-up read: what was captured is all there is
+            if not is_not_found(exc):
+                raise
+            capture.writer.close()
+        state = self._final_state(container, timed_out)
+        if state is None:
+            records.record_end(job.id, JobStatus.FAILED, None, {
+                "type": "lost", "message": "its container was removed while it ran (docker rm -f, or a prune)"})
+            records.update(job.id, logsComplete=True)
+            return
+        if self.engine_lost_at and state.get("ExitCode") != 0 and not records.get(job.id).cancelRequestedAt:
+            code = state.get("ExitCode")
+            records.record_end(job.id, JobStatus.FAILED, code, {
+                "type": "lost", "exitCode": code, "engineLostAt": self.engine_lost_at,
+                "message": f"the Docker engine stopped answering while it ran (from {self.engine_lost_at[:19]}Z); "
+                           f"its container ended with code {code} (an engine that stops stops its containers)"},
+                finished=_docker_time(state.get("FinishedAt")))
+        else:
+            self._record_exit(job.id, state, timed_out)
         records.update(job.id, logsComplete=True)
         self._remove(container)
+
+    def _final_state(self, container, timed_out: bool) -> dict | None:
+        """The stopped container's state, or None if someone removed it. ``docker rm -f`` kills
+        first and removes a moment later: a SIGKILL render-local did not send is looked at again."""
+        try:
+            container.reload()
+            state = container.attrs["State"]
+            if state.get("Status") in ("removing", "dead"):
+                return None
+            killed = state.get("ExitCode") == 137 and not state.get("OOMKilled") and not timed_out
+            if killed and not self.records.get(self.job_id).cancelRequestedAt:
+                time.sleep(REMOVAL_GRACE_SECONDS)
+                container.reload()
+                if container.attrs["State"].get("Status") in ("removing", "dead"):
+                    return None
+            return state
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
 
     def _container(self, job: Job):
         try:
@@ -400,13 +464,25 @@ class JobSupervision:
             try:
                 self.engine.api.wait(container.id, timeout=max(0.5, min(remaining, 2.0)) if remaining > 0 else 2.0)
                 return timed_out
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            except requests.exceptions.ReadTimeout:
                 pass
+            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                # a read timeout over a unix socket says so too; a stopping engine cuts the wait short
+                if not self._engine_answers():  # the engine went away: ask again once it is back
+                    self.engine_lost_at = self.engine_lost_at or stamp()
+                    time.sleep(ENGINE_RETRY_SECONDS)
+                    continue
             current = self.records.get(job.id)
             if current.cancelRequestedAt:
                 asked = parse_stored(current.cancelRequestedAt)
                 if (utcnow() - asked).total_seconds() > current.cancelGraceSeconds + 2:
                     self._kill(container)  # the stop's own SIGKILL did not take
+
+    def _engine_answers(self) -> bool:
+        try:
+            return bool(self.engine.api.ping())
+        except Exception:  # refused, reset, timed out: not answering
+            return False
 
     def _record_exit(self, job_id: str, state: dict, timed_out: bool) -> None:
         records = self.records
