@@ -258,5 +258,5 @@ def load_token(data_dir: Path) -> str | None:
 
     try:
         return (Path(data_dir) / TOKEN_FILE).read_text().strip() or None
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # a damaged token file: serve replaces it
         return None

@@ -29,22 +29,43 @@ from filelock import FileLock
 from tinydb import Query, TinyDB
 
 from renderlocal.core.statuses import FINAL_JOB_STATUSES
-from renderlocal.core.store import LOCK_TIMEOUT_SECONDS, AtomicJSONStorage, modify
+from renderlocal.core.store import (LOCK_TIMEOUT_SECONDS, AtomicJSONStorage, Shape, check_tables, modify,
+                                    report_to_stderr, set_aside)
 
 ARCHIVE_SHARD_SIZE = 100  # a lookup parses one shard: keep it small
 RECENT_SIZE = 100  # Render's largest page
+
+
+# what the job store itself indexes; State asks for JOB_SHAPE, what a Job record needs
+JOB_KEYS = Shape({"id": str, "serviceId": str, "createdAt": str, "status": str},
+                 {"env": dict, "envOverrides": dict, "events": list, "failureReason": dict})
+JOB_SHAPE = Shape(JOB_KEYS.required | {"startCommand": str, "planId": str, "buildId": str, "image": str},
+                  JOB_KEYS.optional)
+SHARD_ENTRY = Shape({"id": str, "count": int, "newest": str, "oldest": str})
+INDEX_ENTRY = Shape({"id": str, "shard": str})
 
 
 def _sort_key(doc: dict) -> tuple[str, str]:
     return doc["createdAt"], doc["id"]
 
 
-class _File:
-    """One TinyDB file with one table, read through a (path, mtime, size) cache."""
+def _bucket_key(job_id: str) -> str:
+    return job_id[4:6] if len(job_id) >= 6 else "__"
 
-    def __init__(self, path: Path, table: str):
+
+def _table_data(table: str, docs: list[dict]) -> dict:
+    return {table: {str(n): doc for n, doc in enumerate(docs, 1)}}
+
+
+class _File:
+    """One TinyDB file with one table, read through a (path, mtime, size) cache; ``on_damaged`` (see
+    ``AtomicJSONStorage``) repairs it when it fails ``shape``."""
+
+    def __init__(self, path: Path, table: str, shape: Shape, on_damaged):
         self.path = path
         self.table_name = table
+        self.shape = shape
+        self.on_damaged = on_damaged
         self._cache: tuple[tuple, list[dict]] | None = None
 
     def _stamp(self):
@@ -54,13 +75,17 @@ class _File:
             return None
         return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
+    def _db(self, on_damaged=None) -> TinyDB:
+        return TinyDB(str(self.path), storage=AtomicJSONStorage, shapes={self.table_name: self.shape},
+                      on_damaged=on_damaged or self.on_damaged)
+
     def docs(self) -> list[dict]:
         stamp = self._stamp()
         if stamp is None:
             return []
         if self._cache and self._cache[0] == stamp:
             return self._cache[1]
-        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        db = self._db()
         try:
             docs = [dict(doc) for doc in db.table(self.table_name, cache_size=0).all()]
         finally:
@@ -68,14 +93,29 @@ class _File:
         self._cache = (stamp, docs)
         return docs
 
+    def sound_docs(self) -> list[dict]:
+        """The records that pass the shape, the file left as it is (what a repair of another file reads)."""
+        try:
+            data, _why = check_tables(self.path.read_bytes(), {self.table_name: self.shape})
+        except FileNotFoundError:
+            return []
+        return list(data.get(self.table_name, {}).values())
+
+    def checked(self) -> tuple[dict | None, str | None]:
+        """(the file's data with its sound records, why it is damaged or None); (None, None) if absent."""
+        try:
+            return check_tables(self.path.read_bytes(), {self.table_name: self.shape})
+        except FileNotFoundError:
+            return None, None
+
     def replace(self, docs: list[dict]) -> None:
         """The table becomes exactly ``docs``, in one atomic write."""
-        AtomicJSONStorage(str(self.path)).write({self.table_name: {str(n): doc for n, doc in enumerate(docs, 1)}})
+        AtomicJSONStorage(str(self.path)).write(_table_data(self.table_name, docs))
         self._cache = None
 
     @contextmanager
     def write(self):
-        db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        db = self._db()
         try:
             yield db.table(self.table_name, cache_size=0)
         finally:
@@ -86,36 +126,130 @@ class _File:
 class JobStore:
     """``on_change("job", doc)`` is told of every job written (see ``Store``)."""
 
-    def __init__(self, root: Path, on_change: Callable[[str, dict | None], None] | None = None):
+    def __init__(self, root: Path, on_change: Callable[[str, dict | None], None] | None = None,
+                 report: Callable[[str], None] | None = None, job_shape: Shape = JOB_KEYS):
         self.root = Path(root)
         self.on_change = on_change
+        self.report = report or report_to_stderr
+        self.job_shape = job_shape
         (self.root / "archive").mkdir(parents=True, exist_ok=True)
         (self.root / "index").mkdir(exist_ok=True)
         self.lock = FileLock(str(self.root / "jobs.lock"), timeout=LOCK_TIMEOUT_SECONDS)
-        self.live_file = _File(self.root / "live.json", "jobs")
-        self.manifest = _File(self.root / "manifest.json", "shards")
-        self.recent = _File(self.root / "recent.json", "jobs")
+        self.live_file = _File(self.root / "live.json", "jobs", job_shape, self._repairing(self._set_live_aside))
+        self.manifest = _File(self.root / "manifest.json", "shards", SHARD_ENTRY, self._repairing(self._rebuild_manifest))
+        self.recent = _File(self.root / "recent.json", "jobs", job_shape, self._repairing(self._rebuild_recent))
         self._shards: dict[str, _File] = {}
         self._buckets: dict[str, _File] = {}
         if self.manifest.path.exists() and not self.recent.path.exists():
-            self._rebuild_recent()  # a data dir from before recent.json existed
-
-    def _rebuild_recent(self) -> None:
-        with self.lock:
-            if not self.recent.path.exists():
-                shards = [self._shard(entry["id"]).docs() for entry in self.manifest.docs()]
-                self.recent.replace(sorted((d for docs in shards for d in docs), key=_sort_key, reverse=True)[:RECENT_SIZE])
+            with self.lock:  # a data dir from before recent.json existed
+                if not self.recent.path.exists():
+                    self._rebuild_recent(self.recent, "")
 
     def _shard(self, shard_id: str) -> _File:
         if shard_id not in self._shards:
-            self._shards[shard_id] = _File(self.root / "archive" / f"{shard_id}.json", "jobs")
+            path = self.root / "archive" / f"{shard_id}.json"
+            self._shards[shard_id] = _File(path, "jobs", self.job_shape, self._repairing(self._set_shard_aside))
         return self._shards[shard_id]
 
     def _bucket(self, job_id: str) -> _File:
-        key = job_id[4:6] if len(job_id) >= 6 else "__"
+        key = _bucket_key(job_id)
         if key not in self._buckets:
-            self._buckets[key] = _File(self.root / "index" / f"{key}.json", "ids")
+            path = self.root / "index" / f"{key}.json"
+            self._buckets[key] = _File(path, "ids", INDEX_ENTRY, self._repairing(self._rebuild_bucket))
         return self._buckets[key]
+
+    # -- repairs (under the writers' lock; readers take it only to repair) -------------
+    def _repairing(self, repair: Callable[["_File", str], list[dict]]):
+        """An ``on_damaged`` for a file: under the lock, unless another process repaired it meanwhile,
+        ``repair(file, why)`` makes it sound again and gives its records."""
+
+        def on_damaged(path: Path, _why: str, _kept: dict) -> dict:
+            file = self._file_at(path)
+            with self.lock:
+                data, why = file.checked()
+                if why is not None:
+                    return _table_data(file.table_name, repair(file, why))
+                return data or {}
+
+        return on_damaged
+
+    def _file_at(self, path: Path) -> _File:
+        if path == self.live_file.path:
+            return self.live_file
+        if path == self.manifest.path:
+            return self.manifest
+        if path == self.recent.path:
+            return self.recent
+        if path.parent.name == "archive":
+            return self._shard(path.stem)
+        return self._bucket("job-" + path.stem)
+
+    def _archived_files(self) -> list[_File]:
+        return [self._shard(path.stem) for path in sorted((self.root / "archive").glob("*.json"))]
+
+    def _set_live_aside(self, file: _File, why: str) -> list[dict]:
+        kept = file.sound_docs()
+        aside = set_aside(file.path)
+        file.replace(kept)
+        self.report(f"store file {file.path} is damaged ({why}): moved to {aside.name}, {len(kept)} sound job "
+                    f"record(s) kept; the control plane rebuilds the others from their containers, if they remain")
+        return kept
+
+    def _rebuild_recent(self, file: _File, why: str) -> list[dict]:
+        docs = [doc for shard in self._archived_files() for doc in shard.docs()]
+        newest = sorted(docs, key=_sort_key, reverse=True)[:RECENT_SIZE]
+        file.replace(newest)
+        if why:
+            self.report(f"store file {file.path} is damaged ({why}): rebuilt from the archive, nothing lost")
+        return newest
+
+    def _rebuild_manifest(self, file: _File, why: str) -> list[dict]:
+        entries = []
+        for shard in self._archived_files():
+            docs = shard.docs()
+            if docs:
+                created = [doc["createdAt"] for doc in docs]
+                entries.append({"id": shard.path.stem, "count": len(docs), "newest": max(created),
+                                "oldest": min(created)})
+        file.replace(entries)
+        self.report(f"store file {file.path} is damaged ({why}): rebuilt from the archive, nothing lost")
+        return entries
+
+    def _rebuild_bucket(self, file: _File, why: str) -> list[dict]:
+        key = file.path.stem
+        entries = [{"id": doc["id"], "shard": shard.path.stem} for shard in self._archived_files()
+                   for doc in shard.docs() if _bucket_key(doc["id"]) == key]
+        file.replace(entries)
+        self.report(f"store file {file.path} is damaged ({why}): rebuilt from the archive, nothing lost")
+        return entries
+
+    def _set_shard_aside(self, file: _File, why: str) -> list[dict]:
+        """A shard keeps its sound jobs and gets back those recent.json has a copy of; the rest are lost."""
+        shard_id = file.path.stem
+        kept = {doc["id"]: doc for doc in file.sound_docs()}
+        for doc in self.recent.sound_docs():
+            entry = next((e for e in self._bucket(doc["id"]).sound_docs() if e["id"] == doc["id"]), None)
+            if entry is not None and entry["shard"] == shard_id:
+                kept.setdefault(doc["id"], doc)
+        docs = sorted(kept.values(), key=_sort_key)
+        held = next((e["count"] for e in self.manifest.sound_docs() if e["id"] == shard_id), None)
+        aside = set_aside(file.path)
+        file.replace(docs)
+        if docs:
+            self._note_shard(shard_id, docs)
+        lost = f"{max(held - len(docs), 0)} job record(s) lost" if held is not None else "the others are lost"
+        self.report(f"store file {file.path} is damaged ({why}): moved to {aside.name}, {len(docs)} job record(s) "
+                    f"kept or recovered from recent.json; {lost}")
+        return docs
+
+    def _note_shard(self, shard_id: str, docs: list[dict]) -> None:
+        """The manifest's entry of a shard, as its jobs are now (a damaged manifest is rebuilt whole instead)."""
+        if self.manifest.checked()[1] is not None:
+            return
+        created = [doc["createdAt"] for doc in docs]
+        entry = {"id": shard_id, "count": len(docs), "newest": max(created), "oldest": min(created)}
+        with self.manifest.write() as table:
+            table.upsert(entry, Query().id == shard_id)
 
     # -- reads (no lock) ---------------------------------------------------------
     def live(self) -> list[dict]:
@@ -252,7 +386,7 @@ class JobStore:
                 table.insert_multiple(batch)
             by_bucket: dict[str, list[str]] = {}
             for doc in batch:
-                by_bucket.setdefault(doc["id"][4:6] if len(doc["id"]) >= 6 else "__", []).append(doc["id"])
+                by_bucket.setdefault(_bucket_key(doc["id"]), []).append(doc["id"])
             for ids in by_bucket.values():
                 with self._bucket(ids[0]).write() as table:
                     table.insert_multiple({"id": job_id, "shard": last["id"]} for job_id in ids)

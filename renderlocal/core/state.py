@@ -11,19 +11,29 @@ from pathlib import Path
 
 from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.ids import looks_like_id
-from renderlocal.core.jobstore import JobStore
+from renderlocal.core.jobstore import JOB_SHAPE, JobStore
 from renderlocal.core.logstore import LogStore
 from renderlocal.core.models import Build, Database, Deploy, Job, KeyValue, Service, read_password
 from renderlocal.core.statuses import JOB_STATUSES, BuildStatus
-from renderlocal.core.store import Store
+from renderlocal.core.store import RECORD_SHAPES, Store, report_to_stderr
 
 
 class State:
+    """``problems``: one line for each store file found damaged here, and what became of it (said
+    once on stderr too; the control plane shows them with its warnings)."""
+
     def __init__(self, data_dir: Path, on_change=None):
         self.data_dir = Path(data_dir)
-        self.store = Store(self.data_dir / "store", on_change=on_change)
-        self.job_store = JobStore(self.data_dir / "store" / "jobs", on_change=on_change)
+        self.problems: list[str] = []
+        self.store = Store(self.data_dir / "store", on_change=on_change, report=self._report, shapes=RECORD_SHAPES)
+        self.job_store = JobStore(self.data_dir / "store" / "jobs", on_change=on_change, report=self._report,
+                                  job_shape=JOB_SHAPE)
         self.logs = LogStore(self.data_dir / "logs")
+
+    def _report(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+            report_to_stderr(problem)
 
     # -- services ----------------------------------------------------------------
     def list_services(self, include_removed: bool = False) -> list[Service]:

@@ -1,21 +1,86 @@
-"""The services of the blueprint, kept in the store: ids stay stable across edits."""
+"""The services of the blueprint, kept in the store: ids stay stable across edits.
+
+Ids and ``generateValue`` secrets survive a lost ``services.json`` (or ``databases.json``,
+``keyvalues.json``): they are derived from the blueprint name and kind under the data dir's own
+random key (``secrets/blueprint-key``), not drawn at random, so a sync after a loss makes the
+same ones. The key, not the data dir's path, so a moved data dir keeps its ids and a data dir
+deleted and made again at the same path gets new ones (never a leftover volume of the old one).
+Records made before the key existed have random ids: after a loss those are taken back from the
+job records (each job's env names its service and holds its generated values). The last builds
+come back from the build records.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
 import string
 from pathlib import Path
 
+from renderlocal.core.atomic import publish_once, write_atomic
 from renderlocal.core.blueprint import DatabaseSpec, KeyValueSpec, ServiceSpec, load_blueprint
 from renderlocal.core.errors import BlueprintError, NotFound
-from renderlocal.core.ids import new_id
 from renderlocal.core.models import Database, KeyValue, Service, stamp
 from renderlocal.core.state import State
+from renderlocal.core.statuses import BuildStatus, DeployStatus
 from renderlocal.executor.datastores import free_port
 
 
 _LOWER = string.ascii_lowercase + string.digits
+_ID_ALPHABET = string.digits + string.ascii_lowercase
+KEY_FILE = "blueprint-key"  # under secrets/
+RECENT_JOBS = 100  # the jobs a lost service record is looked for in: those the first page of a list reads
+
+
+class Derivation:
+    """Ids and generated values of one data dir, derived from its key (made once, owner-only)."""
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / "secrets" / KEY_FILE
+        self._key: bytes | None = None
+
+    def key(self) -> bytes:
+        if self._key is None:
+            key = self._read()
+            if key is None:
+                self.path.parent.mkdir(mode=0o700, exist_ok=True)
+                fresh = secrets.token_hex(32)
+                if not publish_once(self.path, fresh, private=True) and self._read() is None:
+                    write_atomic(self.path, fresh, private=True)  # an empty or short leftover: replaced
+                key = self._read()
+            self._key = key
+        return self._key
+
+    def _read(self) -> bytes | None:
+        try:
+            key = self.path.read_bytes().strip()
+        except FileNotFoundError:
+            return None
+        return key if len(key) >= 32 else None
+
+    def _digest(self, *parts: str) -> bytes:
+        return hmac.new(self.key(), "\0".join(parts).encode(), hashlib.sha256).digest()
+
+    def record_id(self, prefix: str, name: str) -> str:
+        """``prefix-`` and 20 characters of [0-9a-z], as Render's (a Postgres id ends in ``-a``)."""
+        number = int.from_bytes(self._digest("id", prefix, name), "big")
+        chars = []
+        for _ in range(20):
+            number, digit = divmod(number, 36)
+            chars.append(_ID_ALPHABET[digit])
+        return f"{prefix}-{''.join(chars)}" + ("-a" if prefix == "dpg" else "")
+
+    def generated_value(self, service_id: str, key: str) -> str:
+        """A 256-bit url-safe secret, as Render's generateValue (and ``secrets.token_urlsafe(32)``)."""
+        return base64.urlsafe_b64encode(self._digest("generateValue", service_id, key)).rstrip(b"=").decode()
+
+    def suffix(self, record_id: str) -> str:
+        """Four letters or digits for names Render makes up (a database's)."""
+        digest = self._digest("suffix", record_id)
+        return "".join(_LOWER[b % len(_LOWER)] for b in digest[:4])
 
 
 class ServiceCatalog:
@@ -25,8 +90,14 @@ class ServiceCatalog:
         self.state = state
         self.store = state.store
         self.blueprint_path = blueprint_path
-        self.warnings: list[str] = []
+        self.derived = Derivation(state.data_dir)
+        self.blueprint_warnings: list[str] = []
         self._synced: tuple | None = None  # what the last sync read: see refresh
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the last sync could not do, and the store files found damaged (and what became of them)."""
+        return self.blueprint_warnings + self.state.problems
 
     def sync(self) -> list[Service]:
         """Bring the stored services in line with render.yaml (ids stay stable)."""
@@ -39,8 +110,11 @@ class ServiceCatalog:
         key_values = self._sync_stores("keyvalues", blueprint.key_values, _key_value_from_spec, now)
         with self.store.changing("services") as table:
             docs = {doc["name"]: dict(doc) for doc in table.all()}
+            lost = [spec for spec in blueprint.services if spec.name not in docs]
+            docs |= self._recovered(lost)  # none lost: nothing read
             table.truncate()
-            synced = [_service_from_spec(spec, docs.pop(spec.name, None), now, warnings) for spec in blueprint.services]
+            synced = [_service_from_spec(spec, docs.pop(spec.name, None), now, warnings, self.derived)
+                      for spec in blueprint.services]
             _resolve_from_service(blueprint, synced)
             _resolve_data_stores(blueprint, synced, {d.name: d for d in databases}, {k.name: k for k in key_values},
                                  self.state.password_of)
@@ -49,16 +123,50 @@ class ServiceCatalog:
             for doc in docs.values():  # gone from the blueprint: kept for job history
                 doc["inBlueprint"] = False
                 table.insert(doc)
-        self.warnings = warnings
+        self.blueprint_warnings = warnings
         self._synced = self._sync_state(blueprint_stat, secret_keys)
         return synced
+
+    def _recovered(self, specs: list[ServiceSpec]) -> dict[str, dict]:
+        """What the records of services new to services.json (added, or lost with it) can be given
+        back: an id the job records name them by (random ids from before the key; a derived one
+        comes out the same anyway), generated values from the newest job's env, last builds."""
+        if not specs:
+            return {}
+        seen: dict[str, tuple[str, dict]] = {}  # name -> (createdAt, env) of its newest job
+        for doc in self.state.job_store.query(limit=RECENT_JOBS):  # live.json and recent.json: no shard read
+            env = doc.get("env") or {}
+            name = env.get("RENDER_SERVICE_NAME")
+            if isinstance(name, str) and isinstance(env.get("RENDER_SERVICE_ID"), str):
+                if name not in seen or doc["createdAt"] > seen[name][0]:
+                    seen[name] = (doc["createdAt"], env)
+        recovered = {}
+        for spec in specs:
+            prefix = _prefix(spec)
+            env = seen.get(spec.name, (None, {}))[1]
+            service_id = env.get("RENDER_SERVICE_ID", "")
+            if not service_id.startswith(prefix + "-"):
+                service_id, env = self.derived.record_id(prefix, spec.name), {}
+            generated = {var.key: env[var.key] for var in spec.env_vars if var.generate and isinstance(env.get(var.key), str)}
+            recovered[spec.name] = {"id": service_id, "generatedEnv": generated} | self._last_builds(service_id)
+        return recovered
+
+    def _last_builds(self, service_id: str) -> dict:
+        """The latest and the last successful build of a service, and its live deploy, from their records."""
+        builds = sorted(self.store.find("builds", serviceId=service_id), key=lambda b: b["createdAt"], reverse=True)
+        succeeded = [b for b in builds if b["status"] == BuildStatus.SUCCEEDED]
+        live = sorted((d for d in self.store.find("deploys", serviceId=service_id, status=DeployStatus.LIVE)),
+                      key=lambda d: d["createdAt"], reverse=True)
+        recovered = {"latestBuildId": builds[0]["id"] if builds else None,
+                     "lastSuccessfulBuildId": succeeded[0]["id"] if succeeded else None}
+        return recovered | ({"liveDeployId": live[0]["id"]} if live else {})
 
     def _sync_stores(self, table_name: str, specs, record_of, now: str) -> list:
         """Databases or Key Value as the blueprint has them; ids, names made up once, ports and state kept."""
         with self.store.changing(table_name) as table:
             docs = {doc["name"]: dict(doc) for doc in table.all()}
             table.truncate()
-            records = [record_of(spec, docs.pop(spec.name, None), now) for spec in specs]
+            records = [record_of(spec, docs.pop(spec.name, None), now, self.derived) for spec in specs]
             for record in records:
                 table.insert(record.to_doc())
             for doc in docs.values():  # gone from the blueprint: its volume stays until down --volumes
@@ -80,7 +188,7 @@ class ServiceCatalog:
         except BlueprintError as exc:
             if not self.state.list_services(include_removed=True):
                 raise  # nothing loaded before: the error is all there is
-            self.warnings = [f"{exc} (using the services as last loaded)"]
+            self.blueprint_warnings = [f"{exc} (using the services as last loaded)"]
 
     def update(self, service_id: str, **changes) -> Service:
         doc = self.store.update("services", service_id, lambda d: d.update(changes))
@@ -89,15 +197,23 @@ class ServiceCatalog:
         return Service.from_doc(doc)
 
 
-def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: list[str]) -> Service:
-    prefix = "crn" if spec.type == "cron" else "srv"
+def _prefix(spec: ServiceSpec) -> str:
+    return "crn" if spec.type == "cron" else "srv"
+
+
+def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: list[str],
+                       derived: Derivation) -> Service:
+    """The service as the blueprint has it; ``old``: its record (or what was recovered of it)."""
+    prefix = _prefix(spec)
     keep = old is not None and old["id"].startswith(prefix + "-")
+    service_id = old["id"] if keep else derived.record_id(prefix, spec.name)
+    created = old.get("createdAt", now) if keep else now  # a recovered record has no createdAt
     generated = dict(old.get("generatedEnv", {})) if keep else {}
     env: dict[str, str] = {}
     for var in spec.env_vars:
         if var.generate:
-            # Render generates a base64-ish 256-bit secret once per service.
-            env[var.key] = generated.setdefault(var.key, secrets.token_urlsafe(32))
+            # Render generates a base64-ish 256-bit secret once per service: derived, so a lost record keeps it
+            env[var.key] = generated.setdefault(var.key, derived.generated_value(service_id, var.key))
         elif var.secret:
             if var.key in os.environ:
                 env[var.key] = os.environ[var.key]
@@ -108,14 +224,14 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
         else:
             env[var.key] = var.value or ""
     service = Service(
-        id=old["id"] if keep else new_id(prefix),
+        id=service_id,
         name=spec.name,
         type=spec.type,
         runtime=spec.runtime,
         planId=spec.plan_id,
         rootDir=str(spec.root_dir),
         writtenPaths=dict(spec.written_paths),
-        createdAt=old["createdAt"] if keep else now,
+        createdAt=created,
         updatedAt=now,
         dockerfilePath=str(spec.dockerfile_path) if spec.dockerfile_path else None,
         dockerContext=str(spec.docker_context) if spec.docker_context else None,
@@ -139,7 +255,6 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
         preDeployCommand=spec.pre_deploy_command,
         disk=spec.disk,
     )
-    service_id = service.id
     service.internalHost = f"{spec.name}-{service_id[4:8]}"  # Render's internal hostnames: the name and a suffix
     for kept in ("suspended", "suspendedAt", "suspensions", "liveDeployId", "proxyPort", "lastCronRunAt"):  # state, not blueprint
         if keep and kept in old:
@@ -149,11 +264,12 @@ def _service_from_spec(spec: ServiceSpec, old: dict | None, now: str, warnings: 
     return service
 
 
-def _database_from_spec(spec: DatabaseSpec, old: dict | None, now: str) -> Database:
-    record_id = old["id"] if old else new_id("dpg")
-    # Render makes the names up from the database's name when the blueprint gives none: once
+def _database_from_spec(spec: DatabaseSpec, old: dict | None, now: str, derived: Derivation) -> Database:
+    record_id = old["id"] if old else derived.record_id("dpg", spec.name)
+    # Render makes the names up from the database's name when the blueprint gives none: once (derived,
+    # so a lost record gets the same names back, those its data volume was made with)
     name = spec.database_name or (old or {}).get("databaseName") or \
-        f"{spec.name.replace('-', '_').lower()}_{''.join(secrets.choice(_LOWER) for _ in range(4))}"
+        f"{spec.name.replace('-', '_').lower()}_{derived.suffix(record_id)}"
     user = spec.user or f"{name}_user"
     fresh = Database(id=record_id, name=spec.name, databaseName=name, databaseUser=user, plan=spec.plan,
                      memoryMB=spec.memory_mb, version=str(spec.version), createdAt=(old or {}).get("createdAt", now),
@@ -162,8 +278,8 @@ def _database_from_spec(spec: DatabaseSpec, old: dict | None, now: str) -> Datab
     return _keep_state(fresh, old)
 
 
-def _key_value_from_spec(spec: KeyValueSpec, old: dict | None, now: str) -> KeyValue:
-    fresh = KeyValue(id=old["id"] if old else new_id("red"), name=spec.name, plan=spec.plan, memoryMB=spec.memory_mb,
+def _key_value_from_spec(spec: KeyValueSpec, old: dict | None, now: str, derived: Derivation) -> KeyValue:
+    fresh = KeyValue(id=old["id"] if old else derived.record_id("red", spec.name), name=spec.name, plan=spec.plan, memoryMB=spec.memory_mb,
                      maxmemoryPolicy=spec.maxmemory_policy, createdAt=(old or {}).get("createdAt", now), updatedAt=now,
                      ipAllowList=[list(i) for i in spec.ip_allow_list])
     return _keep_state(fresh, old)
