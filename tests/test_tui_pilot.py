@@ -209,15 +209,47 @@ def test_build_cancel_and_rerun_from_the_keyboard(plane):
         await pilot.press("y")
         await wait_for(pilot, lambda: detail.job is not None and detail.job.status == "canceled", timeout=60,
                        what="the job to be canceled")
+        jobs_before = len(plane.state.list_jobs())
+        await pilot.press("r")  # rerun asks first, as cancel does
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rerun's confirmation")
+        await pilot.press("n")
+        await pilot.pause(0.5)
+        assert app.screen is detail and len(plane.state.list_jobs()) == jobs_before  # nothing ran
+        depth = len(app.screen_stack)
         await pilot.press("r")  # rerun: same command, plan and overrides
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rerun's confirmation")
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job_id != job.id,
                        what="the rerun")
+        assert len(app.screen_stack) == depth and detail not in app.screen_stack  # it took the old detail's place
         rerun = plane.jobs.get(app.screen.job_id)
         assert (rerun.startCommand, rerun.planId, rerun.envOverrides) == ("echo started; sleep 60", "plan-srv-008",
                                                                           {"MODE": "slow"})
         assert rerun.buildId == new.id  # the newest successful build
         plane.cancel_job(rerun.id)
         plane.jobs.wait(rerun.id, timeout=30)
+
+    run(scenario, plane)
+
+
+def test_a_tab_key_shows_that_tabs_list_not_a_detail_opened_there_before(plane):
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+    from renderlocal.tui.screens.jobs import JobsScreen
+    from renderlocal.tui.screens.services import ServicesScreen
+
+    async def scenario(app, pilot):
+        job = plane.jobs.wait(plane.create_job("box", "echo once").id, timeout=60)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs tab")
+        app.push_screen(JobDetailScreen(job.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="the job's detail")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServicesScreen), what="the services tab")
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, JobsScreen)  # the list, not the detail seen before
+        await pilot.press("2")  # pressed again from the list: stays
+        assert isinstance(app.screen, JobsScreen) and len(app.screen_stack) == 1
 
     run(scenario, plane)
 

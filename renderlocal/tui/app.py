@@ -63,10 +63,10 @@ class RenderLocalApp(App):
     TITLE = "render-local"
     MODES = {"services": ServicesScreen, "jobs": JobsScreen, "billing": BillingScreen, "databases": DatabasesScreen}
     BINDINGS = [
-        Binding("1", "switch_mode('services')", "Services"),
-        Binding("2", "switch_mode('jobs')", "Jobs"),
-        Binding("3", "switch_mode('billing')", "Billing"),
-        Binding("4", "switch_mode('databases')", "Databases"),
+        Binding("1", "show_tab('services')", "Services"),
+        Binding("2", "show_tab('jobs')", "Jobs"),
+        Binding("3", "show_tab('billing')", "Billing"),
+        Binding("4", "show_tab('databases')", "Databases"),
         Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
     ]
@@ -93,9 +93,16 @@ class RenderLocalApp(App):
     def check_action(self, action: str, parameters) -> bool | None:
         if self.closing:
             return False
-        if action == "switch_mode" and isinstance(self.screen, ModalScreen):
+        if action in ("switch_mode", "show_tab") and isinstance(self.screen, ModalScreen):
             return False  # finish (or close) the dialog first
         return True
+
+    def action_show_tab(self, mode: str) -> None:
+        """The tab's own first screen: a detail opened in it before is closed, so the keys
+        typed next act on the list the tab key names, not on a job seen earlier."""
+        self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     async def action_quit(self) -> None:
         self.closing = True
@@ -360,15 +367,25 @@ class RenderLocalApp(App):
 
         self.push_screen(confirm, answered)
 
-    def rerun(self, job) -> None:
+    def rerun(self, job, from_screen=None) -> None:
+        """Ask, then run the job's command again with its plan and env overrides; the new job's
+        detail takes the place of ``from_screen`` (a detail), so reruns do not stack up."""
         env = [f"{key}={value}" for key, value in job.envOverrides.items()]
 
         def done(new) -> None:
             self.notify(f"{new.id}: rerun of {job.id}", title="Rerun")
-            self.push_screen(JobDetailScreen(new.id))
+            if from_screen is not None and self.screen is from_screen:
+                self.switch_screen(JobDetailScreen(new.id))
+            else:
+                self.push_screen(JobDetailScreen(new.id))
 
-        self.notify(f"Rerunning {job.id}: {job.startCommand}", title="Rerun")
-        self.command(lambda: self.plane.create_job(job.serviceId, job.startCommand, job.planId, env), done)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.command(lambda: self.plane.create_job(job.serviceId, job.startCommand, job.planId, env), done)
+
+        question = (f"Run {job.id}'s command again, as a new job on the same plan?\n\n  {job.startCommand}\n\n"
+                    "It is billed as any job.")
+        self.push_screen(ConfirmScreen(question, yes="Run it again", no="Do not"), answered)
 
     # -- keys and the command palette ---------------------------------------------------------
     def key_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -402,11 +419,11 @@ class RenderLocalApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Go to services", "The services: build, watch, launch (1)",
-                            partial(self.switch_mode, "services"))
-        yield SystemCommand("Go to jobs", "Every job, newest first (2)", partial(self.switch_mode, "jobs"))
-        yield SystemCommand("Go to billing", "Spend by service, plan and day (3)", partial(self.switch_mode, "billing"))
+                            partial(self.action_show_tab, "services"))
+        yield SystemCommand("Go to jobs", "Every job, newest first (2)", partial(self.action_show_tab, "jobs"))
+        yield SystemCommand("Go to billing", "Spend by service, plan and day (3)", partial(self.action_show_tab, "billing"))
         yield SystemCommand("Go to databases", "Databases and Key Value, and how to connect (4)",
-                            partial(self.switch_mode, "databases"))
+                            partial(self.action_show_tab, "databases"))
         yield SystemCommand("Show all keys", "Every key binding of every screen (?)", self.action_help)
         yield SystemCommand("Log stream", "Forward logs to a syslog endpoint; what was sent and dropped",
                             self.open_log_stream)

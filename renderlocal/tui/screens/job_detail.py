@@ -198,5 +198,5 @@ class JobDetailScreen(LiveScreen):
 
     def action_rerun(self) -> None:
         if self.job is not None:
-            self.app.rerun(self.job)
+            self.app.rerun(self.job, from_screen=self)
 
