@@ -9,12 +9,10 @@ else on the engine does not have. A container without a valid proof is left alon
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from pathlib import Path
 
-from renderlocal.core.atomic import publish_once
+from renderlocal.core.secret_key import SecretKey
 from renderlocal.executor.engine import label
 
 PROOF = label("proof")
@@ -25,23 +23,10 @@ class ContainerProof:
 
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
-        self.path = self.data_dir / "secrets" / "container-key"
-        self._key: bytes | None = None
-
-    def key(self) -> bytes:
-        if self._key is None:
-            try:
-                text = self.path.read_text().strip()
-            except FileNotFoundError:
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                publish_once(self.path, secrets.token_hex(32), private=True)  # a racing process's key wins
-                text = self.path.read_text().strip()
-            self._key = text.encode()
-        return self._key
+        self.secret = SecretKey(self.data_dir, "container-key")
 
     def sign(self, kind: str, resource_id: str) -> str:
-        message = f"{kind}\n{resource_id}\n{self.data_dir}".encode()
-        return hmac.new(self.key(), message, hashlib.sha256).hexdigest()
+        return self.secret.digest(kind, resource_id, str(self.data_dir)).hex()
 
     def labels(self, kind: str, resource_id: str) -> dict[str, str]:
         return {PROOF: self.sign(kind, resource_id)}

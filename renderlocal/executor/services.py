@@ -13,21 +13,22 @@ come back from the build records.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import os
-import secrets
 import string
 from pathlib import Path
 
-from renderlocal.core.atomic import publish_once, write_atomic
-from renderlocal.core.blueprint import DatabaseSpec, KeyValueSpec, ServiceSpec, load_blueprint
+from renderlocal.core.blueprint import (
+    DatabaseSpec,
+    KeyValueSpec,
+    ServiceSpec,
+    load_blueprint,
+)
 from renderlocal.core.errors import BlueprintError, NotFound
 from renderlocal.core.models import Database, KeyValue, Service, stamp
+from renderlocal.core.secret_key import SecretKey
 from renderlocal.core.state import State
 from renderlocal.core.statuses import BuildStatus, DeployStatus
 from renderlocal.executor.datastores import free_port
-
 
 _LOWER = string.ascii_lowercase + string.digits
 _ID_ALPHABET = string.digits + string.ascii_lowercase
@@ -39,30 +40,10 @@ class Derivation:
     """Ids and generated values of one data dir, derived from its key (made once, owner-only)."""
 
     def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "secrets" / KEY_FILE
-        self._key: bytes | None = None
-
-    def key(self) -> bytes:
-        if self._key is None:
-            key = self._read()
-            if key is None:
-                self.path.parent.mkdir(mode=0o700, exist_ok=True)
-                fresh = secrets.token_hex(32)
-                if not publish_once(self.path, fresh, private=True) and self._read() is None:
-                    write_atomic(self.path, fresh, private=True)  # an empty or short leftover: replaced
-                key = self._read()
-            self._key = key
-        return self._key
-
-    def _read(self) -> bytes | None:
-        try:
-            key = self.path.read_bytes().strip()
-        except FileNotFoundError:
-            return None
-        return key if len(key) >= 32 else None
+        self.secret = SecretKey(data_dir, KEY_FILE)
 
     def _digest(self, *parts: str) -> bytes:
-        return hmac.new(self.key(), "\0".join(parts).encode(), hashlib.sha256).digest()
+        return self.secret.digest(*parts)
 
     def record_id(self, prefix: str, name: str) -> str:
         """``prefix-`` and 20 characters of [0-9a-z], as Render's (a Postgres id ends in ``-a``)."""
