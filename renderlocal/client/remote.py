@@ -19,7 +19,6 @@ from pathlib import Path
 from renderlocal.client.discovery import Endpoint
 from renderlocal.core.errors import ControlPlaneUnavailable, RenderLocalError, error_from
 from renderlocal.core.job_limits import cancel_grace_seconds, job_timeout_seconds
-from renderlocal.core.statuses import FINAL_JOB_STATUSES
 
 PAGE = 100  # Render's largest page
 EVENTS_WAIT_SECONDS = 25.0

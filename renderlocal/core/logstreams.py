@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from renderlocal.core.atomic import write_atomic
 from renderlocal.core.errors import InvalidInput

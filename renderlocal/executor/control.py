@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import typing
 from pathlib import Path
 
 from renderlocal.core.clock import utcnow
@@ -20,7 +21,7 @@ from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 from renderlocal.core.errors import Conflict, RenderLocalError
 from renderlocal.core.logstreams import LogStreams
 from renderlocal.core.models import Build, Deploy, Job, Service
-from renderlocal.core.statuses import BuildStatus, DeployTrigger
+from renderlocal.core.statuses import DeployTrigger
 from renderlocal.core.state import State
 from renderlocal.executor.builds import Builder
 from renderlocal.executor.changes import ChangeFeed
@@ -164,7 +165,7 @@ class ControlPlane:
     def get_service(self, ref: str) -> Service:
         return self.state.get_service(ref)
 
-    def listen(self, callback) -> "Callable[[], None]":
+    def listen(self, callback) -> "typing.Callable[[], None]":
         """``callback(change)`` for every write, from the writing thread; returns the way to stop."""
         return self.changes.listen(callback)
 

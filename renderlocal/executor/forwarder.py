@@ -72,7 +72,7 @@ class LogForwarder:
         self._load_lock = threading.Lock()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="log-forwarder", daemon=True)
-        self.sock: socket.socket | ssl.SSLSocket | None = None
+        self.sock: socket.socket | None = None  # an ssl.SSLSocket (a socket.socket) with tls
         self.hostname = _ascii_token(socket.gethostname(), 255)
         self.meta: dict[str, tuple[str, str, str | None]] = {}  # resource -> (app, msgid, service id)
         self.cursors: dict = {}

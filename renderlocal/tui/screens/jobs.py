@@ -143,7 +143,6 @@ class JobsScreen(LiveScreen):
             panel.display = False
             return
         panel.display = True
-        now = self.app.now()
         text = Text()
         text.append(job.id, "bold")
         text.append(f"  {self.names.get(job.serviceId, job.serviceId)} · ", "dim")

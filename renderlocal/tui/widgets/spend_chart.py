@@ -47,7 +47,7 @@ def chart(days: list[tuple[date, Decimal]], width: int, height: int) -> Group:
     axis.append("└" + "─" * (column * count), "dim")
     lines.append(axis)
     if days:
-        first, last = days[0][0], days[-1][0]
+        first = days[0][0]
         middle = days[len(days) // 2][0]
         scale = [" "] * (label_width + 1 + column * count)
         for at, text in ((label_width + 1, first.strftime("%b %d")),
