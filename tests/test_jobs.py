@@ -334,6 +334,37 @@ def test_jobs_create_wait_exit_codes_via_cli(built):
     assert unknown.returncode == 2 and unknown.stderr.strip() == "render-local: error: unknown job 'job-00000000000000000000'"
 
 
+def test_a_failed_job_waited_for_shows_the_end_of_its_log(built):
+    data_dir, blueprint = built
+    failed = cli(data_dir, blueprint, "jobs", "create", "box", "--start-command",
+                 "seq 1 30; echo 'ERROR: relation missing' >&2; exit 3", "--wait")
+    assert failed.returncode == 1
+    said = failed.stderr.splitlines()
+    job_id = next(word for word in failed.stdout.split() if word.startswith("job-"))
+    assert f"render-local: {job_id} failed; the last 20 of 31 lines (render-local logs -r {job_id} for all of it):" in said
+    assert said[said.index("  ERROR: relation missing") - 19:][:1] == ["  12"]  # lines 12..30, then the error
+    assert said[-1] == f"render-local: job {job_id} failed: exited with code 3"
+
+
+def test_ctrl_c_while_waiting_says_the_job_keeps_running_and_how_to_cancel_it(built):
+    data_dir, blueprint = built
+    waiting = subprocess.Popen([sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint",
+                                str(blueprint), "jobs", "create", "box", "--start-command", "sleep 60", "--wait"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = JobStore(data_dir / "store" / "jobs")
+    deadline = time.monotonic() + 60
+    while not [j for j in store.live() if j["status"] == "running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [job] = store.live()
+    waiting.send_signal(signal.SIGINT)
+    _out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130
+    assert err.strip().splitlines()[-1] == (f"render-local: stopped waiting; job {job['id']} keeps running (and "
+                                            f"billing): render-local jobs cancel box {job['id']} --confirm")
+    assert store.get(job["id"])["status"] == "running"  # it does keep running
+    assert cli(data_dir, blueprint, "jobs", "cancel", "box", job["id"], "--confirm").returncode == 0
+
+
 def test_a_command_that_cannot_start_fails_with_the_engines_reason(plane, engine):
     build = plane.state.get_build(plane.get_service("box").lastSuccessfulBuildId)
     engine.images.remove(build.image, force=True)  # the build's image vanished

@@ -607,6 +607,9 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         if not own:
             raise click.UsageError(f"service {found['name']} has no start command of its own: give --start-command")
         start_command = own
+        if wait:  # a worker's or web service's own command may never end
+            click.echo(f"render-local: note: no --start-command: the job runs {found['name']}'s own start command "
+                       f"({own}); Ctrl-C stops waiting, not the job", err=True)
     for key in found.get("syncFalseEnvVarKeys") or []:
         if key not in os.environ:
             click.echo(f"render-local: warning: {found['name']}: {key} is 'sync: false' and not set in this shell; "
@@ -624,22 +627,51 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
                 ended[job_id] = plane.get_job(job["serviceId"], job_id)
         return all(job["status"] in FINAL_JOB_STATUSES for job in ended.values())
 
-    if tail:
-        many = len(created) > 1
+    try:
+        if tail:
+            many = len(created) > 1
 
-        def show(job_id, line) -> None:
-            click.echo((f"[{job_id}] " if many else "") + line.message, err=line.stream == "stderr")
+            def show(job_id, line) -> None:
+                click.echo((f"[{job_id}] " if many else "") + line.message, err=line.stream == "stderr")
 
-        _follow(obj, list(ended), all_ended, show)
-    else:
-        _wait_for(obj, all_ended)
+            _follow(obj, list(ended), all_ended, show)
+        else:
+            _wait_for(obj, all_ended)
+    except KeyboardInterrupt:
+        running = [j for j in ended.values() if j["status"] not in FINAL_JOB_STATUSES]
+        for job in running:  # Ctrl-C stops this command, not the jobs: say what still runs and bills
+            click.echo(f"render-local: stopped waiting; job {job['id']} keeps running (and billing): "
+                       f"render-local jobs cancel {found['name']} {job['id']} --confirm", err=True)
+        sys.exit(130)
     result = list(ended.values())
     emit(result if len(result) > 1 else result[0], output, JOB_COLUMNS, [_job_row(j) for j in result])
     failed = [j for j in result if j["status"] != JobStatus.SUCCEEDED]
     for job in failed:
+        if not tail:  # its last lines, as a failed migration's error is in them
+            _print_log_end(obj, job["id"])
         reason = (job.get("failureReason") or {}).get("message") or job["status"]
         click.echo(f"render-local: job {job['id']} {job['status']}: {reason}", err=True)
     sys.exit(1 if failed else 0)
+
+
+LOG_END_LINES = 20
+
+
+def _print_log_end(obj: Context, job_id: str) -> None:
+    """The last lines of a failed job's log on stderr, and how to see the rest."""
+    from collections import deque
+
+    total = 0
+    last: deque = deque(maxlen=LOG_END_LINES)
+    for line in obj.logs.read(job_id):
+        total += 1
+        last.append(line)
+    if not last:
+        return
+    more = f"the last {len(last)} of {total} lines" if total > len(last) else "its log"
+    click.echo(f"render-local: {job_id} failed; {more} (render-local logs -r {job_id} for all of it):", err=True)
+    for line in last:
+        click.echo(f"  {line.message}", err=True)
 
 
 def _in_parallel(create, commands: list[str]) -> list:
