@@ -36,6 +36,17 @@ def test_blueprint_error_is_one_line_and_exit_2(data_dir, tmp_path):
     assert result.stderr.strip() == f"render-local: error: {bad}:5: services[0] (x): unknown plan 'enormous' for a web service; valid: starter, standard, pro, pro plus, pro max, pro ultra"
 
 
+def test_a_named_blueprint_that_does_not_exist_is_an_error_not_another_one(data_dir, tmp_path):
+    result = run_cli("--data-dir", str(data_dir), "--blueprint", str(tmp_path / "nope.yaml"), "services")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"render-local: error: blueprint {tmp_path / 'nope.yaml'} does not exist"
+
+
+def test_services_say_which_blueprint_they_come_from(data_dir, tmp_path):
+    result = run_cli("--data-dir", str(data_dir), "services", cwd=tmp_path)  # no render.yaml here: the samples
+    assert result.returncode == 0 and f"blueprint: {SAMPLES.resolve()}" in result.stderr.splitlines()
+
+
 def test_default_blueprint_is_local_render_yaml_else_samples(data_dir, tmp_path):
     result = run_cli("--data-dir", str(data_dir), "services", "list", "-o", "json", cwd=tmp_path)
     assert {i["service"]["name"] for i in json.loads(result.stdout)} >= {"shop-web", "nightly"}

@@ -119,6 +119,8 @@ def services_list(obj: Context, output):
 def _list_services(obj: Context, output: str) -> None:
     # Render's CLI prints each as {"service": ...} (pkg/service/model.go; no project or environment here)
     items = obj.plane.list_services()
+    if output == "text":  # which render.yaml these come from (a folder without one shows the samples)
+        click.echo(f"blueprint: {obj.blueprint}", err=True)
     emit([{"service": s} for s in items], output, SERVICE_COLUMNS, [_service_row(s) for s in items])
 
 

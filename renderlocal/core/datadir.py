@@ -43,8 +43,15 @@ def bundled_blueprint() -> Path:
 
 
 def resolve_blueprint(explicit: str | os.PathLike | None = None) -> Path:
-    """``--blueprint`` wins, then ``./render.yaml``, then the bundled samples."""
+    """``--blueprint`` wins (it must exist: another one is never loaded instead), then
+    ``./render.yaml``, then the bundled samples."""
     if explicit:
-        return Path(explicit).expanduser().resolve()
+        path = Path(explicit).expanduser().resolve()
+        if not path.is_file():
+            from renderlocal.core.errors import InvalidInput
+
+            raise InvalidInput(f"blueprint {path} does not exist" if not path.exists()
+                               else f"blueprint {path} is not a file", field="blueprint")
+        return path
     local = Path.cwd() / "render.yaml"
     return local.resolve() if local.exists() else bundled_blueprint()

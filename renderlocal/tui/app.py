@@ -470,9 +470,13 @@ def run_tui(data_dir, blueprint) -> None:
     plane and jobs still run, a background control plane takes them over (as a CLI would start)."""
     from renderlocal.executor.control import ControlPlane
 
+    from renderlocal.core.datadir import bundled_blueprint
+
     plane = ControlPlane(data_dir, blueprint)
+    notices = [f"No render.yaml here: showing the bundled samples ({plane.blueprint_path}); run render-local in "
+               "your project's folder, or pass --blueprint"] if plane.blueprint_path == bundled_blueprint() else []
     try:
-        RenderLocalApp(plane, serve_api=True).run()
+        RenderLocalApp(plane, serve_api=True, notices=notices).run()
     finally:
         if plane.lock.held:
             still_running = plane.keeps_running()  # a build dies with the process: the next one ends it
