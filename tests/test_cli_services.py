@@ -47,6 +47,19 @@ def test_services_say_which_blueprint_they_come_from(data_dir, tmp_path):
     assert result.returncode == 0 and f"blueprint: {SAMPLES.resolve()}" in result.stderr.splitlines()
 
 
+def test_a_usage_error_is_one_line_naming_the_help_to_read():
+    result = run_cli("jobs", "cancel")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "render-local: error: Missing argument '[SERVICE] JOB'. (usage: render-local jobs cancel -h)"]
+
+
+def test_log_streams_show_says_when_none_is_set(data_dir):
+    result = run_cli("--data-dir", str(data_dir), "--blueprint", str(SAMPLES), "log-streams", "show")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("no log stream is set: logs stay on this machine")
+
+
 def test_default_blueprint_is_local_render_yaml_else_samples(data_dir, tmp_path):
     result = run_cli("--data-dir", str(data_dir), "services", "list", "-o", "json", cwd=tmp_path)
     assert {i["service"]["name"] for i in json.loads(result.stdout)} >= {"shop-web", "nightly"}

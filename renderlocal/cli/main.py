@@ -909,6 +909,10 @@ def log_streams_set(obj: Context, endpoint, tls, token, insecure, max_queue_byte
 def log_streams_show(obj: Context, output):
     """Show the log stream, what was sent and dropped, and the last error."""
     view = obj.plane.log_stream()
+    if output == "text" and not view.get("endpoint"):
+        click.echo("no log stream is set: logs stay on this machine "
+                   "(render-local log-streams set HOST:PORT [--tls] [--token TOKEN])")
+        return
     emit(view, output, [(k, k) for k in view])
 
 
@@ -938,9 +942,11 @@ def main(argv=None) -> None:
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, as every other error (click's own is three)
+        where = f" (usage: {exc.ctx.command_path} -h)" if exc.ctx is not None else ""
+        fail(exc.format_message() + where, exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        fail(exc.format_message(), exc.exit_code)
     except RenderLocalError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
