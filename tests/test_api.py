@@ -459,16 +459,17 @@ def test_the_token_file(tmp_path):
     assert load_or_create_token(tmp_path) == first
     path.chmod(0o644)
     assert load_or_create_token(tmp_path) == first and stat.S_IMODE(path.stat().st_mode) == 0o600
-    racing = tmp_path / "race"
-    racing.mkdir()
-    tokens = []
-    threads = [threading.Thread(target=lambda: tokens.append(load_or_create_token(racing))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(set(tokens)) == 1 and tokens[0] == (racing / "api-token").read_text().strip()
-    assert sorted(p.name for p in racing.iterdir()) == ["api-token"]  # no temporary files left
+    for round_ in range(40):  # eight at once agree on one token (a set-aside check once took a fresh one: 28 in 300)
+        racing = tmp_path / f"race-{round_}"
+        racing.mkdir()
+        tokens = []
+        threads = [threading.Thread(target=lambda: tokens.append(load_or_create_token(racing))) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(tokens)) == 1 and tokens[0] == (racing / "api-token").read_text().strip()
+        assert sorted(p.name for p in racing.iterdir()) == ["api-token"]  # nothing set aside, no temporary files
 
 
 def test_urls_and_exposure_warning(capsys):

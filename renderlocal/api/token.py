@@ -40,9 +40,14 @@ def _read(path: Path) -> str | None:
         info = path.stat()
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.chmod(path, 0o600)  # a copied or restored file: keep the secret private
-        raw = path.read_bytes().strip()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    return _token_in(raw)
+
+
+def _token_in(raw: bytes) -> str | None:
+    raw = raw.strip()
     if not raw or not all(0x21 <= byte <= 0x7E for byte in raw):
         return None  # a header value must be printable ASCII: this is no token
     return raw.decode("ascii")
@@ -51,8 +56,12 @@ def _read(path: Path) -> str | None:
 def _set_aside_if_no_token(path: Path) -> None:
     """A file that holds something but no token (binary, several words) is moved aside, kept to look
     at; a new token replaces it."""
-    if _read(path) is not None or not path.exists() or not path.stat().st_size:
-        return  # absent, empty, or another process just published a good one
+    try:
+        raw = path.read_bytes()  # one read decides: a token another thread publishes meanwhile is never moved
+    except FileNotFoundError:
+        return
+    if not raw.strip() or _token_in(raw) is not None:
+        return  # empty (replaced in place), or a good one another process just published
     aside = path.with_name(f"{path.name}.corrupt-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}")
     try:
         os.replace(path, aside)
