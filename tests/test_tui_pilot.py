@@ -254,6 +254,20 @@ def test_a_tab_key_shows_that_tabs_list_not_a_detail_opened_there_before(plane):
     run(scenario, plane)
 
 
+def test_quitting_with_a_job_running_says_it_keeps_running_and_billing(plane):
+    from renderlocal.tui.app import still_running_text
+
+    job = plane.create_job("box", "sleep 60")
+    deadline = time.monotonic() + 60
+    while plane.state.get_job(job.id).status != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert plane.keeps_running() and still_running_text(plane) == "1 job (billing on)"
+    finally:
+        plane.cancel_job(job.id)
+        plane.jobs.wait(job.id, timeout=30)
+
+
 def test_a_running_build_is_canceled_from_the_builds_screen(plane):
     from renderlocal.tui.screens.builds import BuildsScreen
     from renderlocal.tui.screens.confirm import ConfirmScreen

@@ -480,12 +480,22 @@ def run_tui(data_dir, blueprint) -> None:
     finally:
         if plane.lock.held:
             still_running = plane.keeps_running()  # a build dies with the process: the next one ends it
+            what = still_running_text(plane) if still_running else ""
             plane.close()
             if still_running:
-                _hand_over(plane)
+                _hand_over(plane, what)
 
 
-def _hand_over(plane) -> None:
+def still_running_text(plane) -> str:
+    """What quitting leaves running, said in words: ``3 jobs (billing on) and 1 service``."""
+    jobs = sum(1 for job in plane.state.unsettled_jobs() if not job.final)
+    services = sum(1 for s in plane.state.list_services() if s.liveDeployId and not s.suspended)
+    parts = ([f"{jobs} job{'s' if jobs != 1 else ''} (billing on)"] if jobs else []) + (
+        [f"{services} service{'s' if services != 1 else ''}"] if services else [])
+    return " and ".join(parts) or "jobs or services"
+
+
+def _hand_over(plane, what: str = "jobs or services") -> None:
     """Start a background control plane that supervises what the app leaves running."""
     import sys
 
@@ -497,7 +507,7 @@ def _hand_over(plane) -> None:
         print(f"render-local: jobs still run and no control plane supervises them ({exc}); the next one "
               "started adopts them", file=sys.stderr)
         return
-    print(f"render-local: jobs or services still run: the control plane at {remote.endpoint.url} "
+    print(f"render-local: {what} still running: the control plane at {remote.endpoint.url} "
           f"(pid {remote.endpoint.pid}) keeps them (render-local down stops the services)", file=sys.stderr)
 
 
