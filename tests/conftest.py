@@ -109,6 +109,12 @@ def remove_networks(root: Path) -> None:
                 if container.labels.get("render-local.data-dir", "").startswith(str(root)):
                     container.remove(force=True)  # a test's leftover instance or job
             network.remove()
+    for found in client.api.containers(all=True, filters={"label": "render-local.data-dir"}):  # no inspect: races
+        if found["Labels"].get("render-local.data-dir", "").startswith(str(root)):
+            try:
+                client.api.remove_container(found["Id"], force=True)  # its control plane was stopped first
+            except Exception:  # removed meanwhile
+                pass
     for volume in client.volumes.list(filters={"label": "render-local.data-dir"}):  # disks, databases' data
         if str(volume.attrs.get("Labels", {}).get("render-local.data-dir", "")).startswith(str(root)):
             for container in client.containers.list(all=True, filters={"volume": volume.name}):

@@ -306,6 +306,18 @@ def wait_for_status(plane, job_id: str, status: str, seconds: float = 60):
     return job
 
 
+def test_the_container_of_a_settled_job_left_by_a_crash_is_removed(plane, engine):
+    """A crash between a job's end being recorded and its container's removal leaves the container."""
+    from renderlocal.executor.jobs import container_name, job_labels
+
+    job = plane.jobs.wait(plane.create_job("box", "echo done").id, timeout=60)
+    assert job.settled
+    left = engine.containers.create(job.image, ["true"], name=container_name(job.id) + "-left",
+                                    labels=job_labels(job, plane.data_dir))
+    plane.recover()
+    assert engine.api.containers(all=True, filters={"id": left.id}) == []
+
+
 def test_twenty_jobs_in_parallel_keep_their_own_logs(plane):
     created = [plane.create_job("box", f"echo job-{n}; sleep 1; echo end-{n}") for n in range(20)]
     finished = [plane.jobs.wait(job.id, timeout=120) for job in created]

@@ -256,13 +256,19 @@ class JobRunner:
         return adopted
 
     def recreate_missing_records(self) -> None:
-        """A job whose record was lost (a store set aside) is rebuilt from its container."""
+        """A job whose record was lost (a store set aside) is rebuilt from its container; the
+        container of a settled job (a crash came between its record and its removal) is removed."""
         containers = self.engine.client.containers.list(
             all=True, filters={"label": [f"{LABEL}=job", f"{label('data-dir')}={self.data_dir}"]})
         for container in containers:
             labels = container.labels
             job_id = labels.get(label("job-id"))
-            if not self.ours(container, job_id) or self.store.get(job_id) is not None:
+            if not self.ours(container, job_id):
+                continue
+            known = self.store.get(job_id)
+            if known is not None:
+                if Job.from_doc(known).settled and container.status != "running":
+                    container.remove(force=True)  # its end and log were recorded, then the process died
                 continue
             config = container.attrs["Config"]
             env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
