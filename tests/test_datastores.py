@@ -132,6 +132,24 @@ def test_jobs_reach_the_database_and_key_value_and_their_writes_last(started, da
     assert resp(kv_info["externalConnectionString"], "GET", "greeting") == "hello"
 
 
+def test_a_pass_does_not_take_a_store_being_started_for_a_lost_one(started, data_dir, write_blueprint):
+    """up marks its stores creating, then starts them: a supervisor pass in between saw no container
+    and said 'its container is gone' (seen once in CI: up then failed)."""
+    plane = started(data_dir, write_blueprint(BLUEPRINT, FILES))
+    stores = [*plane.state.list_databases(), *plane.state.list_key_values()]
+    ids = [s.id for s in stores]
+
+    def statuses() -> set[str]:
+        return {s.status for s in [*plane.state.list_databases(), *plane.state.list_key_values()]}
+
+    plane.datastores.mark_starting(ids)
+    plane.datastores.reconcile()  # the pass, before the start made the containers
+    assert statuses() == {"creating"}
+    plane.datastores.unmark_starting(ids)  # nothing starts them after all
+    plane.datastores.reconcile()
+    assert statuses() == {"unavailable"}
+
+
 def test_data_survives_a_killed_control_plane_and_down_up_but_not_down_volumes(engine, data_dir, write_blueprint):
     import psycopg
 

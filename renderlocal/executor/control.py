@@ -244,6 +244,8 @@ class ControlPlane:
             self.datastores.ensure(store_ids)
         except RenderLocalError:  # recorded on the store (unavailable); a job or deploy that needs it says why
             pass
+        finally:
+            self.datastores.unmark_starting(store_ids)
 
     def _prepare(self, service_id: str) -> None:
         """Before anything of the service runs: the databases and Key Value its env comes from answer."""

@@ -11,6 +11,7 @@ waited for (``pg_isready``'s check, ``PING``), before anything that needs it run
 
 from __future__ import annotations
 
+import collections
 import re
 import socket
 import threading
@@ -57,6 +58,7 @@ class DataStores:
         self.notes: list[str] = []  # what the faces should know (a Postgres version this engine lacks)
         self._locks: dict[str, threading.Lock] = {}
         self._unpullable: set[str] = set()
+        self._starting: collections.Counter = collections.Counter()  # store id -> starts under way here
         self._guard = threading.Lock()
 
     def all(self) -> list:
@@ -64,10 +66,27 @@ class DataStores:
 
     def ensure(self, store_ids: list[str]) -> None:
         """Start what is not running and wait until each answers (a job, a deploy or ``up`` needs them)."""
-        for store_id in store_ids:
-            store = self._record(store_id)
-            with self._lock_of(store.id):  # a fan-out's jobs all need it: one start
-                self._ensure(self._record(store_id))
+        self._begin(store_ids)
+        try:
+            for store_id in store_ids:
+                store = self._record(store_id)
+                with self._lock_of(store.id):  # a fan-out's jobs all need it: one start
+                    self._ensure(self._record(store_id))
+        finally:
+            self._end(store_ids)
+
+    def _begin(self, store_ids: list[str]) -> None:
+        with self._guard:
+            self._starting.update(store_ids)
+
+    def _end(self, store_ids: list[str]) -> None:
+        with self._guard:
+            self._starting.subtract(store_ids)
+            self._starting += collections.Counter()  # drops the ids at zero
+
+    def _being_started(self, store_id: str) -> bool:
+        with self._guard:
+            return self._starting[store_id] > 0
 
     def _ensure(self, store) -> None:
         try:
@@ -99,11 +118,16 @@ class DataStores:
 
     def mark_starting(self, store_ids: list[str]) -> None:
         """Those not available are ``creating`` from now: a face that polls after ``up`` sees them
-        start, not the outcome of an earlier attempt."""
+        start, not the outcome of an earlier attempt. Until the caller's ``unmark_starting``
+        (after its ``ensure``) no pass takes their missing containers for lost ones."""
+        self._begin(store_ids)
         for store_id in store_ids:
             store = self._record(store_id)
             if store.status != "available":
                 self._update(store, status="creating", statusMessage=None)
+
+    def unmark_starting(self, store_ids: list[str]) -> None:
+        self._end(store_ids)
 
     def _create(self, store):
         engine = self.engine.client
@@ -217,9 +241,18 @@ class DataStores:
         """A store recorded available (or starting when a control plane died) whose container is gone
         (removed by hand) is unavailable."""
         for store in self.all():
-            if store.status in ("available", "creating") and self._container(store) is None:
-                self._update(store, status="unavailable", statusMessage="its container is gone: up starts a new one "
-                                                                       "(its data stays)")
+            if store.status not in ("available", "creating") or self._being_started(store.id):
+                continue  # a start under way here makes its container: not gone, not yet there
+            lock = self._lock_of(store.id)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                store = self._record(store.id)  # as it is now, not as listed
+                if store.status in ("available", "creating") and self._container(store) is None:
+                    self._update(store, status="unavailable", statusMessage="its container is gone: up starts a new "
+                                                                           "one (its data stays)")
+            finally:
+                lock.release()
 
     # -- records ------------------------------------------------------------------------------
     def _record(self, store_id: str):
