@@ -85,6 +85,15 @@ def started_job(base, command: str) -> dict:
     return made
 
 
+def test_jobs_list_of_every_service_says_whose_each_job_is(project):
+    base = project
+    made = job(base, "echo whose", service="other")
+    lines = ok(base, "jobs", "list").splitlines()
+    assert lines[0].split()[:3] == ["ID", "SERVICE", "STATUS"]
+    assert next(line for line in lines if line.startswith(made["id"])).split()[1] == "other"
+    assert ok(base, "jobs", "list", "other").splitlines()[0].split()[:2] == ["ID", "STATUS"]  # one service's: no column
+
+
 # -- 1. jobs cancel SERVICE JOB -----------------------------------------------------------------
 def test_jobs_cancel_takes_the_service_then_the_job_as_render(project):
     base = project

@@ -697,7 +697,12 @@ def jobs_list(obj: Context, service, status, output):
     service_id = plane.get_service(service)["id"] if service else None
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
     items = plane.list_jobs(service_id, statuses)
-    emit(items, output, JOB_COLUMNS, [_job_row(j) for j in items])  # bare jobs, as Render's CLI
+    if service_id is not None:
+        emit(items, output, JOB_COLUMNS, [_job_row(j) for j in items])  # bare jobs, as Render's CLI
+        return
+    names = {s["id"]: s["name"] for s in plane.list_services()}  # every service's jobs: say whose each is
+    rows = [_job_row(j) | {"service": names.get(j["serviceId"], j["serviceId"])} for j in items]
+    emit(items, output, JOB_COLUMNS[:1] + [("service", "service")] + JOB_COLUMNS[1:], rows)
 
 
 @jobs.command("get")
