@@ -62,6 +62,27 @@ def busybox_project() -> Path:
     return root
 
 
+def job_against_docker_run(script: str) -> tuple[str, str, float, float]:
+    """``script`` as a job of the busybox project (``--wait``) and as ``docker run ... > /dev/null``:
+    (data dir, job id, render-local's seconds, docker run's seconds)."""
+    import json
+    import subprocess
+    import time
+
+    project = busybox_project()
+    data = data_dir()
+    base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
+    subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
+    start = time.perf_counter()
+    subprocess.run(["docker", "run", "--rm", "busybox:1.36", "sh", "-c", script], check=True, stdout=subprocess.DEVNULL)
+    baseline = time.perf_counter() - start
+    start = time.perf_counter()
+    result = subprocess.run(base + ["jobs", "create", "bench", "--start-command", script, "--wait", "-o", "json"],
+                            check=True, capture_output=True, text=True)
+    ours = time.perf_counter() - start
+    return data, json.loads(result.stdout)["id"], ours, baseline
+
+
 def report(name: str, ours: float, baseline: float, target_ratio: float | None = None, unit: str = "s") -> bool:
     ratio = ours / baseline if baseline else float("inf")
     ok = target_ratio is None or ratio <= target_ratio

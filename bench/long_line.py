@@ -5,12 +5,10 @@ render-local (`jobs create --wait`), against `docker run` of the same piped to /
 Usage: python long_line.py [MEGABYTES]   (500 unless given)
 """
 
-import json
-import subprocess
 import sys
 import time
 
-from _common import CLI, busybox_project, data_dir, report
+from _common import job_against_docker_run, report
 
 from renderlocal.core.logstore import TS_LEN, LogStore
 from renderlocal.executor.logcapture import MAX_LINE_BYTES
@@ -29,20 +27,7 @@ def main() -> int:
     megabytes = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     printed = megabytes * 1_000_000
     script = f"head -c {printed} /dev/zero | tr '\\0' x"
-    project = busybox_project()
-    data = data_dir()
-    base = CLI + ["--data-dir", data, "--blueprint", str(project / "render.yaml")]
-    subprocess.run(base + ["builds", "create", "bench", "--wait"], check=True, capture_output=True)
-
-    start = time.perf_counter()
-    subprocess.run(["docker", "run", "--rm", "busybox:1.36", "sh", "-c", script], check=True, stdout=subprocess.DEVNULL)
-    baseline = time.perf_counter() - start
-    start = time.perf_counter()
-    result = subprocess.run(base + ["jobs", "create", "bench", "--start-command", script, "--wait", "-o", "json"],
-                            check=True, capture_output=True, text=True)
-    ours = time.perf_counter() - start
-
-    job_id = json.loads(result.stdout)["id"]
+    data, job_id, ours, baseline = job_against_docker_run(script)
     lengths = line_lengths(f"{data}/logs/{job_id}.log")
     print(f"lines captured: {len(lengths)}, longest {max(lengths)} bytes (cap {MAX_LINE_BYTES}), "
           f"total {sum(lengths)} of {printed} bytes")
