@@ -267,6 +267,36 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         now = datetime.now(timezone.utc)
         return JSONResponse([{"job": j.to_render(now), "cursor": j.id} for j in jobs])
 
+    async def billing_statement(request: Request):
+        """A month's statement (render-local's own): lines by service, kind and plan, and the total."""
+        from renderlocal.core.statement import Month, statement_of
+
+        now = datetime.now(timezone.utc)
+        raw = params.one(request.query_params, "month")
+        month = Month.parse(raw) if raw else Month.of(now)
+        return JSONResponse((await call(statement_of, state, month, now)).to_json())
+
+    async def billing_forecast(request: Request):
+        """A service's monthly cost on each plan of its family (render-local's own)."""
+        from renderlocal.core.forecast import forecast
+        from renderlocal.core.statement import Month
+
+        query = request.query_params
+        service = service_of(request)
+        now = datetime.now(timezone.utc)
+        raw = params.one(query, "month")
+        month = Month.parse(raw) if raw else Month.of(now)
+        numbers = {}
+        for name in ("duration", "perDay"):
+            value = params.one(query, name)
+            if value is not None:
+                numbers[name] = params.whole_number(value)
+                if numbers[name] is None:
+                    raise InvalidInput(f"{name} must be a whole number, not {value!r}", field=name)
+        jobs = await call(state.list_jobs, service.id)
+        result = forecast(service, jobs, month, numbers.get("duration"), numbers.get("perDay"))
+        return JSONResponse(result.to_json())
+
     def job_of(request: Request):
         service = service_of(request)
         job = job_by_id(request.path_params["job_id"])
@@ -758,6 +788,8 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/down", api(down), methods=["POST"]),
         Route("/local/services/{service_id}/cron-runs", api(trigger_cron), methods=["POST"]),
         Route("/local/jobs", api(list_all_jobs), methods=["GET"]),
+        Route("/local/billing/statement", api(billing_statement), methods=["GET"]),
+        Route("/local/services/{service_id}/forecast", api(billing_forecast), methods=["GET"]),
         Route("/local/jobs/{job_id}", api(get_any_job), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(create_build), methods=["POST"]),

@@ -15,6 +15,7 @@ import time
 import click
 
 from renderlocal import __version__
+from renderlocal.cli.billing import billing
 from renderlocal.cli.output import (confirm_option, emit, fail, global_confirm_option, global_output_option,
                                     output_option, resolve_output)
 from renderlocal.core.errors import NotFound, RenderLocalError
@@ -78,6 +79,9 @@ def cli(ctx, data_dir, blueprint, output, confirm):
         from renderlocal.tui.app import run_tui
 
         run_tui(ctx.obj.data_dir, ctx.obj.blueprint)
+
+
+cli.add_command(billing)
 
 
 @cli.command("init")

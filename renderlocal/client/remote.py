@@ -163,6 +163,14 @@ class RemoteControlPlane:
     def resume(self, service_ref: str) -> None:
         self.call("POST", f"/services/{quote(service_ref)}/resume")
 
+    def billing_statement(self, month: str | None = None) -> dict:
+        return self.call("GET", "/local/billing/statement", query={"month": month})
+
+    def forecast(self, service_ref: str, month: str | None = None, duration: int | None = None,
+                 per_day: int | None = None) -> dict:
+        return self.call("GET", f"/local/services/{quote(service_ref)}/forecast",
+                         query={"month": month, "duration": duration, "perDay": per_day})
+
     def list_databases(self) -> list[dict]:
         return self._pages("/postgres", "postgres")
 
