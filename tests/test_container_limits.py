@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from renderlocal.core.logstore import LogStore
-from renderlocal.core.plans import get_plan
+from renderlocal.core.plans import get_plan, plans_for
 from renderlocal.core.statuses import DeployStatus
 from renderlocal.executor.logcapture import LogCapture
 from tests.conftest import close_running_plane, wait_until
@@ -131,3 +131,16 @@ def test_a_catch_up_gets_every_line_of_a_chatty_job_across_the_engines_log_rotat
         assert [line.message for line in logs.read("resumed")] == [str(n) for n in range(1, count + 1)]
     finally:
         container.remove(force=True)
+
+
+def test_a_plan_with_more_cpu_than_the_machine_runs_capped_and_says_so(plane, engine):
+    cpus = engine.info()["NCPU"]
+    bigger = next(p for p in plans_for("worker") if p.cpu > cpus)  # Pro Plus (4 CPU) on this 2-core machine
+    job = plane.jobs.wait(plane.create_job("box", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || "
+                                                  "cut -d' ' -f1 /sys/fs/cgroup/cpu.max", plan_id=bigger.id).id, timeout=120)
+    assert job.status == "succeeded", job.failureReason
+    assert int(log_of(plane, job.id)[0]) == cpus * 100_000  # the engine's period is 100 ms: quota = CPUs x period
+    started = next(e for e in job.events if e["status"] == "running")
+    assert started["message"] == f"started ({bigger.name} has {bigger.cpu} CPU; this engine's machine has {cpus}: capped at that)"
+    small = run(plane, "true")
+    assert [e["message"] for e in small.events if e["status"] == "running"] == ["started"]

@@ -33,7 +33,8 @@ def container_limits(engine, plan: Plan, image: str, bounded_log: bool = True) -
     ``bounded_log`` the engine keeps the whole log: for containers whose log render-local
     reads only from the engine, resuming by line count (service instances, pre-deploy)."""
     limits = {
-        "mem_limit": plan.memory_bytes, "memswap_limit": plan.memory_bytes, "nano_cpus": plan.nano_cpus,
+        "mem_limit": plan.memory_bytes, "memswap_limit": plan.memory_bytes,
+        "nano_cpus": min(plan.nano_cpus, engine_nano_cpus(engine)),  # the engine refuses more than it has
         "pids_limit": plan.pids_limit,
         "security_opt": ["no-new-privileges"],  # setuid binaries and file capabilities grant nothing
         "cap_drop": list(DROPPED_CAPABILITIES),
@@ -43,6 +44,27 @@ def container_limits(engine, plan: Plan, image: str, bounded_log: bool = True) -
     if disk_limit_supported(engine, image):
         limits["storage_opt"] = {"size": DISK_LIMIT}
     return limits
+
+
+_cpus: dict[str, int] = {}
+
+
+def engine_nano_cpus(engine) -> int:
+    """The CPUs the engine's machine has, in nano CPUs (asked once per engine): a Pro Plus job
+    (4 CPU) on a 2-core laptop runs with 2 rather than not at all."""
+    key = engine.api.base_url
+    with _support_guard:
+        if key not in _cpus:
+            _cpus[key] = int(engine.info().get("NCPU") or 0) * 1_000_000_000 or 2**62
+        return _cpus[key]
+
+
+def cpu_cap_note(engine, plan: Plan) -> str | None:
+    """What a job's events say when its plan has more CPU than the engine: the cap, once."""
+    available = engine_nano_cpus(engine)
+    if plan.nano_cpus <= available:
+        return None
+    return f"{plan.name} has {plan.cpu} CPU; this engine's machine has {available // 1_000_000_000}: capped at that"
 
 
 _support: dict[str, bool] = {}

@@ -75,12 +75,13 @@ class JobRecords:
     def update(self, job_id: str, **changes) -> Job:
         return Job.from_doc(self.store.update(job_id, lambda d: d.update(changes)))
 
-    def mark_running(self, job_id: str, started: str) -> Job:
+    def mark_running(self, job_id: str, started: str, note: str | None = None) -> Job:
         def change(doc):
             if doc["status"] == JobStatus.PENDING:
                 doc["status"] = JobStatus.RUNNING
                 doc["startedAt"] = started
-                doc["events"].append({"at": started, "status": JobStatus.RUNNING, "message": "started"})
+                message = f"started ({note})" if note else "started"
+                doc["events"].append({"at": started, "status": JobStatus.RUNNING, "message": message})
 
         return Job.from_doc(self.store.update(job_id, change))
 
@@ -348,7 +349,9 @@ class JobSupervision:
                 stream.close()
             return records.record_end(job.id, JobStatus.FAILED, None, {
                 "type": "startFailed", "message": f"the container could not start: {_short(exc)}"}), None
-        return records.mark_running(job.id, started), stream
+        from renderlocal.executor.container_limits import cpu_cap_note
+
+        return records.mark_running(job.id, started, cpu_cap_note(engine, plan)), stream
 
     def _left_behind(self, job: Job):
         """The job's container, if a crash came between its creation and its id being saved
