@@ -267,6 +267,24 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         now = datetime.now(timezone.utc)
         return JSONResponse([{"job": j.to_render(now), "cursor": j.id} for j in jobs])
 
+    async def create_comparison(request: Request):
+        """Run a command once on each of several plans (render-local's own): the comparison's view."""
+        from renderlocal.executor.comparisons import comparison_view
+
+        body = await json_body(request)
+        service = await call(service_of, request)
+        fields = params.comparison_body(body)
+        doc = await call(plane.compare_plans, service.id, fields["start_command"], fields["plan_ids"],
+                         fields["sequential"], fields["env"])
+        return JSONResponse(comparison_view(doc, {}, datetime.now(timezone.utc)), status_code=201)
+
+    async def get_comparison(request: Request):
+        from renderlocal.executor.comparisons import comparison_view
+
+        doc = await call(plane.comparisons.get, request.path_params["comparison_id"])
+        jobs = {job_id: await call(job_by_id, job_id) for job_id in doc["jobIds"].values()}
+        return JSONResponse(comparison_view(doc, jobs, datetime.now(timezone.utc)))
+
     async def billing_statement(request: Request):
         """A month's statement (render-local's own): lines by service, kind and plan, and the total."""
         from renderlocal.core.statement import Month, statement_of
@@ -789,6 +807,8 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/services/{service_id}/cron-runs", api(trigger_cron), methods=["POST"]),
         Route("/local/jobs", api(list_all_jobs), methods=["GET"]),
         Route("/local/billing/statement", api(billing_statement), methods=["GET"]),
+        Route("/local/services/{service_id}/plan-comparisons", api(create_comparison), methods=["POST"]),
+        Route("/local/plan-comparisons/{comparison_id}", api(get_comparison), methods=["GET"]),
         Route("/local/services/{service_id}/forecast", api(billing_forecast), methods=["GET"]),
         Route("/local/jobs/{job_id}", api(get_any_job), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),

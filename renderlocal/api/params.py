@@ -190,6 +190,20 @@ def job_body(body) -> dict:
             "cancel_grace": _job_seconds(body, "cancelGraceSeconds")}
 
 
+def comparison_body(body) -> dict:
+    """A plan comparison's body (render-local's own): a create-job body's startCommand and envVars,
+    planIds (a list of plan ids; none: every plan of the service's family) and sequential (default true)."""
+    fields = job_body(body)
+    plan_ids = body.get("planIds")
+    if plan_ids is not None and not (isinstance(plan_ids, list) and all(isinstance(p, str) for p in plan_ids)):
+        raise InvalidInput("planIds must be a list of plan ids", field="planIds")
+    sequential = body.get("sequential", True)
+    if not isinstance(sequential, bool):
+        raise InvalidInput("sequential must be true or false", field="sequential")
+    return {"start_command": fields["start_command"], "env": fields["env"], "plan_ids": plan_ids or None,
+            "sequential": sequential}
+
+
 def _job_seconds(body: dict, name: str):
     """timeoutSeconds or cancelGraceSeconds as given (the jobs code checks the minimum), refused here
     when it is no ASCII number or too large for a deadline computed from it."""

@@ -16,6 +16,7 @@ import click
 
 from renderlocal import __version__
 from renderlocal.cli.billing import billing
+from renderlocal.cli.compare import show_comparison
 from renderlocal.cli.output import (confirm_option, emit, fail, global_confirm_option, global_output_option,
                                     output_option, resolve_output)
 from renderlocal.core.errors import NotFound, RenderLocalError
@@ -584,9 +585,13 @@ def jobs():
 @click.option("--each-arg-from", type=click.File("r"), help="Fan out: one job per line, the line appended to the command.")
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 on success, 1 otherwise.")
 @click.option("--tail", is_flag=True, help="Stream the job's log while waiting (implies --wait).")
+@click.option("--compare-plans", is_flag=True, help="Run the command once on each plan (or --plans) and compare.")
+@click.option("--plans", metavar="PLAN,PLAN", help="With --compare-plans: the plans to run on (default: every plan).")
+@click.option("--parallel", is_flag=True, help="With --compare-plans: all at once (default: one after another).")
 @output_option
 @pass_ctx
-def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_from, wait, tail, output):
+def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_from, wait, tail, compare_plans, plans,
+                parallel, output):
     """Create a job on SERVICE's last successful build.
 
     The data dir's control plane (serve, the app, or one started now in the
@@ -598,6 +603,11 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
 
     from renderlocal.core.envvars import parse_env_overrides
 
+    if compare_plans or plans or parallel:
+        from renderlocal.cli.compare import compare_plans as run_comparison
+
+        return run_comparison(obj, service, start_command, plan_id, env, each_arg_from, tail, plans, parallel,
+                              wait, output)
     wait = wait or tail
     args = None
     if each_arg_from is not None:
@@ -688,6 +698,9 @@ def _in_parallel(create, commands: list[str]) -> list:
 
     with ThreadPoolExecutor(min(16, len(commands))) as pool:
         return list(pool.map(create, commands))
+
+
+jobs.add_command(show_comparison)
 
 
 @jobs.command("list")

@@ -163,6 +163,17 @@ class RemoteControlPlane:
     def resume(self, service_ref: str) -> None:
         self.call("POST", f"/services/{quote(service_ref)}/resume")
 
+    def compare_plans(self, service_ref: str, start_command: str, plan_ids: list[str] | None = None,
+                      sequential: bool = True, env: dict | None = None) -> dict:
+        body = {"startCommand": start_command, "sequential": sequential,
+                "envVars": [{"key": k, "value": v} for k, v in (env or {}).items()]}
+        if plan_ids:
+            body["planIds"] = plan_ids
+        return self.call("POST", f"/local/services/{quote(service_ref)}/plan-comparisons", body)
+
+    def get_comparison(self, comparison_id: str) -> dict:
+        return self.call("GET", f"/local/plan-comparisons/{quote(comparison_id)}")
+
     def billing_statement(self, month: str | None = None) -> dict:
         return self.call("GET", "/local/billing/statement", query={"month": month})
 

@@ -24,6 +24,7 @@ from renderlocal.core.models import Build, Deploy, Job, Service
 from renderlocal.core.statuses import DeployTrigger
 from renderlocal.core.state import State
 from renderlocal.executor.builds import Builder
+from renderlocal.executor.comparisons import PlanComparisons
 from renderlocal.executor.changes import ChangeFeed
 from renderlocal.executor.election import ExecutorLock
 from renderlocal.executor.engine import Engine
@@ -56,6 +57,7 @@ class ControlPlane:
         self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,
                                 self._prepare)
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
+        self.comparisons = PlanComparisons(self.state, self.jobs.create, self.jobs.wait)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
@@ -177,6 +179,16 @@ class ControlPlane:
         self.refresh()  # the env snapshot is the blueprint as it is now
         service = self.state.get_service(service_ref)
         return self.jobs.create(service, start_command, plan_id, env, secrets, timeout_seconds, cancel_grace)
+
+    def compare_plans(self, service_ref: str, start_command: str, plan_ids: list[str] | None = None,
+                      sequential: bool = True, env=None) -> dict:
+        """The command run once on each plan (every plan of the service's family unless named)."""
+        from renderlocal.core.envvars import parse_env_overrides
+
+        self._executing()
+        self.refresh()
+        service = self.state.get_service(service_ref)
+        return self.comparisons.start(service, start_command, plan_ids, sequential, parse_env_overrides(env))
 
     def cancel_job(self, job_id: str) -> Job:
         self._executing()

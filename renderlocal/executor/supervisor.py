@@ -54,6 +54,7 @@ class Supervisor:
         adopted = self.plane.recover()
         self.plane.sync_watchers()
         self.plane.cron.tick()
+        self.plane.comparisons.resume()
         return adopted
 
     def _run(self) -> None:

@@ -1,0 +1,118 @@
+"""Plan comparisons: the same command run once on each of several plans of a service, one after
+another (the default, so the runs do not slow each other) or all at once.
+
+A comparison is a record in the store (``comparisons``) naming its plans and, as each run is
+made, its job; the jobs are ordinary jobs. One thread per comparison starts the next run once the
+previous ended; after a crash the supervisor's pass calls ``resume`` and the next control plane
+goes on where this one stopped. A crash between a run's job being created and its id being
+recorded leaves that job out of the comparison and runs the plan again.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable
+
+from renderlocal.core import billing
+from renderlocal.core.errors import InvalidInput, NotFound, RenderLocalError
+from renderlocal.core.ids import looks_like_id, new_id
+from renderlocal.core.models import Job, Service, stamp
+from renderlocal.core.plans import get_plan, plan_for_job, plans_for
+from renderlocal.core.state import State
+
+TABLE = "comparisons"
+
+
+class PlanComparisons:
+    """``create_job(service, command, plan_id, env) -> Job``; ``wait(job_id) -> Job`` blocks until it ended."""
+
+    def __init__(self, state: State, create_job: Callable[..., Job], wait: Callable[[str], Job]):
+        self.state = state
+        self.create_job = create_job
+        self.wait = wait
+        self._guard = threading.Lock()
+        self._running: dict[str, threading.Thread] = {}
+
+    def start(self, service: Service, command: str, plan_ids: list[str] | None, sequential: bool = True,
+              env: dict | None = None) -> dict:
+        plans = [plan_for_job(service.type, service.planId, plan_id) for plan_id in plan_ids] if plan_ids \
+            else plans_for(service.type)  # unknown or wrong-family plans: InvalidInput naming them
+        ids = list(dict.fromkeys(plan.id for plan in plans))
+        if len(ids) < 2:
+            raise InvalidInput("a comparison needs at least two plans (--plans A,B)")
+        if not command.strip():
+            raise InvalidInput("a comparison needs a start command (--start-command)")
+        doc = {"id": new_id("cmp"), "serviceId": service.id, "startCommand": command, "planIds": ids,
+               "sequential": sequential,
+               "env": [{"key": key, "value": value} for key, value in (env or {}).items()], "jobIds": {}, "createdAt": stamp()}
+        self.state.store.insert(TABLE, doc)
+        doc = self._make_run(doc, service, ids[0])  # here, so that what stops every run (no build) is said now
+        self._run(doc["id"])
+        return doc
+
+    def resume(self) -> None:
+        """Go on with every comparison that has plans left to run (the supervisor's pass)."""
+        for doc in self.state.store.all(TABLE):
+            if len(doc["jobIds"]) < len(doc["planIds"]):
+                self._run(doc["id"])
+
+    def _run(self, comparison_id: str) -> None:
+        with self._guard:
+            thread = self._running.get(comparison_id)
+            if thread is not None and thread.is_alive():
+                return
+            thread = threading.Thread(target=self._go_on, args=(comparison_id,), name=f"compare-{comparison_id}",
+                                      daemon=True)
+            self._running[comparison_id] = thread
+        thread.start()
+
+    def _make_run(self, doc: dict, service: Service, plan_id: str) -> dict:
+        job = self.create_job(service, doc["startCommand"], plan_id, doc["env"])
+        return self.state.store.update(TABLE, doc["id"], lambda d: d["jobIds"].update({plan_id: job.id}))
+
+    def _go_on(self, comparison_id: str) -> None:
+        doc = self.state.store.get(TABLE, comparison_id)
+        try:
+            service = self.state.get_service(doc["serviceId"])
+            for plan_id in doc["planIds"]:
+                if plan_id not in doc["jobIds"]:
+                    doc = self._make_run(doc, service, plan_id)
+                if doc["sequential"]:
+                    self.wait(doc["jobIds"][plan_id])
+        except RenderLocalError as exc:  # the service went from the blueprint, the engine is down: each
+            self.state.store.update(TABLE, comparison_id, lambda d: d.update(problem=str(exc)))  # pass tries again
+
+    def get(self, comparison_id: str) -> dict:
+        doc = self.state.store.get(TABLE, comparison_id) if looks_like_id(comparison_id, "cmp") else None
+        if doc is None:
+            raise NotFound(f"unknown plan comparison {comparison_id!r}")
+        return doc
+
+
+def comparison_view(doc: dict, jobs: dict[str, Job], now: datetime) -> dict:
+    """A comparison as the API answers it: a run per plan (with its job once made) and the
+    cheapest plan that succeeded."""
+    runs = []
+    for plan_id in doc["planIds"]:
+        plan = get_plan(plan_id)
+        run = {"planId": plan_id, "planName": plan.name, "memoryMB": plan.memory_mb, "cpu": str(plan.cpu),
+               "status": "waiting"}
+        job = jobs.get(doc["jobIds"].get(plan_id, ""))
+        if job is not None:
+            seconds = billing.billable_seconds(job.started(), job.finished(), now)
+            run.update(jobId=job.id, status=job.status, seconds=seconds, costUSD=billing.usd_text(job.cost(now)))
+            if job.failureReason:
+                run["failureReason"] = job.failureReason
+            if getattr(job, "peakMemoryBytes", None):
+                run["peakMemoryBytes"] = job.peakMemoryBytes
+        runs.append(run)
+    view = {"id": doc["id"], "serviceId": doc["serviceId"], "startCommand": doc["startCommand"],
+            "sequential": doc["sequential"], "createdAt": doc["createdAt"], "runs": runs,
+            **({"problem": doc["problem"]} if doc.get("problem") else {}),
+            "finished": all(run["status"] in ("succeeded", "failed", "canceled") for run in runs)}
+    succeeded = [run for run in runs if run["status"] == "succeeded"]
+    if succeeded:
+        view["cheapestPlanId"] = min(succeeded, key=lambda run: (Decimal(run["costUSD"]), run["memoryMB"]))["planId"]
+    return view
