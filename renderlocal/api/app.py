@@ -285,6 +285,52 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         jobs = {job_id: await call(job_by_id, job_id) for job_id in doc["jobIds"].values()}
         return JSONResponse(comparison_view(doc, jobs, datetime.now(timezone.utc)))
 
+    # -- a database's data and rehearsals (render-local's own) ----------------------------------
+    def admin_of(request: Request):
+        return plane.postgres_admin(state.get_database(request.path_params["database"]).id)
+
+    async def restore_database(request: Request):
+        path = params.file_path(await json_body(request), "file")
+        return JSONResponse(await call(lambda: admin_of(request).restore(path)))
+
+    async def dump_database(request: Request):
+        path = params.file_path(await json_body(request), "file")
+        size = await call(lambda: admin_of(request).dump(path))
+        return JSONResponse({"file": str(path), "bytes": size})
+
+    async def list_snapshots(request: Request):
+        return JSONResponse([s.to_json() for s in await call(lambda: admin_of(request).snapshots())])
+
+    async def create_snapshot(request: Request):
+        label = params.optional_text(await json_body(request), "label") or ""
+        return JSONResponse((await call(lambda: admin_of(request).snapshot(label))).to_json(), status_code=201)
+
+    async def rollback_database(request: Request):
+        ref = params.optional_text(await json_body(request), "snapshot")
+        return JSONResponse((await call(lambda: admin_of(request).rollback(ref))).to_json())
+
+    async def drop_snapshot(request: Request):
+        name = request.path_params["snapshot"]
+        return JSONResponse((await call(lambda: admin_of(request).drop_snapshot(name))).to_json())
+
+    async def create_rehearsal(request: Request):
+        body = await json_body(request)
+        service = await call(service_of, request)
+        fields = params.job_body(body)
+        doc = await call(plane.rehearse, service.id, fields["start_command"], fields["plan_id"],
+                         params.optional_text(body, "database"))
+        return JSONResponse(doc, status_code=201)
+
+    async def get_rehearsal(request: Request):
+        return JSONResponse(await call(plane.rehearsals.get, request.path_params["rehearsal_id"]))
+
+    async def decide_rehearsal(request: Request):
+        body = await json_body(request)
+        keep = body.get("keep")
+        if not isinstance(keep, bool):
+            raise InvalidInput("keep must be true (keep what the rehearsal did) or false (roll back)", field="keep")
+        return JSONResponse(await call(plane.decide_rehearsal, request.path_params["rehearsal_id"], keep))
+
     async def billing_statement(request: Request):
         """A month's statement (render-local's own): lines by service, kind and plan, and the total."""
         from renderlocal.core.statement import Month, statement_of
@@ -807,6 +853,15 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/services/{service_id}/cron-runs", api(trigger_cron), methods=["POST"]),
         Route("/local/jobs", api(list_all_jobs), methods=["GET"]),
         Route("/local/billing/statement", api(billing_statement), methods=["GET"]),
+        Route("/local/databases/{database}/restore", api(restore_database), methods=["POST"]),
+        Route("/local/databases/{database}/dump", api(dump_database), methods=["POST"]),
+        Route("/local/databases/{database}/snapshots", api(list_snapshots), methods=["GET"]),
+        Route("/local/databases/{database}/snapshots", api(create_snapshot), methods=["POST"]),
+        Route("/local/databases/{database}/snapshots/{snapshot}", api(drop_snapshot), methods=["DELETE"]),
+        Route("/local/databases/{database}/rollback", api(rollback_database), methods=["POST"]),
+        Route("/local/services/{service_id}/rehearsals", api(create_rehearsal), methods=["POST"]),
+        Route("/local/rehearsals/{rehearsal_id}", api(get_rehearsal), methods=["GET"]),
+        Route("/local/rehearsals/{rehearsal_id}/decision", api(decide_rehearsal), methods=["POST"]),
         Route("/local/services/{service_id}/plan-comparisons", api(create_comparison), methods=["POST"]),
         Route("/local/plan-comparisons/{comparison_id}", api(get_comparison), methods=["GET"]),
         Route("/local/services/{service_id}/forecast", api(billing_forecast), methods=["GET"]),

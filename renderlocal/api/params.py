@@ -190,6 +190,23 @@ def job_body(body) -> dict:
             "cancel_grace": _job_seconds(body, "cancelGraceSeconds")}
 
 
+def file_path(body, name: str):
+    """An absolute file path in a body (the control plane runs on this machine, as this user)."""
+    from pathlib import Path
+
+    value = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        raise InvalidInput(f"{name} must be an absolute file path", field=name)
+    return Path(value)
+
+
+def optional_text(body, name: str) -> str | None:
+    value = body.get(name) if isinstance(body, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", field=name)
+    return value or None
+
+
 def comparison_body(body) -> dict:
     """A plan comparison's body (render-local's own): a create-job body's startCommand and envVars,
     planIds (a list of plan ids; none: every plan of the service's family) and sequential (default true)."""

@@ -17,6 +17,7 @@ import click
 from renderlocal import __version__
 from renderlocal.cli.billing import billing
 from renderlocal.cli.compare import show_comparison
+from renderlocal.cli.rehearse import DATABASE_COMMANDS, rehearse
 from renderlocal.cli.output import (confirm_option, emit, fail, global_confirm_option, global_output_option,
                                     output_option, resolve_output)
 from renderlocal.core.errors import NotFound, RenderLocalError
@@ -189,7 +190,12 @@ DATA_STORE_COLUMNS = [("id", "id"), ("name", "name"), ("kind", "kind"), ("plan",
 
 @cli.group()
 def databases():
-    """The blueprint's PostgreSQL databases and Key Value: state and connection strings."""
+    """The blueprint's PostgreSQL databases and Key Value: state, connection strings, dumps and snapshots."""
+
+
+for _command in DATABASE_COMMANDS:
+    databases.add_command(_command)
+cli.add_command(rehearse)
 
 
 @databases.command("list")

@@ -35,6 +35,9 @@ def quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
+DATA_SECONDS = 6 * 3600  # a restore or a dump of a big database: as long as it takes
+
+
 class RemoteControlPlane:
     """Safe to share between threads (a connection each)."""
 
@@ -57,15 +60,20 @@ class RemoteControlPlane:
         local.used = time.monotonic()
         return local.connection
 
-    def call(self, method: str, path: str, body=None, query: dict | None = None):
-        """One request; ``path`` under /v1 unless it starts with /local. Raises the core's errors."""
+    def call(self, method: str, path: str, body=None, query: dict | None = None, timeout: float | None = None):
+        """One request; ``path`` under /v1 unless it starts with /local. Raises the core's errors.
+        ``timeout``: for requests that take long (a restore), instead of the usual read timeout."""
         url = (path if path.startswith("/local") else self.prefix + path)
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
         payload = None if body is None else json.dumps(body)
         for attempt in (1, 2):
             try:
+                if timeout is not None:
+                    self.connection.timeout = timeout  # for the connect; a connected socket is set after it
                 self.connection.request(method, url, headers=self.headers, body=payload)
+                if timeout is not None and self.connection.sock is not None:
+                    self.connection.sock.settimeout(timeout)
             except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
                 self.connection.close()
                 if attempt == 2:
@@ -84,6 +92,9 @@ class RemoteControlPlane:
                 raise RenderLocalError(
                     f"the control plane at {self.endpoint.url} took the request but did not answer "
                     f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
+        if timeout is not None:  # the next request gets a connection with the usual timeout
+            self._local.connection.close()
+            self._local.connection = None
         if not raw and response.status < 400:
             return None  # 202 with no body: suspend and resume, as on Render
         try:
@@ -173,6 +184,21 @@ class RemoteControlPlane:
 
     def get_comparison(self, comparison_id: str) -> dict:
         return self.call("GET", f"/local/plan-comparisons/{quote(comparison_id)}")
+
+    # -- a database's data and rehearsals (render-local's own) -------------------------------
+    def database_call(self, method: str, ref: str, what: str, body=None) -> dict:
+        return self.call(method, f"/local/databases/{quote(ref)}/{what}", body, timeout=DATA_SECONDS)
+
+    def rehearse(self, service_ref: str, start_command: str, plan_id: str | None, database: str | None) -> dict:
+        body = {"startCommand": start_command, "planId": plan_id, "database": database}
+        return self.call("POST", f"/local/services/{quote(service_ref)}/rehearsals",
+                         {k: v for k, v in body.items() if v is not None}, timeout=DATA_SECONDS)
+
+    def get_rehearsal(self, rehearsal_id: str) -> dict:
+        return self.call("GET", f"/local/rehearsals/{quote(rehearsal_id)}")
+
+    def decide_rehearsal(self, rehearsal_id: str, keep: bool) -> dict:
+        return self.call("POST", f"/local/rehearsals/{quote(rehearsal_id)}/decision", {"keep": keep}, timeout=DATA_SECONDS)
 
     def billing_statement(self, month: str | None = None) -> dict:
         return self.call("GET", "/local/billing/statement", query={"month": month})

@@ -6,7 +6,7 @@ import secrets
 import string
 
 _ALPHABET = string.digits + string.ascii_lowercase
-ID_PATTERN = re.compile(r"^((srv|crn|job|bld|dep|red|cmp)-[0-9a-z]{20}|dpg-[0-9a-z]{20}-a)$")
+ID_PATTERN = re.compile(r"^((srv|crn|job|bld|dep|red|cmp|rhs)-[0-9a-z]{20}|dpg-[0-9a-z]{20}-a)$")
 
 
 def new_id(prefix: str) -> str:

@@ -31,7 +31,7 @@ from renderlocal.core.atomic import write_atomic
 from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import StoreCorrupt
 
-TABLES = ("services", "builds", "deploys", "databases", "keyvalues", "settings", "comparisons")  # jobs: see jobstore.py
+TABLES = ("services", "builds", "deploys", "databases", "keyvalues", "settings", "comparisons", "rehearsals")  # jobs: see jobstore.py
 LOCK_TIMEOUT_SECONDS = 30
 
 
@@ -74,6 +74,8 @@ RECORD_SHAPES = {  # what the records' readers index directly (models.py's field
     "settings": Shape({"id": str}),
     "comparisons": Shape({"id": str, "serviceId": str, "startCommand": str, "planIds": list, "sequential": bool,
                           "jobIds": dict, "createdAt": str}, {"env": list, "problem": str}),
+    "rehearsals": Shape({"id": str, "serviceId": str, "databaseId": str, "startCommand": str, "status": str,
+                         "createdAt": str, "steps": list}, {"report": dict, "problem": str, "snapshot": str}),
 }
 LOST_WITH = {  # what becomes of a table's records that were not kept, in the report's words
     "services": "the services are synced again from render.yaml, keeping their ids, generated values and last builds",
@@ -174,7 +176,8 @@ class Store:
     ``StoreCorrupt``. ``shapes``: what each table's records must have (``RECORD_SHAPES``)."""
 
     KINDS = {"services": "service", "builds": "build", "deploys": "deploy", "databases": "database",
-             "keyvalues": "keyvalue", "settings": "settings", "comparisons": "comparison"}
+             "keyvalues": "keyvalue", "settings": "settings", "comparisons": "comparison",
+             "rehearsals": "rehearsal"}
 
     def __init__(self, root: Path, on_change: Callable[[str, dict | None], None] | None = None,
                  report: Callable[[str], None] | None = None, shapes: dict[str, Shape] | None = None):

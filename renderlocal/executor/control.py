@@ -34,6 +34,7 @@ from renderlocal.executor.deploys import Deployer
 from renderlocal.executor.jobs import JobRunner
 from renderlocal.executor.network import PrivateNetwork
 from renderlocal.executor.proxy import ProxyPool
+from renderlocal.executor.rehearsals import Rehearsals
 from renderlocal.executor.services import ServiceCatalog
 
 
@@ -58,6 +59,7 @@ class ControlPlane:
                                 self._prepare)
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
         self.comparisons = PlanComparisons(self.state, self.jobs.create, self.jobs.wait)
+        self.rehearsals = Rehearsals(self.state, self.postgres_admin, self.jobs.create, self.jobs.wait)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
@@ -189,6 +191,24 @@ class ControlPlane:
         self.refresh()
         service = self.state.get_service(service_ref)
         return self.comparisons.start(service, start_command, plan_ids, sequential, parse_env_overrides(env))
+
+    # -- a database's data: dumps, snapshots, rehearsals (executor/postgres_admin.py, rehearsals.py) ---
+    def postgres_admin(self, database_ref):
+        """The tools for a database's data (by record, id or name), once it is available."""
+        from renderlocal.executor.postgres_admin import PostgresAdmin
+
+        database = self.state.get_database(getattr(database_ref, "id", database_ref))
+        return PostgresAdmin(self.engine, database, self.state.password_of(database.id))
+
+    def rehearse(self, service_ref: str, start_command: str, plan_id: str | None = None,
+                 database_ref: str | None = None) -> dict:
+        self._executing()
+        self.refresh()
+        return self.rehearsals.start(self.state.get_service(service_ref), start_command, plan_id, database_ref)
+
+    def decide_rehearsal(self, rehearsal_id: str, keep: bool) -> dict:
+        self._executing()
+        return self.rehearsals.decide(rehearsal_id, keep)
 
     def cancel_job(self, job_id: str) -> Job:
         self._executing()

@@ -55,6 +55,7 @@ class Supervisor:
         self.plane.sync_watchers()
         self.plane.cron.tick()
         self.plane.comparisons.resume()
+        self.plane.rehearsals.resume()
         return adopted
 
     def _run(self) -> None:
