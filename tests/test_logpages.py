@@ -124,3 +124,19 @@ def test_a_log_with_shared_times_and_crash_remnants_still_pages(tmp_path):
         assert all(len(page) <= 100 or len({e["timestamp"] for e in page}) == 1 for page in pages)
     last = [line.timestamp for line in store.read("job-old")][-1]
     assert store.seek("job-old", last, past=True) == store.end_of("job-old")
+
+
+def test_seek_finds_any_time_of_a_log_many_scans_long(tmp_path):
+    store = LogStore(tmp_path)
+    writer = store.writer("job-a")
+    for first in range(0, 30_000, 3000):
+        writer.write_now([(b"stdout", [b"line %d" % n for n in range(first, first + 3000)])])
+    writer.close()
+    lines = list(store.read("job-a"))
+    assert lines[-1].end > 15 * (1 << 16)  # the binary search runs, not only the final scan
+    for n in list(range(0, 30_000, 997)) + [29_999]:
+        assert store.seek("job-a", lines[n].timestamp) == lines[n].offset, n
+        assert store.seek("job-a", lines[n].timestamp, past=True) == lines[n].end, n
+        assert next(store.read_backward("job-a", lines[n].end)) == lines[n], n
+    assert store.seek("job-a", EARLY) == 0 and store.seek("job-a", LATE) == lines[-1].end
+    assert list(store.read_backward("job-a")) == lines[::-1]
