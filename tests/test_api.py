@@ -320,9 +320,9 @@ def walk_logs(client, resource, direction, limit, **extra):
     raise AssertionError("log paging never ended")
 
 
-def test_log_paging_neither_repeats_nor_skips_lines_sharing_a_timestamp(client):
+def test_log_paging_splits_bursts_and_neither_repeats_nor_skips_lines(client):
     sid = service_id(client, "api-box")
-    # single lines apart in time, and bursts whose lines are captured together (one timestamp)
+    # single lines apart in time, and bursts whose lines are captured in one read (each its own time)
     command = "echo a; sleep 0.1; echo b; sleep 0.1; seq 1 7; sleep 0.1; echo c; sleep 0.1; seq 10 12; sleep 0.1; echo d"
     job = client.post(f"/services/{sid}/jobs", json={"startCommand": command}).json()
     wait_for_job(client, sid, job["id"], lambda j: j["status"] == "succeeded")
@@ -330,7 +330,7 @@ def test_log_paging_neither_repeats_nor_skips_lines_sharing_a_timestamp(client):
     expected = ["a", "b"] + [str(n) for n in range(1, 8)] + ["c", "10", "11", "12", "d"]
     assert [e["message"] for e in every] == expected
     stamps = [e["timestamp"] for e in every]
-    assert stamps == sorted(stamps) and all(len(t) == 30 and t.endswith("Z") for t in stamps)
+    assert all(a < b for a, b in zip(stamps, stamps[1:])) and all(len(t) == 30 and t.endswith("Z") for t in stamps)
     for direction in ("forward", "backward"):
         for limit in (1, 2, 3, 5):
             pages = walk_logs(client, job["id"], direction, limit)
@@ -338,10 +338,31 @@ def test_log_paging_neither_repeats_nor_skips_lines_sharing_a_timestamp(client):
             assert len(seen) == len(set(seen)), (direction, limit)
             order = [e["message"] for page in pages for e in page]
             assert order == (expected if direction == "forward" else expected[::-1]), (direction, limit)
-            for page in pages[:-1]:
-                # a page holds at most limit lines, unless one timestamp's lines outnumber it
-                assert len(page) <= limit or len({e["timestamp"] for e in page}) == 1, (direction, limit, page)
-                assert page, (direction, limit)
+            assert [len(page) for page in pages[:-1]] == [limit] * (len(pages) - 1), (direction, limit)
+
+
+def test_a_page_of_a_1000_line_job_holds_limit_lines_and_pages_walk_every_line_once(client):
+    sid = service_id(client, "api-box")
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "seq 1 1000"}).json()
+    wait_for_job(client, sid, job["id"], lambda j: j["status"] == "succeeded")
+    expected = [str(n) for n in range(1, 1001)]
+    first = client.get("/logs", params={"ownerId": OWNER_ID, "resource": job["id"], "limit": 100}).json()
+    assert [e["message"] for e in first["logs"]] == expected[:-101:-1] and first["hasMore"] is True
+    assert first["nextEndTime"] < first["logs"][-1]["timestamp"]
+    for direction in ("forward", "backward"):
+        pages = walk_logs(client, job["id"], direction, 100)
+        assert [len(page) for page in pages] == [100] * 10, direction
+        assert [e["message"] for page in pages for e in page] == (expected if direction == "forward" else expected[::-1])
+    stamps = [e["timestamp"] for page in walk_logs(client, job["id"], "forward", 100) for e in page]
+    middle = {"ownerId": OWNER_ID, "resource": job["id"], "startTime": stamps[400], "endTime": stamps[549], "limit": 100}
+    ahead = client.get("/logs", params=middle | {"direction": "forward"}).json()
+    assert [e["message"] for e in ahead["logs"]] == expected[400:500]
+    assert ahead["hasMore"] is True and ahead["nextStartTime"] == stamps[500] and ahead["nextEndTime"] == stamps[549]
+    rest = client.get("/logs", params=middle | {"direction": "forward", "startTime": ahead["nextStartTime"]}).json()
+    assert [e["message"] for e in rest["logs"]] == expected[500:550] and rest["hasMore"] is False
+    back = client.get("/logs", params=middle | {"direction": "backward"}).json()
+    assert [e["message"] for e in back["logs"]] == expected[549:449:-1]
+    assert back["hasMore"] is True and back["nextEndTime"] == stamps[449] and back["nextStartTime"] == stamps[400]
 
 
 def test_log_bounds_keep_nanoseconds(client):

@@ -259,6 +259,15 @@ def test_logs_text_level_type_direction_limit(project, two_jobs):
     assert build_lines and {label(json.loads(line), "type") for line in build_lines} == {"build"}
 
 
+def test_logs_limit_100_of_a_1000_line_job_prints_100_lines(project):
+    base = project
+    made = job(base, "seq 1 1000")
+    assert ok(base, "logs", "-r", made["id"], "--limit", "100").splitlines() == [str(n) for n in range(901, 1001)]
+    forward = ok(base, "logs", "-r", made["id"], "--limit", "100", "--direction", "forward").splitlines()
+    assert forward == [str(n) for n in range(1, 101)]
+    assert ok(base, "logs", "-r", made["id"]).splitlines() == [str(n) for n in range(1, 1001)]
+
+
 def test_logs_start_and_end_take_rfc3339_and_relative_times(project, two_jobs):
     base = project
     first, second, entries = two_jobs

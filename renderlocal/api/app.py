@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import json
 import os
 import secrets
-import sys
 from datetime import datetime, timezone
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
@@ -33,7 +34,7 @@ from renderlocal.api.server import is_loopback
 from renderlocal.core.clock import parse_rfc3339
 from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import looks_like_id
-from renderlocal.core.logentries import log_entry
+from renderlocal.core.logentries import level_of, log_entry, type_of
 from renderlocal.core.models import OWNER, present
 from renderlocal.core.service_events import service_events
 from renderlocal.core.statuses import BuildStatus, DeployStatus
@@ -726,7 +727,7 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
 
         def run():
             parts = files_of(resources)
-            lines, _ = state.logs.query(list(parts), start, end, True, sys.maxsize, None)
+            lines = state.logs.lines(list(parts), start, end)
             return sorted({_label(log_entry(parts[part], part, line), label) for part, line in lines} - {None})
 
         return JSONResponse(await call(run))
@@ -744,14 +745,16 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         types = params.list_of(query, "type")
         resources = await call(resources_of, query)
 
+        def keep(part: str, line) -> bool:
+            return ((not levels or level_of(line) in levels) and (not types or type_of(part) in types)
+                    and (match is None or bool(match(line.message))))
+
         def run():
             parts = files_of(resources)
-            lines, _ = state.logs.query(list(parts), start, end, direction == "backward", sys.maxsize, match)
-            entries = [log_entry(parts[part], part, line) for part, line in lines]
-            return [e for e in entries if (not levels or _label(e, "level") in levels)
-                    and (not types or _label(e, "type") in types)]
+            lines = state.logs.lines(list(parts), start, end, direction == "backward", keep)
+            return _page((log_entry(parts[part], part, line) for part, line in lines), limit)
 
-        entries, next_time = _page(await call(run), limit)
+        entries, next_time = await call(run)
         return JSONResponse({
             "hasMore": next_time is not None,
             "nextStartTime": next_time if next_time and direction == "forward" else start,
@@ -898,30 +901,32 @@ def _label(entry: dict, name: str) -> str | None:
     return next((label["value"] for label in entry["labels"] if label["name"] == name), None)
 
 
-def _page(entries: list[dict], limit: int) -> tuple[list[dict], str | None]:
-    """The first ``limit`` entries (in the query's order) and where the next page starts.
+def _page(entries: Iterator[dict], limit: int) -> tuple[list[dict], str | None]:
+    """The first ``limit`` entries (in the query's order) and where the next page starts,
+    taking no more of ``entries`` than that needs (a page reads about a page of each file).
 
-    Lines captured together share one timestamp, and a page is resumed by time
-    alone (``nextStartTime``/``nextEndTime``), so a page never splits such a
-    group: it ends before the group, or, when the group alone is longer than
-    ``limit``, holds all of it. The next page's bound is the timestamp of the
-    first line not returned, inclusive: paging neither repeats nor skips a line.
+    A page is resumed by time alone (``nextStartTime``/``nextEndTime``), inclusive, so it
+    never splits lines of one timestamp: the lines of one log are a nanosecond apart at
+    least, but two logs (or a log written before that) may share a time. Then the page
+    ends before them, or, when they alone outnumber ``limit``, holds all of them. Paging
+    neither repeats nor skips a line.
     """
-    if len(entries) <= limit:
-        return entries, None
-    cut = limit
-    edge = entries[limit - 1]["timestamp"]
-    if entries[limit]["timestamp"] == edge:
-        cut = limit - 1
-        while cut > 0 and entries[cut - 1]["timestamp"] == edge:
-            cut -= 1
-        if cut == 0:  # one group longer than a page: all of it
-            cut = limit
-            while cut < len(entries) and entries[cut]["timestamp"] == edge:
-                cut += 1
-    if cut == len(entries):
-        return entries, None
-    return entries[:cut], entries[cut]["timestamp"]
+    page = list(itertools.islice(entries, limit + 1))
+    if len(page) <= limit:
+        return page, None
+    edge = page[limit - 1]["timestamp"]
+    if page[limit]["timestamp"] != edge:
+        return page[:limit], page[limit]["timestamp"]
+    cut = limit - 1
+    while cut > 0 and page[cut - 1]["timestamp"] == edge:
+        cut -= 1
+    if cut > 0:
+        return page[:cut], edge
+    for entry in entries:  # one time's lines outnumber a page: all of them
+        if entry["timestamp"] != edge:
+            return page, entry["timestamp"]
+        page.append(entry)
+    return page, None
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:

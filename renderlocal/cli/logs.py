@@ -10,11 +10,9 @@ in time order, as Render's CLI shows them.
 from __future__ import annotations
 
 import csv
-import heapq
 import itertools
 import re
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -107,21 +105,14 @@ class LogFilter:
 def history(logs: LogStore, parts: list[str], keep: LogFilter, backward: bool, limit: int | None,
             offsets: dict[str, int]) -> list[tuple[str, LogLine]]:
     """The kept lines of the files, in time order: all of them, or the ``limit`` nearest the end
-    (backward) or the start (forward). ``offsets`` gets where each file was read to."""
-    def lines_of(part: str):
-        for line in logs.read(part):
-            offsets[part] = line.end
-            if keep.keeps(part, line):
-                yield (line.timestamp, part, line.offset), part, line
-
-    merged = ((part, line) for _key, part, line in heapq.merge(*[lines_of(part) for part in parts]))
+    (backward) or the start (forward), read from there (``LogStore.lines`` seeks by time).
+    ``offsets`` gets where each file's complete lines end now: following starts there."""
+    offsets.update({part: logs.end_of(part) for part in parts})
+    lines = logs.lines(parts, keep.start, keep.end, backward and limit is not None, keep.keeps, offsets)
     if limit is None:
-        return list(merged)
-    if backward:
-        return list(deque(merged, maxlen=limit))
-    first = list(itertools.islice(merged, limit))
-    deque(merged, maxlen=0)  # read to the end all the same: following starts after what exists now
-    return first
+        return list(lines)
+    page = list(itertools.islice(lines, limit))
+    return page[::-1] if backward else page
 
 
 def follow(logs: LogStore, parts_now, keep: LogFilter, offsets: dict[str, int], show, is_done) -> None:

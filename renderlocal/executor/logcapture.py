@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from renderlocal.core.logstore import TS_LEN, LogStore, normalize_ts, ts_now
+from renderlocal.core.logstore import TS_LEN, LogStore, normalize_ts
 
 # The longest line a log holds: a longer one is split into several lines of exactly this many
 # bytes, counted from its start, and a last shorter one; no byte is dropped. It bounds what a
@@ -17,7 +17,8 @@ class LogCapture:
     """Copies a container's stdout and stderr into the job's log file, line by line.
 
     A job launched here is attached before it starts: its output arrives live,
-    a few frames per socket read, and each batch is stamped when received.
+    a few frames per socket read, and each batch is stamped when received, its
+    lines a nanosecond apart (no two lines of a log share a time).
     A job adopted after a crash (or read once by a short-lived CLI) is caught up
     from the engine's log API instead, skipping as many lines per stream as the
     file already holds. Docker's log API splits lines over 16 KiB into partial
@@ -56,19 +57,15 @@ class LogCapture:
     def _copy_attached(self) -> None:
         cutters = {1: LineCutter(), 2: LineCutter()}
         for frames in _frames_of(self.attached):
-            stamp_now = ts_now().encode()
-            out = []
+            groups = []
             for kind, chunk in frames:
                 kind = kind if kind in cutters else 1
-                name = _STREAM_NAMES[kind]
-                out.extend(b"%s %s %s\n" % (stamp_now, name, line) for line in cutters[kind].feed(chunk))
-            if out:
-                self.writer.write_raw(b"".join(out))
-        stamp_now = ts_now().encode()
-        for kind, cutter in cutters.items():
-            rest = cutter.rest()
-            if rest is not None:
-                self.writer.write_raw(b"%s %s %s\n" % (stamp_now, _STREAM_NAMES[kind], rest))
+                lines = cutters[kind].feed(chunk)
+                if lines:
+                    groups.append((_STREAM_NAMES[kind], lines))
+            self.writer.write_now(groups)  # stamped as received, a nanosecond apart
+        self.writer.write_now([(_STREAM_NAMES[kind], [rest]) for kind, cutter in cutters.items()
+                               if (rest := cutter.rest()) is not None])
 
     def _copy_logs(self, follow: bool) -> None:
         """Copy the engine's log, skipping the lines the file holds. A line still open when the
@@ -96,15 +93,15 @@ class LogCapture:
                     if skip[kind] > 0:  # already in the file
                         skip[kind] -= 1
                     else:
-                        out.append(b"%s %s %s\n" % (ts, _STREAM_NAMES[kind], line))
+                        out.append((ts, _STREAM_NAMES[kind], line))
             if out:
-                self.writer.write_raw(b"".join(out))
+                self.writer.write_timed(out)
         if follow:
             return
         for kind, cutter in cutters.items():
             rest = cutter.rest()
             if rest is not None and skip[kind] <= 0:
-                self.writer.write_raw(b"%s %s %s\n" % (last_ts[kind], _STREAM_NAMES[kind], rest))
+                self.writer.write_timed([(last_ts[kind], _STREAM_NAMES[kind], rest)])
 
 
 class LineCutter:
