@@ -41,6 +41,7 @@ from renderlocal.executor.proxy import ProxyPool
 from renderlocal.executor.services import ServiceCatalog
 
 ENV_DEPLOY_TIMEOUT = "RENDER_LOCAL_DEPLOY_TIMEOUT_SECONDS"
+HEALTH_PROBE_SECONDS = 0.05  # a check is one local HTTP request: a deploy goes live within 50 ms of answering
 DEPLOY_TIMEOUT_SECONDS = 120  # for new instances to turn healthy (Render waits longer; a laptop should not)
 SETTLE_SECONDS = 2.0  # a worker or private service still running this long after its start is up
 _SUFFIX = string.digits + string.ascii_lowercase
@@ -332,7 +333,7 @@ class Deployer:
                     healthy.add(instance["id"])
             if len(healthy) == len(instances):
                 return None
-            time.sleep(0.25)
+            time.sleep(HEALTH_PROBE_SECONDS)
         what = f"{service.healthCheckPath} did not answer 2xx/3xx" if service.healthCheckPath else "it did not answer"
         return f"not healthy after {timeout} s: {what}"
 
