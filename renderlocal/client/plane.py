@@ -97,6 +97,20 @@ class RemotePlane:
     def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
         return self._ask(lambda remote: remote.set_log_stream_service(service_ref, enabled))
 
+    def rehearse(self, service_ref: str, start_command: str, plan_id: str | None = None,
+                 database_ref: str | None = None) -> dict:
+        return self._ask(lambda remote: remote.rehearse(service_ref, start_command, plan_id, database_ref))
+
+    def decide_rehearsal(self, rehearsal_id: str, keep: bool) -> dict:
+        return self._ask(lambda remote: remote.decide_rehearsal(rehearsal_id, keep))
+
+    def compare_plans(self, service_ref: str, start_command: str, plan_ids: list[str] | None = None,
+                      sequential: bool = True, env=None) -> dict:
+        from renderlocal.core.envvars import parse_env_overrides
+
+        overrides = parse_env_overrides(env)
+        return self._ask(lambda remote: remote.compare_plans(service_ref, start_command, plan_ids, sequential, overrides))
+
     # -- changes ------------------------------------------------------------------------
     def listen(self, callback):
         """``callback(change)`` (None: reload everything) from a thread that long-polls the

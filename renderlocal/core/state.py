@@ -87,6 +87,19 @@ class State:
                 resources.append(deploy.id)
         return list(dict.fromkeys(resources))
 
+    # -- rehearsals and plan comparisons (render-local's own records) --------------------------
+    def get_rehearsal(self, rehearsal_id: str) -> dict:
+        doc = self.store.get("rehearsals", rehearsal_id) if looks_like_id(rehearsal_id, "rhs") else None
+        if doc is None:
+            raise NotFound(f"unknown rehearsal {rehearsal_id!r}")
+        return doc
+
+    def get_comparison(self, comparison_id: str) -> dict:
+        doc = self.store.get("comparisons", comparison_id) if looks_like_id(comparison_id, "cmp") else None
+        if doc is None:
+            raise NotFound(f"unknown plan comparison {comparison_id!r}")
+        return doc
+
     # -- data stores -------------------------------------------------------------------
     def list_databases(self, include_removed: bool = False) -> list[Database]:
         return self._named("databases", Database, include_removed)

@@ -75,7 +75,7 @@ RECORD_SHAPES = {  # what the records' readers index directly (models.py's field
     "comparisons": Shape({"id": str, "serviceId": str, "startCommand": str, "planIds": list, "sequential": bool,
                           "jobIds": dict, "createdAt": str}, {"env": list, "problem": str}),
     "rehearsals": Shape({"id": str, "serviceId": str, "databaseId": str, "startCommand": str, "status": str,
-                         "createdAt": str, "steps": list}, {"report": dict, "problem": str, "snapshot": str}),
+                         "createdAt": str, "steps": list}, {"report": dict, "problem": str, "snapshot": str, "locks": list}),
 }
 LOST_WITH = {  # what becomes of a table's records that were not kept, in the report's words
     "services": "the services are synced again from render.yaml, keeping their ids, generated values and last builds",

@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Callable
 
 from renderlocal.core import billing
-from renderlocal.core.errors import InvalidInput, NotFound, RenderLocalError
-from renderlocal.core.ids import looks_like_id, new_id
+from renderlocal.core.errors import InvalidInput, RenderLocalError
+from renderlocal.core.ids import new_id
 from renderlocal.core.models import Job, Service, stamp
 from renderlocal.core.plans import get_plan, plan_for_job, plans_for
 from renderlocal.core.state import State
@@ -82,13 +82,11 @@ class PlanComparisons:
                 if doc["sequential"]:
                     self.wait(doc["jobIds"][plan_id])
         except RenderLocalError as exc:  # the service went from the blueprint, the engine is down: each
-            self.state.store.update(TABLE, comparison_id, lambda d: d.update(problem=str(exc)))  # pass tries again
+            problem = str(exc)  # pass tries again
+            self.state.store.update(TABLE, comparison_id, lambda d: d.update(problem=problem))
 
     def get(self, comparison_id: str) -> dict:
-        doc = self.state.store.get(TABLE, comparison_id) if looks_like_id(comparison_id, "cmp") else None
-        if doc is None:
-            raise NotFound(f"unknown plan comparison {comparison_id!r}")
-        return doc
+        return self.state.get_comparison(comparison_id)
 
 
 def comparison_view(doc: dict, jobs: dict[str, Job], now: datetime) -> dict:

@@ -19,13 +19,14 @@ from typing import Callable
 
 from renderlocal.core import billing
 from renderlocal.core.clock import utcnow
-from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
-from renderlocal.core.ids import looks_like_id, new_id
+from renderlocal.core.errors import Conflict, InvalidInput, RenderLocalError
+from renderlocal.core.ids import new_id
 from renderlocal.core.models import Job, Service, stamp
 from renderlocal.core.state import State
 
 TABLE = "rehearsals"
 LOCK_SAMPLE_SECONDS = 0.05
+LIVE_LOCKS_SECONDS = 1.0  # how often a running rehearsal's record gets the locks seen so far
 LOCKS_QUERY = """
 SELECT c.relname, l.mode, l.pid
 FROM pg_locks l
@@ -86,8 +87,10 @@ class LockSampler:
             self.problem = f"lock sampling stopped: {exc}"
 
     def spans(self) -> list[dict]:
+        """Per (table, mode), the longest hold so far; one still held counts until its last sample."""
+        held = list(self._closed) + [(*key, first, last) for key, (first, last) in list(self._open.items())]
         longest: dict[tuple[str, str], float] = {}
-        for table, mode, _pid, first, last in self._closed:
+        for table, mode, _pid, first, last in held:
             key = (table, lock_mode_name(mode))
             longest[key] = max(longest.get(key, 0.0), last - first)
         rows = [{"table": table, "mode": mode, "seconds": round(seconds, 2)} for (table, mode), seconds in longest.items()]
@@ -101,9 +104,10 @@ def schema_diff(before: str, after: str) -> str:
 
 class Rehearsals:
     """``admin_of(database) -> PostgresAdmin``; ``create_job(service, command, plan_id) -> Job``;
-    ``wait(job_id) -> Job``."""
+    ``wait(job_id, timeout) -> Job`` (ended and settled, or as it is after ``timeout``)."""
 
-    def __init__(self, state: State, admin_of: Callable, create_job: Callable[..., Job], wait: Callable[[str], Job]):
+    def __init__(self, state: State, admin_of: Callable, create_job: Callable[..., Job],
+                 wait: Callable[[str, float | None], Job]):
         self.state = state
         self.admin_of = admin_of
         self.create_job = create_job
@@ -157,7 +161,8 @@ class Rehearsals:
                 job = self.create_job(service, doc["startCommand"], doc["planId"] or None)
                 self._update(rehearsal_id, jobId=job.id, status="running")
                 self._step(rehearsal_id, f"job {job.id} started")
-                job = self.wait(job.id)
+                while not (job := self.wait(job.id, LIVE_LOCKS_SECONDS)).settled:
+                    self._update(rehearsal_id, locks=sampler.spans())  # the faces' live lock timeline
             finally:
                 sampler.stop()
             schema_after, counts_after = admin.schema(), admin.row_counts()
@@ -173,7 +178,7 @@ class Rehearsals:
             }
             if sampler.problem:
                 report["lockProblem"] = sampler.problem
-            self._update(rehearsal_id, status="finished", report=report)
+            self._update(rehearsal_id, status="finished", report=report, locks=report["locks"])
             self._step(rehearsal_id, f"job {job.status}; keep the result or roll back to {snapshot.name}")
         except RenderLocalError as exc:
             self._update(rehearsal_id, status="failed", problem=str(exc))
@@ -209,7 +214,4 @@ class Rehearsals:
                            if doc.get("snapshot") else "")))
 
     def get(self, rehearsal_id: str) -> dict:
-        doc = self.state.store.get(TABLE, rehearsal_id) if looks_like_id(rehearsal_id, "rhs") else None
-        if doc is None:
-            raise NotFound(f"unknown rehearsal {rehearsal_id!r}")
-        return doc
+        return self.state.get_rehearsal(rehearsal_id)
