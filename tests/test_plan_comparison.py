@@ -60,6 +60,9 @@ def test_one_after_another_the_small_plan_is_oom_killed_and_the_bigger_one_is_th
     assert outcomes == {"plan-srv-006": ("failed", "oomKilled"), "plan-srv-008": ("succeeded", None),
                         "plan-srv-010": ("succeeded", None)}
     assert view["cheapestPlanId"] == "plan-srv-008"
+    peaks = wait_until(lambda: (lambda p: p if len(p) == 3 else None)(plane.comparisons.get(doc["id"]).get("peaks", {})), 10)
+    assert peaks["plan-srv-006"] == 512 * 2**20  # OOM-killed: it used all of Starter's memory
+    assert 700 * 2**20 <= peaks["plan-srv-008"] <= 2048 * 2**20  # the 700 MB it allocated, within Standard's 2 GB
     jobs = [plane.jobs.get(doc_id) for doc_id in plane.comparisons.get(doc["id"])["jobIds"].values()]
     jobs.sort(key=lambda job: job.createdAt)
     for before, after in zip(jobs, jobs[1:]):

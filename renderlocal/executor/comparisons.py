@@ -26,12 +26,15 @@ TABLE = "comparisons"
 
 
 class PlanComparisons:
-    """``create_job(service, command, plan_id, env) -> Job``; ``wait(job_id) -> Job`` blocks until it ended."""
+    """``create_job(service, command, plan_id, env) -> Job``; ``wait(job_id) -> Job`` blocks until it
+    ended; ``peak_of(job_id) -> int | None`` blocks until it ended and says the most memory it used."""
 
-    def __init__(self, state: State, create_job: Callable[..., Job], wait: Callable[[str], Job]):
+    def __init__(self, state: State, create_job: Callable[..., Job], wait: Callable[[str], Job],
+                 peak_of: Callable[[str], int | None] = lambda job_id: None):
         self.state = state
         self.create_job = create_job
         self.wait = wait
+        self.peak_of = peak_of
         self._guard = threading.Lock()
         self._running: dict[str, threading.Thread] = {}
 
@@ -70,7 +73,18 @@ class PlanComparisons:
 
     def _make_run(self, doc: dict, service: Service, plan_id: str) -> dict:
         job = self.create_job(service, doc["startCommand"], plan_id, doc["env"])
-        return self.state.store.update(TABLE, doc["id"], lambda d: d["jobIds"].update({plan_id: job.id}))
+        doc = self.state.store.update(TABLE, doc["id"], lambda d: d["jobIds"].update({plan_id: job.id}))
+        threading.Thread(target=self._measure, args=(doc["id"], plan_id, job.id), name=f"peak-{job.id}",
+                         daemon=True).start()
+        return doc
+
+    def _measure(self, comparison_id: str, plan_id: str, job_id: str) -> None:
+        try:
+            peak = self.peak_of(job_id)
+        except Exception:  # the engine went away: the run is shown without its peak
+            return
+        if peak:
+            self.state.store.update(TABLE, comparison_id, lambda d: d.setdefault("peaks", {}).update({plan_id: peak}))
 
     def _go_on(self, comparison_id: str) -> None:
         doc = self.state.store.get(TABLE, comparison_id)
@@ -103,8 +117,8 @@ def comparison_view(doc: dict, jobs: dict[str, Job], now: datetime) -> dict:
             run.update(jobId=job.id, status=job.status, seconds=seconds, costUSD=billing.usd_text(job.cost(now)))
             if job.failureReason:
                 run["failureReason"] = job.failureReason
-            if getattr(job, "peakMemoryBytes", None):
-                run["peakMemoryBytes"] = job.peakMemoryBytes
+            if (doc.get("peaks") or {}).get(plan_id):
+                run["peakMemoryBytes"] = doc["peaks"][plan_id]
         runs.append(run)
     view = {"id": doc["id"], "serviceId": doc["serviceId"], "startCommand": doc["startCommand"],
             "sequential": doc["sequential"], "createdAt": doc["createdAt"], "runs": runs,

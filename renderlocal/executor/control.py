@@ -58,7 +58,7 @@ class ControlPlane:
         self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,
                                 self._prepare)
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
-        self.comparisons = PlanComparisons(self.state, self.jobs.create, self.jobs.wait)
+        self.comparisons = PlanComparisons(self.state, self.jobs.create, self.jobs.wait, self._peak_memory)
         self.rehearsals = Rehearsals(self.state, self.postgres_admin, self.jobs.create, self.jobs.wait)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
@@ -199,6 +199,11 @@ class ControlPlane:
 
         database = self.state.get_database(getattr(database_ref, "id", database_ref))
         return PostgresAdmin(self.engine, database, self.state.password_of(database.id))
+
+    def _peak_memory(self, job_id: str) -> int | None:
+        from renderlocal.executor.peak_memory import peak_memory
+
+        return peak_memory(self.engine, self.state.get_job, job_id)
 
     def rehearse(self, service_ref: str, start_command: str, plan_id: str | None = None,
                  database_ref: str | None = None) -> dict:
