@@ -363,16 +363,19 @@ async def open_detail(pilot, job_id: str, ready):
 
 
 def test_at_80x24_job_detail_gives_the_log_the_height_and_keeps_cancel_and_rerun_in_view(plane):
+    def in_view(screen, key: str) -> bool:
+        """The footer shows the key (a key cut off the footer has no region on the screen)."""
+        regions = [footer_key.region for footer_key in screen.query("FooterKey") if footer_key.key == key]
+        return bool(regions) and regions[0].width > 0 and regions[0].right <= 80
+
     async def main():
         app = make_app(plane)
         async with app.run_test(size=SMALL) as pilot:
-            screen = await open_detail(pilot, JOB_RUNNING, lambda screen: screen.view.line_count and all(
-                key.region.width for key in screen.query("FooterKey")))  # the footer is laid out
+            screen = await open_detail(pilot, JOB_RUNNING, lambda screen: screen.view.line_count)
             assert screen.view.size.height >= 15  # of 24 rows
             summary = screen.query_one("#job-summary")
             assert summary.size.height <= 3 and "running for" in plain(summary.content)
-            keys = {key.key: key.region for key in screen.query("FooterKey")}
-            assert keys["c"].right <= 80 and keys["r"].right <= 80 and keys["c"].width and keys["r"].width
+            await settle(pilot, lambda app: in_view(screen, "c") and in_view(screen, "r"), timeout=5)
 
     asyncio.run(main())
 
@@ -443,3 +446,58 @@ def test_the_billing_screen_says_how_costs_are_reckoned_once(plane):
         assert said.count("billed per second") == 1 and said.count("30-day month") == 1
 
     run_small(plane, ["3"], check, size=SIZE)
+
+
+def test_a_screen_loads_once_when_it_opens(plane):
+    """Textual runs every class's on_mount (a subclass calling the base's too loaded and ticked twice),
+    and a screen shown for the first time is resumed while its first load runs."""
+    def check(app):
+        assert app.screen.loaded_count == 1
+
+    run_small(plane, ["2"], check, size=SIZE)
+
+
+# -- sorting the lists ---------------------------------------------------------------------------
+def test_jobs_and_services_sort_by_a_key_or_a_click_on_a_header(plane):
+    from textual.widgets import Static
+
+    from renderlocal.tui.widgets.fitted_table import FittedTable
+
+    def keys(table) -> list[str]:
+        return [str(key.value) for key in table.rows]
+
+    async def click_header(pilot, table, column: str) -> None:
+        x = 0
+        for key, width in table.widths.items():
+            if key == column:
+                break
+            x += width + 2
+        await pilot.click(table, offset=(x + 2, 0))
+        await settle(pilot)
+
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            services = app.screen.query_one("#services", FittedTable)
+            assert keys(services)[0] == "srv-shopweb0000000000000"  # the blueprint's order
+            await pilot.press("S")  # by the first column, the name
+            await settle(pilot)
+            names = [app.screen.rows[key].service.name for key in keys(services)]
+            assert names == sorted(names) and "sorted by Name ▲" in app.screen.sub_title
+            await pilot.press("2")
+            await settle(pilot)
+            table = app.screen.query_one("#jobs", FittedTable)
+            newest_first = keys(table)
+            await click_header(pilot, table, "cost")
+            costs = [job.cost(NOW) for job in app.screen._visible()]
+            assert keys(table) != newest_first and costs == sorted(costs)
+            assert "sorted by Cost USD* ▲" in plain(app.screen.query_one("#jobs-scope", Static).content)
+            await click_header(pilot, table, "cost")  # again: the other way
+            assert [job.cost(NOW) for job in app.screen._visible()] == sorted(costs, reverse=True)
+            assert [str(k.value) for k in table.rows] == [job.id for job in app.screen._visible()]
+            await pilot.press("S")  # S past the last column (cost): newest first again
+            await settle(pilot)
+            assert keys(table) == newest_first
+
+    asyncio.run(main())

@@ -23,13 +23,16 @@ class Column:
     grows_first: bool = False  # of the clipped columns, this one gets the room left first
     right: bool = False
 
-    def header(self) -> Text | str:
-        return Text(self.label, justify="right") if self.right else self.label
+    def header(self, arrow: str = "") -> Text | str:
+        """The label, with ▲ or ▼ when the list is sorted by this column."""
+        label = f"{self.label} {arrow}" if arrow else self.label
+        return Text(label, justify="right") if self.right else label
 
 
-def natural_widths(columns: list[Column], rows: list[list]) -> dict[str, int]:
-    """Each column's width to show every cell whole (never less than its label or its ``width``)."""
-    widths = {c.key: max(c.width, cell_len(c.label)) for c in columns}
+def natural_widths(columns: list[Column], rows: list[list], sorted_by: str | None = None) -> dict[str, int]:
+    """Each column's width to show every cell whole (never less than its label, with room for the
+    sort arrow on the ``sorted_by`` column, or its ``width``)."""
+    widths = {c.key: max(c.width, cell_len(c.label) + (2 if c.key == sorted_by else 0)) for c in columns}
     for row in rows:
         for column, cell in zip(columns, row):
             widths[column.key] = max(widths[column.key], cell.cell_len if isinstance(cell, Text) else cell_len(str(cell)))

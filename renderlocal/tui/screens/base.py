@@ -37,6 +37,7 @@ class LiveScreen(Screen):
         self.last_error: str | None = None
 
     def on_mount(self) -> None:
+        # Textual runs this after a subclass's own on_mount (every class's handler runs): never call it
         self.app.live_screens.add(self)
         self.app.apply_blink(self)
         self.set_interval(self.TICK_SECONDS, self.tick)  # the screen's own timer: it stops with the screen
@@ -49,7 +50,7 @@ class LiveScreen(Screen):
         return not self.app.closing  # keys typed after q must not open anything
 
     def on_screen_resume(self) -> None:
-        if self.stale or not self.loaded_count:
+        if self.stale or not (self.loaded_count or self.load_running):
             self.stale = False
             self.reload()
 

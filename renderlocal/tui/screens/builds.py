@@ -74,7 +74,6 @@ class BuildsScreen(LiveScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.set_interval(0.25, self._poll_log)
 
     def load(self):

@@ -66,7 +66,6 @@ class JobDetailScreen(LiveScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#log-search", Input).display = False
         self.tail = LogTail(self.app.plane.state.logs, self.job_id, keep=self.max_lines)
         self.query_one("#job-log", LogView).focus()

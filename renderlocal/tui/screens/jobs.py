@@ -15,6 +15,7 @@ from renderlocal.tui.format import (duration, job_seconds, local_time, reason_te
                                     usd)
 from renderlocal.tui.columns import Column
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.sorting import SortOrder
 from renderlocal.tui.widgets.fitted_table import FittedTable
 from renderlocal.tui.widgets.keys_footer import KeysFooter
 
@@ -43,6 +44,8 @@ class JobsScreen(LiveScreen):
         Binding("c", "cancel_job", "Cancel", tooltip="Cancel the job"),
         Binding("r", "rerun", "Rerun"),
         Binding("a", "all_services", "All services"),
+        Binding("S", "sort", "Sort", show=False,  # the help screen and the palette name it
+                tooltip="Sort by the next column (or click its header; again: reversed)"),
         Binding("escape", "back", "Back", tooltip="Back / clear the filter"),
     ]
 
@@ -54,6 +57,7 @@ class JobsScreen(LiveScreen):
         self.jobs: list[Job] = []
         self.names: dict[str, str] = {}
         self.shown: dict[str, str] = {}  # job id -> the status its row shows
+        self.order = SortOrder()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,7 +72,7 @@ class JobsScreen(LiveScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
+        self.query_one("#jobs", FittedTable).sort = self.order
         self.query_one("#jobs", DataTable).focus()
         self._show_scope()
 
@@ -91,6 +95,19 @@ class JobsScreen(LiveScreen):
         self._fill()
 
     def _visible(self) -> list[Job]:
+        return self.order.apply(self._matching(), self._sort_value)
+
+    def _sort_value(self, job: Job, column: str):
+        now = self.app.now()
+        if column == "duration":
+            return job_seconds(job, now)
+        if column == "cost":
+            return job.cost(now)
+        if column == "created":
+            return job.createdAt
+        return self._cells(job, now, [c for c in COLUMNS if c.key == column])[0]
+
+    def _matching(self) -> list[Job]:
         needle = self.text_filter.lower().strip()
         if not needle:
             return self.jobs
@@ -190,6 +207,8 @@ class JobsScreen(LiveScreen):
         if self.text_filter:
             scope.append(" · filter ", "dim")
             scope.append(repr(self.text_filter), "bold")
+        if self.order.column:
+            scope.append(f" · {self.order.said(COLUMNS)}", "dim")
         self.sub_title = "Jobs of " + self.names.get(self.service_id, self.service_id) if self.service_id else "Jobs"
         self.query_one("#jobs-scope", Static).update(scope)
 
@@ -221,6 +240,17 @@ class JobsScreen(LiveScreen):
         self.status_filter = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
         self._show_scope()
         self.reload()
+
+    def action_sort(self) -> None:
+        self.order.next(list(self.query_one("#jobs", FittedTable).widths))
+        self._show_scope()
+        self._fill()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.order.click(str(event.column_key.value))
+        self._show_scope()
+        self._fill()
 
     def action_all_services(self) -> None:
         if self.service_id is not None:

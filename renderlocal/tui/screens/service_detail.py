@@ -91,7 +91,6 @@ class ServiceScreen(LiveScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
         state = self.app.plane.state
         self.tail = MergedLogTail(state.logs, lambda: [p for p in state.log_resources(self.service_id)
                                                        if not p.startswith("dep-")])

@@ -12,9 +12,10 @@ from textual.widgets import DataTable, Header, Static
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Build, Deploy, Service
 from renderlocal.core.statuses import BuildStatus
-from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly_text, status_text
+from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly, hourly_text, status_text
 from renderlocal.tui.columns import Column
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.sorting import SortOrder
 from renderlocal.tui.screens.service_detail import service_state
 from renderlocal.tui.widgets.fitted_table import FittedTable
 from renderlocal.tui.widgets.keys_footer import KeysFooter
@@ -59,11 +60,17 @@ class ServicesScreen(LiveScreen):
         Binding("w", "toggle_watch", "Watch", tooltip="Watch on/off: rebuild on change"),
         Binding("l", "builds", "Builds", tooltip="Builds and their logs"),
         Binding("j", "service_jobs", "Its jobs"),
+        Binding("S", "sort", "Sort", show=False,  # the help screen and the palette name it
+                tooltip="Sort by the next column (or click its header; again: reversed)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[str, ServiceRow] = {}
+        self.order = SortOrder()
+
+    def on_mount(self) -> None:
+        self.query_one("#services", FittedTable).sort = self.order
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -91,13 +98,35 @@ class ServicesScreen(LiveScreen):
         self.rows = {row.service.id: row for row in rows}
         self.app.services_cache = [row.service for row in rows]
         now = self.app.now()
-        self.query_one("#services", FittedTable).show_rows(COLUMNS, [(row.service.id, self._cells(row, now))
-                                                                     for row in rows])
+        self.query_one("#services", FittedTable).show_rows(COLUMNS, [
+            (row.service.id, self._cells(row, now)) for row in self.order.apply(rows, self._sort_value)])
+        self.sub_title = " · ".join(filter(None, ["Services", self.order.said(COLUMNS)]))
         if not rows:
             self.query_one("#service-detail", Static).update(
                 "No services: render-local reads them from render.yaml (--blueprint).")
         else:
             self._show_detail()
+
+    def _sort_value(self, row: ServiceRow, column: str):
+        if column in ("price", "plan"):
+            try:
+                plan = row.service.plan
+            except Exception:  # a plan id no longer known
+                return None
+            return hourly(plan) if column == "price" else plan.memory_mb
+        if column in ("last", "latest"):
+            build = row.last if column == "last" else row.latest
+            return build.createdAt if build else None
+        return self._cells(row, self.app.now())[[c.key for c in COLUMNS].index(column)]
+
+    def action_sort(self) -> None:
+        self.order.next(list(self.query_one("#services", FittedTable).widths))
+        self.redraw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.order.click(str(event.column_key.value))
+        self.redraw()
 
     def _cells(self, row: ServiceRow, now) -> list:
         service = row.service
