@@ -16,9 +16,9 @@ from renderlocal.tui.widgets.spend_chart import SpendChart
 from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 
-# on a narrow terminal each table keeps the month and drops today's figure, then the job count
-SPEND_COLUMNS = [Column("today", "Today*", drop=2, right=True), Column("month", "This month*", right=True),
-                 Column("jobs", "Jobs", drop=1, right=True)]
+# on a narrow terminal each table drops the job count, then today's figure (the totals above say it)
+SPEND_COLUMNS = [Column("today", "Today*", drop=1, right=True), Column("month", "This month*", right=True),
+                 Column("jobs", "Jobs", drop=2, right=True)]
 
 
 class BillingScreen(LiveScreen):
@@ -76,7 +76,7 @@ class BillingScreen(LiveScreen):
                                   Text(str(row.jobs_month), justify="right")]) for row in rows]
             if not rows:
                 cells = [("none", [Text("no spend this month", style="dim italic"), "", "", ""])]
-            self.query_one(table_id, FittedTable).show_rows([Column("label", first, clip_to=12)] + SPEND_COLUMNS, cells)
+            self.query_one(table_id, FittedTable).show_rows([Column("label", first, clip_to=10)] + SPEND_COLUMNS, cells)
         days = report.days
         self.query_one("#chart-title", Static).update(
             f"Spend per day, {days[0][0]:%b %d} to today*" if days else "Spend per day")

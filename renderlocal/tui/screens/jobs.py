@@ -160,6 +160,9 @@ class JobsScreen(LiveScreen):
         reason = reason_text(job)
         if reason and reason != job.status:
             text.append(f"  {reason}", "red" if job.status == JobStatus.FAILED else "#ffaf00")
+        shown = self.query_one("#jobs", FittedTable).widths
+        if "plan" not in shown:  # its column did not fit
+            text.append(f"  on {_plan_name(job)}", "dim")
         text.append("\ncommand  ", "dim")
         text.append(job.startCommand)
         if self.has_class("-narrow") or self.has_class("-short"):  # the list gets the height

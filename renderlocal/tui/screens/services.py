@@ -195,7 +195,12 @@ class ServicesScreen(LiveScreen):
             started = parse_stored(latest.startedAt or latest.createdAt)
             text.append("latest build   ", "dim")
             text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}\n")
-        if row.last is not None and "last" not in self.query_one("#services", FittedTable).widths:
+        shown = self.query_one("#services", FittedTable).widths
+        if "runtime" not in shown or "price" not in shown:  # their columns did not fit
+            plan, price = service_plan_texts(service)
+            text.append("runs           ", "dim")
+            text.append(f"{service.runtime} · {plan} · {price}\n")
+        if row.last is not None and "last" not in shown:
             text.append("last build     ", "dim")  # its column did not fit
             text.append(f"{row.last.id}  ")
             text.append(ago(parse_stored(row.last.finishedAt or row.last.createdAt), self.app.now()) + "\n", "dim")
