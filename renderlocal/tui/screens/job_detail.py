@@ -34,7 +34,7 @@ class JobDetailScreen(LiveScreen):
     # the job's keys first: a narrow footer cuts off its end, never cancel or rerun
     BINDINGS = [
         Binding("c", "cancel_job", "Cancel", tooltip="Cancel the job"),
-        Binding("r", "rerun", "Rerun", tooltip="Rerun: same command, plan and env overrides"),
+        Binding("r", "rerun", "Rerun", tooltip="Rerun: same command, plan, env"),
         Binding("escape", "back", "Back"),
         Binding("slash", "search", "Search"),
         Binding("n", "next_match", "Next match", show=False),

@@ -45,7 +45,7 @@ class JobsScreen(LiveScreen):
         Binding("r", "rerun", "Rerun"),
         Binding("a", "all_services", "All services"),
         Binding("S", "sort", "Sort", show=False,  # the help screen and the palette name it
-                tooltip="Sort by the next column (or click its header; again: reversed)"),
+                tooltip="Sort: next column (or click a header)"),
         Binding("escape", "back", "Back", tooltip="Back / clear the filter"),
     ]
 

@@ -61,7 +61,7 @@ class ServicesScreen(LiveScreen):
         Binding("l", "builds", "Builds", tooltip="Builds and their logs"),
         Binding("j", "service_jobs", "Its jobs"),
         Binding("S", "sort", "Sort", show=False,  # the help screen and the palette name it
-                tooltip="Sort by the next column (or click its header; again: reversed)"),
+                tooltip="Sort: next column (or click a header)"),
     ]
 
     def __init__(self) -> None:
