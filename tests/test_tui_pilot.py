@@ -110,6 +110,7 @@ def test_launch_echo_hi_on_a_bigger_plan(plane):
         assert detail.view.visible_messages() == ["hi"]
         summary = text_of(detail.query_one("#job-summary"))
         assert "succeeded" in summary and "$0.0000" in summary and "prorated per second over a 30-day month" in summary
+        assert "billed for 1 s" in summary or "billed for 2 s" in summary  # echo hi runs well under a second
         await pilot.press("escape")  # back to the services
         await pilot.press("2")  # the jobs screen lists it
         await wait_for(pilot, lambda: getattr(app.screen, "loaded_count", 0) > 0 and job.id in
@@ -169,15 +170,17 @@ def test_fan_out_launches_one_job_per_argument(plane):
     async def scenario(app, pilot):
         await open_launcher(app, pilot)
         await pilot.press("end", "ctrl+u", *"echo arg:", "tab", "tab", *"WHO=env", "tab",
-                          *"one two", "enter", *"three")
+                          *"one two", "enter", *"three", "enter", *"four", "enter", *"five")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs of the fan-out")
         jobs = plane.state.list_jobs()
-        assert sorted(j.startCommand for j in jobs) == ["echo arg: 'one two'", "echo arg: three"]
+        # created in launch order, so the newest-first list shows them in exactly the reverse order
+        assert [j.startCommand for j in reversed(jobs)] == ["echo arg: 'one two'", "echo arg: three",
+                                                            "echo arg: four", "echo arg: five"]
         finished = [plane.jobs.wait(j.id, timeout=60) for j in jobs]
         assert all(j.status == "succeeded" and j.envOverrides == {"WHO": "env"} for j in finished)
         logs = sorted(line.message for j in finished for line in plane.logs.read(j.id))
-        assert logs == ["arg: one two", "arg: three"]
+        assert logs == ["arg: five", "arg: four", "arg: one two", "arg: three"]
 
     run(scenario, plane)
 

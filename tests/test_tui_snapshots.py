@@ -19,6 +19,7 @@ from renderlocal.core.models import Build, Database, Deploy, Job, KeyValue, Serv
 
 NOW = datetime(2025, 3, 14, 15, 30, 0, tzinfo=timezone.utc)
 SIZE = (160, 45)
+SIZES = {"160x45": SIZE, "80x24": (80, 24)}  # a wide terminal and the smallest usual one: every screen at both
 
 
 def at(**delta) -> datetime:
@@ -242,6 +243,11 @@ def utc(monkeypatch):
     time.tzset()
 
 
+@pytest.fixture(params=list(SIZES.values()), ids=list(SIZES))
+def size(request):
+    return request.param
+
+
 @pytest.fixture
 def plane(tmp_path, utc):
     plane = make_plane(tmp_path)
@@ -309,17 +315,17 @@ def keys_then_settle(*keys, condition=lambda app: True):
     return run_before
 
 
-def test_services(snap_compare, plane):
+def test_services(snap_compare, plane, size):
     """Every service type; a failed latest build, one building, one never built; watch on for one."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=_settled)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=_settled)
 
 
-def test_services_failed_build_detail(snap_compare, plane):
+def test_services_failed_build_detail(snap_compare, plane, size):
     """The highlighted service's failed build shows its step and message, and what jobs still run."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("down"))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("down"))
 
 
-def test_service_events_and_instance_log(snap_compare, plane):
+def test_service_events_and_instance_log(snap_compare, plane, size):
     """A live web service: its URL, its deploys and jobs on one timeline, its instance's log."""
     from renderlocal.tui.screens.service_detail import ServiceScreen
 
@@ -328,27 +334,27 @@ def test_service_events_and_instance_log(snap_compare, plane):
         await settle(pilot, lambda app: isinstance(app.screen, ServiceScreen)
                      and app.screen.query_one("#service-log").line_count == 4)
 
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
 
 
-def test_builds_of_a_service(snap_compare, plane):
+def test_builds_of_a_service(snap_compare, plane, size):
     from renderlocal.tui.screens.builds import BuildsScreen
 
     def loaded(app):
         screen = app.screen
         return isinstance(screen, BuildsScreen) and screen.query_one("#build-log").line_count > 0
 
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=push(lambda: BuildsScreen(WORKER), loaded))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=push(lambda: BuildsScreen(WORKER), loaded))
 
 
-def test_jobs(snap_compare, plane):
+def test_jobs(snap_compare, plane, size):
     """All jobs newest first: pending, running, OOM, failed, succeeded, canceled; cost and duration."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("2"))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("2"))
 
 
-def test_jobs_status_filter(snap_compare, plane):
+def test_jobs_status_filter(snap_compare, plane, size):
     """s cycles the status filter: any, running, pending, succeeded, failed."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("2", "s", "s", "s", "s"))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("2", "s", "s", "s", "s"))
 
 
 def test_jobs_text_filter(plane):
@@ -373,11 +379,11 @@ def test_jobs_text_filter(plane):
     asyncio.run(run())
 
 
-def test_job_failed(snap_compare, plane):
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_FAILED))
+def test_job_failed(snap_compare, plane, size):
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=job_screen(JOB_FAILED))
 
 
-def test_job_failed_wrapped_with_timestamps(snap_compare, plane):
+def test_job_failed_wrapped_with_timestamps(snap_compare, plane, size):
     run = job_screen(JOB_FAILED)
 
     async def run_before(pilot):
@@ -385,23 +391,23 @@ def test_job_failed_wrapped_with_timestamps(snap_compare, plane):
         await pilot.press("w", "t")
         await settle(pilot)
 
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
 
 
-def test_job_oom(snap_compare, plane):
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_OOM))
+def test_job_oom(snap_compare, plane, size):
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=job_screen(JOB_OOM))
 
 
-def test_job_running(snap_compare, plane):
+def test_job_running(snap_compare, plane, size):
     """Running: the timeline ends at now, the cost so far, the log followed to its end."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_RUNNING))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=job_screen(JOB_RUNNING))
 
 
-def test_job_canceled(snap_compare, plane):
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=job_screen(JOB_CANCELED))
+def test_job_canceled(snap_compare, plane, size):
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=job_screen(JOB_CANCELED))
 
 
-def test_job_search_only_matches(snap_compare, plane):
+def test_job_search_only_matches(snap_compare, plane, size):
     run = job_screen(JOB_RUNNING)
 
     async def run_before(pilot):
@@ -409,10 +415,10 @@ def test_job_search_only_matches(snap_compare, plane):
         await pilot.press("slash", *"warning", "enter", "m")
         await settle(pilot)
 
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
 
 
-def test_job_search_highlights(snap_compare, plane):
+def test_job_search_highlights(snap_compare, plane, size):
     run = job_screen(JOB_RUNNING)
 
     async def run_before(pilot):
@@ -420,10 +426,10 @@ def test_job_search_highlights(snap_compare, plane):
         await pilot.press("slash", *"batch 2", "enter")
         await settle(pilot)
 
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
 
 
-def test_cancel_asks_first(snap_compare, plane):
+def test_cancel_asks_first(snap_compare, plane, size):
     run = job_screen(JOB_RUNNING)
 
     async def run_before(pilot):
@@ -431,39 +437,47 @@ def test_cancel_asks_first(snap_compare, plane):
         await pilot.press("c")
         await settle(pilot)
 
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
 
 
-def test_launcher(snap_compare, plane):
+def test_launcher(snap_compare, plane, size):
     """Prefilled command, the web family's plans with price per hour, the estimate."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("n"))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("n"))
 
 
-def test_launcher_errors_and_fan_out(snap_compare, plane):
+def test_launcher_errors_and_fan_out(snap_compare, plane, size):
     """A bigger plan, a bad env line shown under its field, two fan-out arguments (shell-quoted)."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle(
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle(
         "n", "tab", "down", "tab", *"NOEQUALS", "enter", *"GOOD=1", "tab", *"2025-02 eu", "enter", *"2025-03"))
 
 
-def test_launcher_cron_family(snap_compare, plane):
+def test_launcher_cron_family(snap_compare, plane, size):
     """A cron job is offered cron plans only; it has no build yet, which the title says."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("down", "down", "down", "n"))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("down", "down", "down", "n"))
 
 
-def test_billing(snap_compare, plane):
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("3"))
+def test_billing(snap_compare, plane, size):
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("3"))
 
 
-def test_databases_with_passwords_shown(snap_compare, plane):
+def test_databases_with_passwords_shown(snap_compare, plane, size):
     """Key 4: the databases and Key Value; the selected one's internal URL and why it is unavailable;
     p reveals the masked passwords."""
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("4", "down", "p"))
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("4", "down", "p"))
 
 
-def test_help(snap_compare, plane):
-    assert snap_compare(make_app(plane), terminal_size=SIZE, run_before=keys_then_settle("question_mark"))
+def test_help(snap_compare, plane, size):
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle("question_mark"))
 
 
-def test_small_terminal(snap_compare, plane):
-    """80x24 still shows the job list and the keys."""
-    assert snap_compare(make_app(plane), terminal_size=(80, 24), run_before=keys_then_settle("2"))
+def test_log_stream(snap_compare, plane, size):
+    """The log stream dialog with nothing set: where logs would go, what was sent and dropped."""
+    from renderlocal.tui.screens.log_stream import LogStreamScreen
+
+    async def run_before(pilot):
+        await settle(pilot)
+        pilot.app.open_log_stream()
+        await settle(pilot, lambda app: isinstance(app.screen, LogStreamScreen))
+        await pilot.pause(0.5)  # its status is read in a worker
+
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)

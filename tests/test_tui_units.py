@@ -6,7 +6,8 @@ import asyncio
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from test_tui_snapshots import JOB_RUNNING, NOW, SIZE, make_app, plane, settle, utc  # noqa: F401
+from test_tui_snapshots import (JOB_PENDING, JOB_RUNNING, NIGHTLY, NOW, SIZE, make_app, plane, settle,  # noqa: F401
+                                utc)
 
 from renderlocal.core.models import Job, stamp
 
@@ -282,5 +283,221 @@ def test_the_log_stream_is_set_and_its_drops_shown_in_the_app(tmp_path):
             status = str(app.screen.query_one("#log-stream-status", Static).render())
             assert "sent 12" in status and "dropped 34" in status and "refused" in status
             assert "secret-token-123" not in status and "se************23" in status
+
+    asyncio.run(main())
+
+
+# -- a small terminal: what each screen keeps at 80x24 ---------------------------------------------
+SMALL = (80, 24)
+
+
+def plain(renderable, width: int = 200) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_columns_are_clipped_then_dropped_least_important_first():
+    from renderlocal.tui.columns import Column, fit
+
+    columns = [Column("id", "Job", clip_to=6), Column("service", "Service", drop=2), Column("status", "Status"),
+               Column("command", "Command", clip_to=5, grows_first=True), Column("created", "Created", drop=3)]
+    natural = {"id": 20, "service": 10, "status": 9, "command": 30, "created": 8}
+    assert fit(columns, natural, 200) == natural  # room for everything: nothing clipped
+    # 20+10+9+30+8 and a padding of 2 each is 87: clipped first, then created goes, then the service
+    assert fit(columns, natural, 60) == {"id": 6, "service": 10, "status": 9, "command": 17, "created": 8}
+    assert list(fit(columns, natural, 45)) == ["id", "service", "status", "command"]
+    assert list(fit(columns, natural, 30)) == ["id", "status", "command"]
+    assert fit(columns, natural, 30)["command"] == 30 - 6 - 9 - 3 * 2  # what is left goes to the command
+
+
+def run_small(plane, keys, check, size=SMALL, condition=lambda app: True):
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            for key in keys:
+                await pilot.press(key)
+                await settle(pilot, condition)
+            check(app)
+
+    asyncio.run(main())
+
+
+def test_at_80x24_jobs_keep_status_duration_and_cost_and_services_their_latest_build_and_watch(plane):
+    from renderlocal.tui.widgets.fitted_table import FittedTable
+
+    def services(app):
+        shown = app.screen.query_one("#services", FittedTable).widths
+        assert {"name", "state", "latest", "watch"} <= set(shown) and "runtime" not in shown
+        assert sum(width + 2 for width in shown.values()) <= 80
+
+    def jobs(app):
+        shown = app.screen.query_one("#jobs", FittedTable).widths
+        assert {"id", "status", "command", "duration", "cost"} <= set(shown)
+        assert "created" not in shown and "plan" not in shown  # dropped first
+        assert sum(width + 2 for width in shown.values()) <= 80
+
+    def billing(app):
+        for table_id in ("#by-service", "#by-plan"):
+            table = app.screen.query_one(table_id, FittedTable)
+            assert "month" in table.widths and table.region.right <= 80
+
+    run_small(plane, [], services)
+    run_small(plane, ["2"], jobs)
+    run_small(plane, ["3"], billing)
+    run_small(plane, ["2"], lambda app: set(app.screen.query_one("#jobs", FittedTable).widths) == {
+        "id", "service", "status", "reason", "command", "plan", "created", "duration", "cost"}, size=SIZE)
+
+
+async def open_detail(pilot, job_id: str, ready):
+    """The job's detail screen, once ``ready(screen)``."""
+    from renderlocal.tui.screens.job_detail import JobDetailScreen
+
+    await settle(pilot)
+    pilot.app.push_screen(JobDetailScreen(job_id))
+    await settle(pilot, lambda app: isinstance(app.screen, JobDetailScreen) and ready(app.screen))
+    return pilot.app.screen
+
+
+def test_at_80x24_job_detail_gives_the_log_the_height_and_keeps_cancel_and_rerun_in_view(plane):
+    def in_view(screen, key: str) -> bool:
+        """The footer shows the key (a key cut off the footer has no region on the screen)."""
+        regions = [footer_key.region for footer_key in screen.query("FooterKey") if footer_key.key == key]
+        return bool(regions) and regions[0].width > 0 and regions[0].right <= 80
+
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await open_detail(pilot, JOB_RUNNING, lambda screen: screen.view.line_count)
+            assert screen.view.size.height >= 15  # of 24 rows
+            summary = screen.query_one("#job-summary")
+            assert summary.size.height <= 3 and "running for" in plain(summary.content)
+            await settle(pilot, lambda app: in_view(screen, "c") and in_view(screen, "r"), timeout=5)
+
+    asyncio.run(main())
+
+
+# -- figures that must not go stale or puzzle --------------------------------------------------------
+def test_a_job_that_ended_before_it_started_never_shows_a_frozen_wait(utc):
+    from renderlocal.tui.screens.jobs import job_duration_text
+
+    created = NOW - timedelta(seconds=15)
+    waiting = Job(id="job-w", serviceId="srv-a", startCommand="x", planId="plan-srv-006", createdAt=stamp(created),
+                  buildId="bld-x", image="i", status="pending")
+    assert job_duration_text(waiting, NOW).plain == "waiting 15s"
+    assert job_duration_text(waiting, NOW + timedelta(seconds=5)).plain == "waiting 20s"  # it counts
+    never = Job(**{**waiting.to_doc(), "status": "canceled", "finishedAt": stamp(NOW)})
+    assert job_duration_text(never, NOW).plain == job_duration_text(never, NOW + timedelta(hours=1)).plain == \
+        "never ran"
+
+
+def test_job_detail_shows_the_job_finished_without_waiting_for_a_change_event(plane):
+    """live=False: the app hears no change events, as when one is lost; the detail still follows the job."""
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_detail(pilot, JOB_PENDING, lambda screen: screen.job is not None)
+            assert screen.job.status == "pending"
+
+            def finish(doc):
+                doc.update(status="succeeded", startedAt=stamp(NOW - timedelta(seconds=1)), finishedAt=stamp(NOW),
+                           exitCode=0, logsComplete=True)
+
+            plane.state.job_store.update(JOB_PENDING, finish)
+            await settle(pilot, lambda app: screen.job.status == "succeeded" and screen.log_done, timeout=5)
+            assert "succeeded" in plain(screen.query_one("#job-summary").content)
+
+    asyncio.run(main())
+
+
+def test_a_cost_says_the_whole_seconds_billed_and_a_cron_plan_its_per_minute_rate(utc):
+    from renderlocal.tui.widgets.job_summary import compact_summary, summary
+
+    started = datetime(2025, 3, 14, 15, 0, 0, tzinfo=timezone.utc)
+    fast = Job(**{**_job(started, 0).to_doc(), "finishedAt": stamp(started + timedelta(milliseconds=200))})
+    text = plain(summary(fast, "a", NOW))
+    assert "0.2s" in text and "billed for 1 s" in text and text.count("billed") == 1
+    assert "billed for 1 s" in plain(compact_summary(fast, NOW))
+    cron = _job(started, 90, plan="plan-crn-003")
+    text = plain(summary(cron, "nightly", NOW))
+    assert "0.016¢/min, billed per second" in text and "30-day month" not in text
+    assert "$25/month, prorated per second over a 30-day month" in plain(summary(_job(started, 90), "a", NOW))
+
+
+def test_the_cron_launcher_estimate_says_per_minute(plane):
+    from renderlocal.tui.screens.launch import LaunchScreen
+
+    def check(app):
+        assert isinstance(app.screen, LaunchScreen)
+        estimate = plain(app.screen.query_one("#estimate").content)
+        assert "¢/min, billed per second" in estimate and "30-day month" not in estimate
+
+    run_small(plane, ["down", "down", "down", "n"], check, size=SIZE)
+
+
+def test_the_billing_screen_says_how_costs_are_reckoned_once(plane):
+    from textual.widgets import Static
+
+    def check(app):
+        said = " ".join(plain(static.content) for static in app.screen.query(Static))
+        assert said.count("billed per second") == 1 and said.count("30-day month") == 1
+
+    run_small(plane, ["3"], check, size=SIZE)
+
+
+def test_a_screen_loads_once_when_it_opens(plane):
+    """Textual runs every class's on_mount (a subclass calling the base's too loaded and ticked twice),
+    and a screen shown for the first time is resumed while its first load runs."""
+    def check(app):
+        assert app.screen.loaded_count == 1
+
+    run_small(plane, ["2"], check, size=SIZE)
+
+
+# -- sorting the lists ---------------------------------------------------------------------------
+def test_jobs_and_services_sort_by_a_key_or_a_click_on_a_header(plane):
+    from textual.widgets import Static
+
+    from renderlocal.tui.widgets.fitted_table import FittedTable
+
+    def keys(table) -> list[str]:
+        return [str(key.value) for key in table.rows]
+
+    async def click_header(pilot, table, column: str) -> None:
+        x = 0
+        for key, width in table.widths.items():
+            if key == column:
+                break
+            x += width + 2
+        await pilot.click(table, offset=(x + 2, 0))
+        await settle(pilot)
+
+    async def main():
+        app = make_app(plane)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            services = app.screen.query_one("#services", FittedTable)
+            assert keys(services)[0] == "srv-shopweb0000000000000"  # the blueprint's order
+            await pilot.press("S")  # by the first column, the name
+            await settle(pilot)
+            names = [app.screen.rows[key].service.name for key in keys(services)]
+            assert names == sorted(names) and "sorted by Name ▲" in app.screen.sub_title
+            await pilot.press("2")
+            await settle(pilot)
+            table = app.screen.query_one("#jobs", FittedTable)
+            newest_first = keys(table)
+            await click_header(pilot, table, "cost")
+            costs = [job.cost(NOW) for job in app.screen._visible()]
+            assert keys(table) != newest_first and costs == sorted(costs)
+            assert "sorted by Cost USD* ▲" in plain(app.screen.query_one("#jobs-scope", Static).content)
+            await click_header(pilot, table, "cost")  # again: the other way
+            assert [job.cost(NOW) for job in app.screen._visible()] == sorted(costs, reverse=True)
+            assert [str(k.value) for k in table.rows] == [job.id for job in app.screen._visible()]
+            await pilot.press("S")  # S past the last column (cost): newest first again
+            await settle(pilot)
+            assert keys(table) == newest_first
 
     asyncio.run(main())

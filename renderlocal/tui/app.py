@@ -39,6 +39,7 @@ from renderlocal.tui.screens.service_detail import ServiceScreen
 from renderlocal.tui.screens.services import ServicesScreen
 
 
+TABS = Binding.Group("Tabs", compact=True)
 SCREEN_NAMES = {
     ServicesScreen: "Services",
     ServiceScreen: "Service",
@@ -61,14 +62,18 @@ class RenderLocalApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "render-local"
+    # screens get these classes by the terminal's size (app.tcss lays out small ones)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     MODES = {"services": ServicesScreen, "jobs": JobsScreen, "billing": BillingScreen, "databases": DatabasesScreen}
+    # the tabs' keys share one footer label ("1234 Tabs"), so a narrow footer keeps "? Keys" in view
     BINDINGS = [
-        Binding("1", "show_tab('services')", "Services"),
-        Binding("2", "show_tab('jobs')", "Jobs"),
-        Binding("3", "show_tab('billing')", "Billing"),
-        Binding("4", "show_tab('databases')", "Databases"),
         Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
+        Binding("1", "show_tab('services')", "Services", group=TABS),
+        Binding("2", "show_tab('jobs')", "Jobs", group=TABS),
+        Binding("3", "show_tab('billing')", "Billing", group=TABS),
+        Binding("4", "show_tab('databases')", "Databases", group=TABS),
     ]
 
     def __init__(self, plane, clock: Callable[[], datetime] | None = None, *, live: bool = True,
@@ -84,6 +89,7 @@ class RenderLocalApp(App):
         self.closing = False  # q was pressed: keys typed after it open nothing
         self.api = None  # the API server, while this process is the control plane and serves it
         self.builds_started: dict[str, str] = {}  # build id -> service name, for the notice when it ends
+        self.live_screens: set[LiveScreen] = set()  # mounted, in any tab: told of every change
         self._stop_listening: Callable[[], None] | None = None
 
     # -- time ------------------------------------------------------------------------
@@ -207,9 +213,9 @@ class RenderLocalApp(App):
         self._tell_screens(change)
 
     def _tell_screens(self, change) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveScreen):
-                screen.changed(change)
+        # every tab's screens, not only the shown tab's: a list seen again must not be stale
+        for screen in list(self.live_screens):
+            screen.changed(change)
 
     def on_plane_trouble(self, message: PlaneTrouble) -> None:
         if message.error is None:

@@ -44,7 +44,15 @@ STATUS_ICONS = {
     DeployStatus.PRE_DEPLOY_FAILED: "✘",
     DeployStatus.UPDATE_FAILED: "✘",
 }
-PRORATED = billing.PRORATION_NOTE  # "prorated per second over a 30-day month"
+BILLING_NOTE = "USD billed per second: a monthly price over a 30-day month, or a cron plan's per-minute rate"
+"""How every cost shown is reckoned, said once per screen that shows costs."""
+
+
+def rate_note(plan: Plan) -> str:
+    """How this plan's rate becomes a cost: cron plans have a per-minute rate, the others a monthly price."""
+    if plan.cents_per_minute is not None:
+        return f"{format(plan.cents_per_minute.normalize(), 'f')}¢/min, billed per second"
+    return f"${format(plan.monthly_usd.normalize(), 'f')}/month, {billing.PRORATION_NOTE}"
 
 
 def status_text(status: str | None, width: int | None = None) -> Text:

@@ -37,15 +37,20 @@ class LiveScreen(Screen):
         self.last_error: str | None = None
 
     def on_mount(self) -> None:
+        # Textual runs this after a subclass's own on_mount (every class's handler runs): never call it
+        self.app.live_screens.add(self)
         self.app.apply_blink(self)
         self.set_interval(self.TICK_SECONDS, self.tick)  # the screen's own timer: it stops with the screen
         self.reload()
+
+    def on_unmount(self) -> None:
+        self.app.live_screens.discard(self)
 
     def check_action(self, action: str, parameters) -> bool | None:
         return not self.app.closing  # keys typed after q must not open anything
 
     def on_screen_resume(self) -> None:
-        if self.stale or not self.loaded_count:
+        if self.stale or not (self.loaded_count or self.load_running):
             self.stale = False
             self.reload()
 

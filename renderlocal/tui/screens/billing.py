@@ -5,12 +5,20 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Header, Static
 
-from renderlocal.tui.format import PRORATED, usd
+from renderlocal.tui.format import BILLING_NOTE, usd
+from renderlocal.tui.columns import Column
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.widgets.fitted_table import FittedTable
 from renderlocal.core.spend import SpendReport, build_report, instance_runs
 from renderlocal.tui.widgets.spend_chart import SpendChart
+from renderlocal.tui.widgets.keys_footer import KeysFooter
+
+
+# on a narrow terminal each table drops the job count, then today's figure (the totals above say it)
+SPEND_COLUMNS = [Column("today", "Today*", drop=1, right=True), Column("month", "This month*", right=True),
+                 Column("jobs", "Jobs", drop=2, right=True)]
 
 
 class BillingScreen(LiveScreen):
@@ -26,23 +34,14 @@ class BillingScreen(LiveScreen):
         yield Static(id="billing-totals")
         with Horizontal(id="billing-tables"):
             with Vertical(classes="billing-box"):
-                yield Static(f"By service · USD, {PRORATED}", classes="section-title")
-                yield DataTable(id="by-service", cursor_type="row", zebra_stripes=True)
+                yield Static("By service", classes="section-title")
+                yield FittedTable(id="by-service", cursor_type="row", zebra_stripes=True)
             with Vertical(classes="billing-box"):
-                yield Static(f"By plan · USD, {PRORATED}", classes="section-title")
-                yield DataTable(id="by-plan", cursor_type="row", zebra_stripes=True)
+                yield Static("By plan", classes="section-title")
+                yield FittedTable(id="by-plan", cursor_type="row", zebra_stripes=True)
         yield Static(id="chart-title", classes="section-title")
         yield SpendChart(id="spend-chart")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        for table_id, first in (("#by-service", "Service"), ("#by-plan", "Plan")):
-            table = self.query_one(table_id, DataTable)
-            table.add_column(first, key="label")
-            table.add_column(Text("Today*", justify="right"), key="today")
-            table.add_column(Text("This month*", justify="right"), key="month")
-            table.add_column(Text("Jobs", justify="right"), key="jobs")
-        super().on_mount()
+        yield KeysFooter()
 
     def load(self) -> SpendReport:
         state = self.app.plane.state
@@ -68,25 +67,17 @@ class BillingScreen(LiveScreen):
         totals.append(f"   {report.jobs_month} job{'s' if report.jobs_month != 1 else ''} this month", "dim")
         if report.running:
             totals.append(f"   {report.running} running, still adding up", "bold #5fd7ff")
-        totals.append(f"\n* every figure is USD {PRORATED}, as Render bills jobs; a job's cost is spread over "
-                      "the local days it ran", "dim italic")
+        totals.append(f"\n* {BILLING_NOTE}; a job's cost is spread over the local days it ran", "dim italic")
         self.query_one("#billing-totals", Static).update(totals)
-        for table_id, rows in (("#by-service", report.by_service), ("#by-plan", report.by_plan)):
-            table = self.query_one(table_id, DataTable)
-            cells = {row.label: [row.label, Text(usd(row.today, 6), justify="right"),
-                                 Text(usd(row.month, 6), justify="right"),
-                                 Text(str(row.jobs_month), justify="right")] for row in rows}
-            if rows and [str(k.value) for k in table.rows] == list(cells):
-                for label, values in cells.items():  # same rows: update in place, the cursor stays
-                    for key, value in zip(("label", "today", "month", "jobs"), values):
-                        table.update_cell(label, key, value)
-                continue
-            table.clear()
-            for label, values in cells.items():
-                table.add_row(*values, key=label)
+        for table_id, first, rows in (("#by-service", "Service", report.by_service),
+                                      ("#by-plan", "Plan", report.by_plan)):
+            cells = [(row.label, [row.label, Text(usd(row.today, 6), justify="right"),
+                                  Text(usd(row.month, 6), justify="right"),
+                                  Text(str(row.jobs_month), justify="right")]) for row in rows]
             if not rows:
-                table.add_row(Text("no spend this month", style="dim italic"), "", "", "")
+                cells = [("none", [Text("no spend this month", style="dim italic"), "", "", ""])]
+            self.query_one(table_id, FittedTable).show_rows([Column("label", first, clip_to=10)] + SPEND_COLUMNS, cells)
         days = report.days
         self.query_one("#chart-title", Static).update(
-            f"Spend per day, {days[0][0]:%b %d} to today · USD, {PRORATED}" if days else "Spend per day")
+            f"Spend per day, {days[0][0]:%b %d} to today*" if days else "Spend per day")
         self.query_one("#spend-chart", SpendChart).show(days)

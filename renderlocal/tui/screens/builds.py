@@ -7,7 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Build, Service
@@ -16,9 +16,14 @@ from renderlocal.tui.format import duration, short_time, status_text
 from renderlocal.tui.logtail import LogTail
 from renderlocal.tui.screens.base import BACK, LiveScreen
 from renderlocal.tui.widgets.log_view import LogView
+from renderlocal.tui.columns import Column
+from renderlocal.tui.widgets.fitted_table import FittedTable
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
-COLUMNS = [("id", "Build"), ("status", "Status"), ("trigger", "Trigger"), ("created", "Created"),
-           ("took", "Took"), ("reason", "Failure")]
+# on a narrow terminal the failure goes first (the log below shows it), then the trigger, the creation time
+COLUMNS = [Column("id", "Build"), Column("status", "Status"), Column("trigger", "Trigger", drop=3),
+           Column("created", "Created", drop=2), Column("took", "Took"),
+           Column("reason", "Failure", drop=4, clip_to=16, grows_first=True)]
 
 
 def build_reason(build: Build) -> str:
@@ -62,17 +67,13 @@ class BuildsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table = DataTable(id="builds", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield FittedTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield Static(id="build-log-title", classes="section-title")
         yield LogView(id="build-log", placeholder="(no build selected)")
         yield Static(id="build-log-status", classes="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.set_interval(0.25, self._poll_log)
 
     def load(self):
@@ -93,20 +94,8 @@ class BuildsScreen(LiveScreen):
         self.sub_title = f"Builds of {service.name}"
         self.builds = {b.id: b for b in builds}
         now = self.app.now()
-        table = self.query_one("#builds", DataTable)
-        wanted = [b.id for b in builds]
-        current = [str(k.value) for k in table.rows]
-        if wanted == current:
-            for build in builds:
-                for (key, _), value in zip(COLUMNS, self._cells(build, now, service)):
-                    table.update_cell(build.id, key, value, update_width=True)
-        else:
-            selected = self.selected_id()
-            table.clear()
-            for build in builds:
-                table.add_row(*self._cells(build, now, service), key=build.id)
-            if selected in wanted:
-                table.move_cursor(row=wanted.index(selected))
+        table = self.query_one("#builds", FittedTable)
+        table.show_rows(COLUMNS, [(build.id, self._cells(build, now, service)) for build in builds])
         if builds and (self.log_build is None or fresh):
             table.move_cursor(row=0)
             self._switch_log(builds[0].id)
@@ -125,10 +114,7 @@ class BuildsScreen(LiveScreen):
                 took if finished else f"{took}…", Text(_clip(build_reason(build), 72), style="red")]
 
     def selected_id(self) -> str | None:
-        table = self.query_one("#builds", DataTable)
-        if table.row_count == 0:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.query_one("#builds", FittedTable).selected_key()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value != self.log_build:

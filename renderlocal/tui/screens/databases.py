@@ -5,14 +5,19 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from renderlocal.core.models import Database
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.columns import Column
+from renderlocal.tui.widgets.fitted_table import FittedTable
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 # the URL for this machine's psql or GUI in the table; the selected one's internal URL (what services
-# and jobs get) under it
-COLUMNS = [("name", "Name"), ("kind", "Kind"), ("plan", "Plan"), ("status", "Status"), ("here", "From this machine")]
+# and jobs get) and the whole URL for this machine
+# under it; on a narrow terminal the plan goes, the kind and that URL are clipped (the note has it whole)
+COLUMNS = [Column("name", "Name"), Column("kind", "Kind", clip_to=13), Column("plan", "Plan", drop=1),
+           Column("status", "Status"), Column("here", "From this machine", clip_to=16, grows_first=True)]
 STATUS_STYLES = {"available": "bold green", "creating": "bold #000000 on #5fd7ff", "unavailable": "dim"}
 MASK = "••••••••"
 
@@ -29,12 +34,9 @@ class DatabasesScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table = DataTable(id="databases", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield FittedTable(id="databases", cursor_type="row", zebra_stripes=True)
         yield Static(id="databases-note", classes="detail")
-        yield Footer()
+        yield KeysFooter()
 
     def load(self):
         state = self.app.plane.state
@@ -49,13 +51,8 @@ class DatabasesScreen(LiveScreen):
         self._fill()
 
     def _fill(self) -> None:
-        table = self.query_one("#databases", DataTable)
-        row = table.cursor_row
-        table.clear()
-        for store in self.stores:
-            table.add_row(*self._cells(store), key=store.id)
-        if self.stores:
-            table.move_cursor(row=min(row, len(self.stores) - 1))
+        self.query_one("#databases", FittedTable).show_rows(COLUMNS, [(store.id, self._cells(store))
+                                                                      for store in self.stores])
         self._describe()
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:

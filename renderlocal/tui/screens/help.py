@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 
 def section(title: str, keys: list[tuple[str, str]], here: bool) -> Group:
@@ -37,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
             body = Columns([section(title, keys, title == self.current) for title, keys in self.sections],
                            width=46, padding=(0, 2))
             yield Static(body, id="help-keys")
-        yield Footer()
+        yield KeysFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -6,7 +6,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from renderlocal.core.errors import NotFound
 from renderlocal.core.models import Job
@@ -15,6 +15,7 @@ from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.widgets.job_summary import JobSummary
 from renderlocal.tui.widgets.log_view import LogView
 from renderlocal.tui.widgets.timeline import JobTimeline
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 LOG_POLL_SECONDS = 0.25
 
@@ -30,17 +31,18 @@ class JobDetailScreen(LiveScreen):
             self.lines = lines
             self.finished = finished
 
+    # the job's keys first: a narrow footer cuts off its end, never cancel or rerun
     BINDINGS = [
+        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the job"),
+        Binding("r", "rerun", "Rerun", tooltip="Rerun: same command, plan, env"),
         Binding("escape", "back", "Back"),
-        Binding("f", "toggle_follow", "Follow"),
         Binding("slash", "search", "Search"),
         Binding("n", "next_match", "Next match", show=False),
         Binding("N", "previous_match", "Previous match", show=False),
-        Binding("m", "toggle_only_matches", "Matches only"),
-        Binding("t", "toggle_timestamps", "Times"),
+        Binding("f", "toggle_follow", "Follow"),
         Binding("w", "toggle_wrap", "Wrap"),
-        Binding("c", "cancel_job", "Cancel job"),
-        Binding("r", "rerun", "Rerun"),
+        Binding("t", "toggle_timestamps", "Times"),
+        Binding("m", "toggle_only_matches", "Matches", tooltip="Matching lines only"),
     ]
 
     def __init__(self, job_id: str, max_lines: int = 5000) -> None:
@@ -61,10 +63,9 @@ class JobDetailScreen(LiveScreen):
         yield Input(placeholder="search the log (regular expression or text); enter keeps it, esc clears",
                     id="log-search")
         yield Static(id="log-status", classes="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#log-search", Input).display = False
         self.tail = LogTail(self.app.plane.state.logs, self.job_id, keep=self.max_lines)
         self.query_one("#job-log", LogView).focus()
@@ -89,14 +90,25 @@ class JobDetailScreen(LiveScreen):
         self.sub_title = f"Job {self.job.id} · {self.service_name}"
         self._render_job()
 
+    def tick(self) -> None:
+        # while the job can still change, read it again each second: its figures never wait on a change
+        # event alone (one lost on a reconnect left a finished job shown pending)
+        if self.job is not None and not self.job.settled and self.in_view:
+            self.reload()
+        super().tick()
+
     def redraw(self) -> None:
         if self.job is not None:
             self._render_job()  # the cost and the timeline move with the clock
 
     def _render_job(self) -> None:
         now = self.app.now()
-        self.query_one("#job-summary", JobSummary).show(self.job, self.service_name, now)
+        compact = self.has_class("-narrow") or self.has_class("-short")  # the log gets the height
+        self.query_one("#job-summary", JobSummary).show(self.job, self.service_name, now, compact)
         self.query_one("#job-timeline", JobTimeline).show(self.job, now)
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     # -- the log ------------------------------------------------------------------------
     def _poll_log(self) -> None:

@@ -6,17 +6,25 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Job
 from renderlocal.core.statuses import JobStatus
-from renderlocal.tui.format import (PRORATED, duration, job_seconds, local_time, reason_text, short_time, status_text,
+from renderlocal.tui.format import (duration, job_seconds, local_time, reason_text, short_time, status_text,
                                     usd)
+from renderlocal.tui.columns import Column
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.sorting import SortOrder
+from renderlocal.tui.widgets.fitted_table import FittedTable
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
-COLUMNS = [("id", "Job"), ("service", "Service"), ("status", "Status"), ("command", "Command"),
-           ("plan", "Plan"), ("created", "Created"), ("duration", "Duration"), ("cost", "Cost USD*")]
+# drop ranks: on a narrow terminal the creation time goes first, then the plan, the reason (the line
+# under the table says it), the service; the job, its status, duration and cost always stay
+COLUMNS = [Column("id", "Job", clip_to=13), Column("service", "Service", drop=3), Column("status", "Status"),
+           Column("reason", "Why", drop=4), Column("command", "Command", clip_to=12, grows_first=True),
+           Column("plan", "Plan", drop=5), Column("created", "Created", width=8, drop=6),
+           Column("duration", "Duration", width=8), Column("cost", "Cost USD*", width=9, right=True)]
 STATUS_FILTERS = (None, JobStatus.RUNNING, JobStatus.PENDING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
 LIST_LIMIT = 1000  # newest jobs loaded; older ones stay a command away (render-local jobs list)
 
@@ -36,6 +44,8 @@ class JobsScreen(LiveScreen):
         Binding("c", "cancel_job", "Cancel", tooltip="Cancel the job"),
         Binding("r", "rerun", "Rerun"),
         Binding("a", "all_services", "All services"),
+        Binding("S", "sort", "Sort", show=False,  # the help screen and the palette name it
+                tooltip="Sort: next column (or click a header)"),
         Binding("escape", "back", "Back", tooltip="Back / clear the filter"),
     ]
 
@@ -47,6 +57,7 @@ class JobsScreen(LiveScreen):
         self.jobs: list[Job] = []
         self.names: dict[str, str] = {}
         self.shown: dict[str, str] = {}  # job id -> the status its row shows
+        self.order = SortOrder()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,16 +66,13 @@ class JobsScreen(LiveScreen):
             filter_box = Input(placeholder="filter: id, service, command, status, plan…", id="jobs-filter")
             filter_box.display = False
             yield filter_box
-        table = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(Text(label, justify="right") if key == "cost" else label, key=key)
-        yield table
+        yield FittedTable(id="jobs", cursor_type="row", zebra_stripes=True)
         yield Static(id="job-detail-line", classes="detail")
         yield Static(id="jobs-note", classes="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
+        self.query_one("#jobs", FittedTable).sort = self.order
         self.query_one("#jobs", DataTable).focus()
         self._show_scope()
 
@@ -87,6 +95,19 @@ class JobsScreen(LiveScreen):
         self._fill()
 
     def _visible(self) -> list[Job]:
+        return self.order.apply(self._matching(), self._sort_value)
+
+    def _sort_value(self, job: Job, column: str):
+        now = self.app.now()
+        if column == "duration":
+            return job_seconds(job, now)
+        if column == "cost":
+            return job.cost(now)
+        if column == "created":
+            return job.createdAt
+        return self._cells(job, now, [c for c in COLUMNS if c.key == column])[0]
+
+    def _matching(self) -> list[Job]:
         needle = self.text_filter.lower().strip()
         if not needle:
             return self.jobs
@@ -101,21 +122,10 @@ class JobsScreen(LiveScreen):
     def _fill(self) -> None:
         now = self.app.now()
         jobs = self._visible()
-        table = self.query_one("#jobs", DataTable)
-        wanted = [job.id for job in jobs]
-        current = [str(key.value) for key in table.rows]
-        if wanted == current:
-            for job in jobs:
-                if not job.final or self._changed(job):
-                    for (key, _), value in zip(COLUMNS, self._cells(job, now)):
-                        table.update_cell(job.id, key, value, update_width=True)
-        else:
-            selected = self.selected_id()
-            table.clear()
-            for job in jobs:
-                table.add_row(*self._cells(job, now), key=job.id)
-            if selected in wanted:
-                table.move_cursor(row=wanted.index(selected))
+        table = self.query_one("#jobs", FittedTable)
+        columns = [c for c in COLUMNS if not (self.service_id and c.key == "service")]  # one service: said above
+        moving = {job.id for job in jobs if not job.final or self._changed(job)}
+        table.show_rows(columns, [(job.id, self._cells(job, now, columns)) for job in jobs], moving)
         self.shown = {job.id: job.status for job in jobs}
         shown, total = len(jobs), len(self.jobs)
         note = Text()
@@ -124,7 +134,7 @@ class JobsScreen(LiveScreen):
             note.append(f" of {total}")
         if total >= LIST_LIMIT:
             note.append(f" (the newest {LIST_LIMIT}; older: render-local jobs list)")
-        note.append(f" · * cost in USD, {PRORATED}", "dim")
+        note.append(" · * USD, billed per second (billing, 3, says how)", "dim")
         if not self.jobs:
             note.append(" · no jobs yet: press n to launch one" if not self.status_filter else
                         f" · none {self.status_filter}: s changes the status filter", "italic")
@@ -150,8 +160,14 @@ class JobsScreen(LiveScreen):
         reason = reason_text(job)
         if reason and reason != job.status:
             text.append(f"  {reason}", "red" if job.status == JobStatus.FAILED else "#ffaf00")
+        shown = self.query_one("#jobs", FittedTable).widths
+        if "plan" not in shown:  # its column did not fit
+            text.append(f"  on {_plan_name(job)}", "dim")
         text.append("\ncommand  ", "dim")
         text.append(job.startCommand)
+        if self.has_class("-narrow") or self.has_class("-short"):  # the list gets the height
+            panel.update(text)
+            return
         text.append("\nstarted  ", "dim")
         text.append(local_time(job.started()))
         text.append("   finished  ", "dim")
@@ -162,25 +178,25 @@ class JobsScreen(LiveScreen):
         text.append("\nenter opens its log · c cancel · r rerun (same command, plan and env overrides)", "dim")
         panel.update(text)
 
+    def on_resize(self) -> None:
+        self._show_detail()
+
     def _changed(self, job: Job) -> bool:
         return self.shown.get(job.id) != job.status
 
-    def _cells(self, job: Job, now) -> list:
-        seconds = job_seconds(job, now)
-        if seconds is None:
-            took = Text(f"waiting {duration((now - parse_stored(job.createdAt)).total_seconds())}", style="dim")
-        else:
-            took = Text(duration(seconds) + ("…" if job.status == JobStatus.RUNNING else ""))
-        return [
-            job.id,
-            self.names.get(job.serviceId, job.serviceId),
-            job_status_text(job),
-            _clip(job.startCommand, 36),
-            _plan_name(job),
-            short_time(parse_stored(job.createdAt), now),
-            took,
-            Text(usd(job.cost(now), 6), justify="right"),
-        ]
+    def _cells(self, job: Job, now, columns: list[Column]) -> list:
+        cells = {
+            "id": job.id,
+            "service": self.names.get(job.serviceId, job.serviceId),
+            "status": status_text(job.status),
+            "reason": short_reason(job),
+            "command": _clip(job.startCommand, 36),
+            "plan": _plan_name(job),
+            "created": short_time(parse_stored(job.createdAt), now),
+            "duration": job_duration_text(job, now),
+            "cost": Text(usd(job.cost(now), 6), justify="right"),
+        }
+        return [cells[column.key] for column in columns]
 
     def _show_scope(self) -> None:
         scope = Text()
@@ -194,14 +210,13 @@ class JobsScreen(LiveScreen):
         if self.text_filter:
             scope.append(" · filter ", "dim")
             scope.append(repr(self.text_filter), "bold")
+        if self.order.column:
+            scope.append(f" · {self.order.said(COLUMNS)}", "dim")
         self.sub_title = "Jobs of " + self.names.get(self.service_id, self.service_id) if self.service_id else "Jobs"
         self.query_one("#jobs-scope", Static).update(scope)
 
     def selected_id(self) -> str | None:
-        table = self.query_one("#jobs", DataTable)
-        if table.row_count == 0:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.query_one("#jobs", FittedTable).selected_key()
 
     def selected(self) -> Job | None:
         job_id = self.selected_id()
@@ -228,6 +243,17 @@ class JobsScreen(LiveScreen):
         self.status_filter = STATUS_FILTERS[(index + 1) % len(STATUS_FILTERS)]
         self._show_scope()
         self.reload()
+
+    def action_sort(self) -> None:
+        self.order.next(list(self.query_one("#jobs", FittedTable).widths))
+        self._show_scope()
+        self._fill()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.order.click(str(event.column_key.value))
+        self._show_scope()
+        self._fill()
 
     def action_all_services(self) -> None:
         if self.service_id is not None:
@@ -288,11 +314,19 @@ SHORT_REASONS = {"nonZeroExit": "exit {exitCode}", "oomKilled": "OOM-killed", "t
                  "lost": "lost", "startFailed": "did not start"}
 
 
-def job_status_text(job: Job) -> Text:
-    """The status, and for a failure the short why (the detail line and screen say it in full)."""
-    text = status_text(job.status)
+def job_duration_text(job: Job, now) -> Text:
+    """How long it ran (so far); before it starts, how long it has waited, counting; a job that
+    ended before it started never ran (a wait that stopped counting would look stuck)."""
+    seconds = job_seconds(job, now)
+    if seconds is not None:
+        return Text(duration(seconds) + ("…" if job.status == JobStatus.RUNNING else ""))
+    if job.final:
+        return Text("never ran", style="dim")
+    return Text(f"waiting {duration((now - parse_stored(job.createdAt)).total_seconds())}", style="dim")
+
+
+def short_reason(job: Job) -> Text:
+    """A failure's short why (the detail line and screen say it in full)."""
     reason = job.failureReason or {}
     short = SHORT_REASONS.get(reason.get("type", ""))
-    if short:
-        text.append(" · " + short.format(exitCode=reason.get("exitCode", job.exitCode)), "red")
-    return text
+    return Text(short.format(exitCode=reason.get("exitCode", job.exitCode)) if short else "", style="red")

@@ -18,14 +18,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from renderlocal.core.errors import InvalidInput, RenderLocalError
 from renderlocal.core.envvars import parse_env_overrides
 from renderlocal.core.models import Job, Service
 from renderlocal.core.plans import plan_for_job, plans_for
-from renderlocal.tui.format import PRORATED, hourly, usd
+from renderlocal.tui.format import hourly, rate_note, usd
 from renderlocal.tui.widgets.plan_picker import PlanPicker
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 FAN_OUT_LIMIT = 500
 # The form field that shows an error about an API field (``RenderLocalError.field``).
@@ -128,7 +129,7 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Launch (ctrl+s)", variant="success", id="launch")
                 yield Button("Cancel (esc)", id="close")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.apply_blink(self)
@@ -180,7 +181,7 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
             if len(commands) > 1:
                 estimate.append(f" per job × {len(commands)} jobs = ", "dim")
                 estimate.append(f"{usd(rate * Decimal(len(commands)), 6)}/hour", "bold")
-            estimate.append(f" while running ({plan.name}, {PRORATED})", "dim")
+            estimate.append(f" while running ({plan.name}: {rate_note(plan)})", "dim")
         self.query_one("#estimate", Static).update(estimate)
         self.query_one("#launch", Button).disabled = bool(errors) or self.launching
         return LaunchRequest(commands, plan.id if plan else picker.plan_id, env_pairs, errors)
@@ -239,21 +240,11 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
 
         created: list[Job] = []
         error: Exception | None = None
-        try:
-            if len(request.commands) == 1:
-                created.append(one(request.commands[0]))
-            else:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(min(16, len(request.commands))) as pool:
-                    futures = [pool.submit(one, command) for command in request.commands]
-                    for future in futures:
-                        try:
-                            created.append(future.result())
-                        except Exception as exc:  # keep the ones that made it
-                            error = error or exc
-        except Exception as exc:
-            error = exc
+        for command in request.commands:  # one after another: the jobs are created, and listed, in launch order
+            try:
+                created.append(one(command))
+            except Exception as exc:  # keep the ones that made it
+                error = error or exc
         self.post_message(self.Created(created, error))
 
     def on_launch_screen_created(self, message: "LaunchScreen.Created") -> None:

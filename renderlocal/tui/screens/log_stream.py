@@ -8,10 +8,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from renderlocal.core.errors import RenderLocalError
 from renderlocal.core.logstreams import LogStreams
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 
 class LogStreamScreen(ModalScreen[None]):
@@ -52,7 +53,7 @@ class LogStreamScreen(ModalScreen[None]):
                 yield Button("Save (ctrl+s)", variant="primary", id="log-stream-save")
                 yield Button("Stop forwarding", variant="error", id="log-stream-clear")
                 yield Button("Close (esc)", id="log-stream-close")
-        yield Footer()
+        yield KeysFooter()
 
     class Status(Message):
         def __init__(self, text: str) -> None:

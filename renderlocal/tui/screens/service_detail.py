@@ -8,7 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Header, Static
 
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.errors import NotFound
@@ -17,8 +17,12 @@ from renderlocal.tui.format import short_time, status_text
 from renderlocal.tui.logtail import MergedLogTail
 from renderlocal.tui.screens.base import BACK, LiveScreen
 from renderlocal.tui.widgets.log_view import LogView
+from renderlocal.tui.columns import Column
+from renderlocal.tui.widgets.fitted_table import FittedTable
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
-EVENT_COLUMNS = [("at", "When"), ("what", "What"), ("id", "Id"), ("status", "Status"), ("message", "Detail")]
+EVENT_COLUMNS = [Column("at", "When"), Column("what", "What"), Column("id", "Id", clip_to=13),
+                 Column("status", "Status"), Column("message", "Detail", clip_to=10, grows_first=True)]
 RECENT_JOBS = 50
 
 
@@ -80,17 +84,13 @@ class ServiceScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="service-summary", classes="detail")
-        table = DataTable(id="service-events", cursor_type="row", zebra_stripes=True)
-        for key, label in EVENT_COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield FittedTable(id="service-events", cursor_type="row", zebra_stripes=True)
         yield Static(Text("Instances' log", style="bold"), classes="section-title")
         yield LogView(id="service-log", placeholder="(no instance has logged anything yet)")
         yield Static(id="service-log-status", classes="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
         state = self.app.plane.state
         self.tail = MergedLogTail(state.logs, lambda: [p for p in state.log_resources(self.service_id)
                                                        if not p.startswith("dep-")])
@@ -115,11 +115,9 @@ class ServiceScreen(LiveScreen):
         self.sub_title = f"Service {self.service.name}"
         self._summary()
         now = self.app.now()
-        table = self.query_one("#service-events", DataTable)
-        rows = events_of(self.deploys, jobs)
-        table.clear()
-        for at, what, item_id, status, message in rows[:200]:
-            table.add_row(short_time(parse_stored(at), now), what, item_id, status_text(status), message)
+        rows = [(str(index), [short_time(parse_stored(at), now), what, item_id, status_text(status), message])
+                for index, (at, what, item_id, status, message) in enumerate(events_of(self.deploys, jobs)[:200])]
+        self.query_one("#service-events", FittedTable).show_rows(EVENT_COLUMNS, rows)
 
     def _summary(self) -> None:
         service = self.service

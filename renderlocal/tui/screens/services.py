@@ -7,17 +7,26 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Build, Deploy, Service
 from renderlocal.core.statuses import BuildStatus
-from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly_text, status_text
+from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly, hourly_text, status_text
+from renderlocal.tui.columns import Column
 from renderlocal.tui.screens.base import LiveScreen
+from renderlocal.tui.sorting import SortOrder
 from renderlocal.tui.screens.service_detail import service_state
+from renderlocal.tui.widgets.fitted_table import FittedTable
+from renderlocal.tui.widgets.keys_footer import KeysFooter
 
-COLUMNS = [("name", "Name"), ("type", "Type"), ("runtime", "Runtime"), ("plan", "Plan"), ("state", "State"),
-           ("url", "URL"), ("last", "Last successful build"), ("latest", "Latest build"), ("watch", "Watch")]
+# drop ranks: on a narrow terminal the runtime goes first, then the URL, the plan's size and price, the
+# last successful build (the panel below says it), the plan, the type; name, state, latest build and
+# watch always stay
+COLUMNS = [Column("name", "Name", clip_to=12), Column("type", "Type", drop=2), Column("runtime", "Runtime", drop=8),
+           Column("plan", "Plan", drop=3), Column("price", "Size · rate", drop=6), Column("state", "State"),
+           Column("url", "URL", drop=7), Column("last", "Last successful build", drop=4),
+           Column("latest", "Latest build"), Column("watch", "Watch")]
 
 
 @dataclass
@@ -28,12 +37,13 @@ class ServiceRow:
     deploys: list[Deploy]
 
 
-def service_plan_text(service: Service) -> str:
+def service_plan_texts(service: Service) -> tuple[str, str]:
+    """The plan's name, and its memory and hourly rate."""
     try:
         plan = service.plan
     except Exception:
-        return service.planId
-    return f"{plan.name} · {plan.memory_text} · {hourly_text(plan)}"
+        return service.planId, ""
+    return plan.name, f"{plan.memory_text} · {hourly_text(plan)}"
 
 
 class ServicesScreen(LiveScreen):
@@ -50,20 +60,23 @@ class ServicesScreen(LiveScreen):
         Binding("w", "toggle_watch", "Watch", tooltip="Watch on/off: rebuild on change"),
         Binding("l", "builds", "Builds", tooltip="Builds and their logs"),
         Binding("j", "service_jobs", "Its jobs"),
+        Binding("S", "sort", "Sort", show=False,  # the help screen and the palette name it
+                tooltip="Sort: next column (or click a header)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[str, ServiceRow] = {}
+        self.order = SortOrder()
+
+    def on_mount(self) -> None:
+        self.query_one("#services", FittedTable).sort = self.order
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table = DataTable(id="services", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield FittedTable(id="services", cursor_type="row", zebra_stripes=True)
         yield Static(id="service-detail", classes="detail")
-        yield Footer()
+        yield KeysFooter()
 
     # -- data -------------------------------------------------------------------------
     def load(self) -> list[ServiceRow]:
@@ -85,26 +98,35 @@ class ServicesScreen(LiveScreen):
         self.rows = {row.service.id: row for row in rows}
         self.app.services_cache = [row.service for row in rows]
         now = self.app.now()
-        table = self.query_one("#services", DataTable)
-        wanted = [row.service.id for row in rows]
-        current = [str(key.value) for key in table.rows]
-        cells = {row.service.id: self._cells(row, now) for row in rows}
-        if wanted == current:
-            for service_id, values in cells.items():
-                for (key, _label), value in zip(COLUMNS, values):
-                    table.update_cell(service_id, key, value, update_width=True)
-        else:
-            selected = self.selected_id()
-            table.clear()
-            for service_id in wanted:
-                table.add_row(*cells[service_id], key=service_id)
-            if selected in wanted:
-                table.move_cursor(row=wanted.index(selected))
+        self.query_one("#services", FittedTable).show_rows(COLUMNS, [
+            (row.service.id, self._cells(row, now)) for row in self.order.apply(rows, self._sort_value)])
+        self.sub_title = " · ".join(filter(None, ["Services", self.order.said(COLUMNS)]))
         if not rows:
             self.query_one("#service-detail", Static).update(
                 "No services: render-local reads them from render.yaml (--blueprint).")
         else:
             self._show_detail()
+
+    def _sort_value(self, row: ServiceRow, column: str):
+        if column in ("price", "plan"):
+            try:
+                plan = row.service.plan
+            except Exception:  # a plan id no longer known
+                return None
+            return hourly(plan) if column == "price" else plan.memory_mb
+        if column in ("last", "latest"):
+            build = row.last if column == "last" else row.latest
+            return build.createdAt if build else None
+        return self._cells(row, self.app.now())[[c.key for c in COLUMNS].index(column)]
+
+    def action_sort(self) -> None:
+        self.order.next(list(self.query_one("#services", FittedTable).widths))
+        self.redraw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.order.click(str(event.column_key.value))
+        self.redraw()
 
     def _cells(self, row: ServiceRow, now) -> list:
         service = row.service
@@ -125,14 +147,12 @@ class ServicesScreen(LiveScreen):
         if not service.inBlueprint:
             name.append(" (removed)", "dim")
         url = Text(service.url or "", style="#5fd7ff")
-        return [name, service.type, service.runtime, service_plan_text(service), service_state(service, row.deploys), url,
-                last_text, latest_text, watch]
+        plan, price = service_plan_texts(service)
+        return [name, service.type, service.runtime, plan, Text(price, style="dim"),
+                service_state(service, row.deploys), url, last_text, latest_text, watch]
 
     def selected_id(self) -> str | None:
-        table = self.query_one("#services", DataTable)
-        if table.row_count == 0:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.query_one("#services", FittedTable).selected_key()
 
     def selected(self) -> Service | None:
         service_id = self.selected_id()
@@ -175,6 +195,15 @@ class ServicesScreen(LiveScreen):
             started = parse_stored(latest.startedAt or latest.createdAt)
             text.append("latest build   ", "dim")
             text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}\n")
+        shown = self.query_one("#services", FittedTable).widths
+        if "runtime" not in shown or "price" not in shown:  # their columns did not fit
+            plan, price = service_plan_texts(service)
+            text.append("runs           ", "dim")
+            text.append(f"{service.runtime} · {plan} · {price}\n")
+        if row.last is not None and "last" not in shown:
+            text.append("last build     ", "dim")  # its column did not fit
+            text.append(f"{row.last.id}  ")
+            text.append(ago(parse_stored(row.last.finishedAt or row.last.createdAt), self.app.now()) + "\n", "dim")
         if service.url:
             text.append("url            ", "dim")
             text.append(service.url + "\n", "#5fd7ff")
