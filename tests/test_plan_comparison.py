@@ -14,7 +14,8 @@ from renderlocal.core.clock import utcnow
 from renderlocal.core.errors import InvalidInput, NotFound
 from renderlocal.core.models import stamp
 from renderlocal.core.statuses import FINAL_JOB_STATUSES
-from renderlocal.executor.comparisons import TABLE, comparison_view
+from renderlocal.core.comparison import comparison_view
+from renderlocal.executor.comparisons import TABLE
 from tests.conftest import close_running_plane, wait_until
 
 pytestmark = pytest.mark.docker

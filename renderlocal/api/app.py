@@ -270,7 +270,7 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
 
     async def create_comparison(request: Request):
         """Run a command once on each of several plans (render-local's own): the comparison's view."""
-        from renderlocal.executor.comparisons import comparison_view
+        from renderlocal.core.comparison import comparison_view
 
         body = await json_body(request)
         service = await call(service_of, request)
@@ -280,7 +280,7 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         return JSONResponse(comparison_view(doc, {}, datetime.now(timezone.utc)), status_code=201)
 
     async def get_comparison(request: Request):
-        from renderlocal.executor.comparisons import comparison_view
+        from renderlocal.core.comparison import comparison_view
 
         doc = await call(plane.comparisons.get, request.path_params["comparison_id"])
         jobs = {job_id: await call(job_by_id, job_id) for job_id in doc["jobIds"].values()}

@@ -198,7 +198,7 @@ def report_text(doc: dict) -> str:
     lines = [f"outcome: {report['outcome']}" + (f" ({reason})" if reason else "")
              + f" · {report['seconds']} s · ${report['costUSD']} · job {doc.get('jobId')}"]
     lines.append("")
-    lines.append("locks held (longest without a gap, per table and mode):")
+    lines.append("locks held (strongest first; the longest each was held without a gap):")
     if report["locks"]:
         lines += [f"  {lock['mode']} on {lock['table']} for {lock['seconds']:g} s" for lock in report["locks"]]
     else:

@@ -40,6 +40,12 @@ WHERE l.granted AND a.backend_type = 'client backend' AND l.pid <> pg_backend_pi
 """
 
 
+# PostgreSQL's table lock modes, weakest to strongest: each conflicts with more of the others
+LOCK_STRENGTH = {mode: rank for rank, mode in enumerate((
+    "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE", "ACCESS EXCLUSIVE"), start=1)}
+
+
 def lock_mode_name(mode: str) -> str:
     """``AccessExclusiveLock`` as PostgreSQL's documentation and ``LOCK TABLE`` spell it: ``ACCESS EXCLUSIVE``."""
     words = re.findall(r"[A-Z][a-z]*", mode.removesuffix("Lock"))
@@ -94,7 +100,8 @@ class LockSampler:
             key = (table, lock_mode_name(mode))
             longest[key] = max(longest.get(key, 0.0), last - first)
         rows = [{"table": table, "mode": mode, "seconds": round(seconds, 2)} for (table, mode), seconds in longest.items()]
-        return sorted(rows, key=lambda row: (-row["seconds"], row["table"], row["mode"]))
+        # what blocks the most first (ACCESS EXCLUSIVE stops even reads), then the longest
+        return sorted(rows, key=lambda row: (-LOCK_STRENGTH.get(row["mode"], 0), -row["seconds"], row["table"]))
 
 
 def schema_diff(before: str, after: str) -> str:

@@ -29,14 +29,17 @@ from renderlocal.tui.messages import (CommandDone, CommandFailed, JobsAdopted, P
 from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.screens.billing import BillingScreen
 from renderlocal.tui.screens.builds import BuildsScreen
+from renderlocal.tui.screens.comparison import ComparisonScreen
 from renderlocal.tui.screens.confirm import ConfirmScreen
 from renderlocal.tui.screens.databases import DatabasesScreen
 from renderlocal.tui.screens.help import HelpScreen
 from renderlocal.tui.screens.job_detail import JobDetailScreen
 from renderlocal.tui.screens.jobs import JobsScreen
 from renderlocal.tui.screens.launch import LaunchScreen
+from renderlocal.tui.screens.rehearsal import RehearsalScreen
 from renderlocal.tui.screens.service_detail import ServiceScreen
 from renderlocal.tui.screens.services import ServicesScreen
+from renderlocal.tui.screens.statement import StatementScreen
 
 
 TABS = Binding.Group("Tabs", compact=True)
@@ -49,6 +52,9 @@ SCREEN_NAMES = {
     BillingScreen: "Billing",
     DatabasesScreen: "Databases",
     LaunchScreen: "Launch a job",
+    ComparisonScreen: "Plan comparison",
+    StatementScreen: "Month statement",
+    RehearsalScreen: "Rehearsal",
     ConfirmScreen: "Confirm",
 }
 
@@ -263,6 +269,11 @@ class RenderLocalApp(App):
         def launched(jobs) -> None:
             if not jobs:
                 return
+            if isinstance(jobs, dict):  # a plan comparison
+                plans = len(jobs.get("planIds") or jobs.get("runs") or [])  # the record in process, its view over the API
+                self.notify(f"{plans} plans, one after another", title="Plan comparison started")
+                self.push_screen(ComparisonScreen(jobs["id"]))
+                return
             if len(jobs) == 1:
                 self.notify(f"{jobs[0].id} launched: {jobs[0].startCommand}", title="Job launched")
                 self.push_screen(JobDetailScreen(jobs[0].id))
@@ -271,6 +282,25 @@ class RenderLocalApp(App):
                 self.push_screen(JobsScreen(service.id))
 
         self.push_screen(LaunchScreen(service), launched)
+
+    def rehearse(self, service_id: str) -> None:
+        """Ask for the migration to rehearse on the service's database, start it, show it."""
+        from renderlocal.tui.screens.rehearse_prompt import RehearsePrompt
+
+        state = self.plane.state
+        service = state.get_service(service_id)
+        databases = [state.get_database(i) for i in service.needs if i.startswith("dpg-")]
+        if len(databases) != 1:
+            self.notify(f"{service.name} has {'no database' if not databases else 'several databases'} in its env "
+                        "(fromDatabase): rehearse it with the CLI's --database", severity="warning")
+            return
+
+        def chosen(command: str | None) -> None:
+            if command:
+                self.command(lambda: self.plane.rehearse(service_id, command),
+                             lambda doc: self.push_screen(RehearsalScreen(doc["id"])))
+
+        self.push_screen(RehearsePrompt(service.name, databases[0].name), chosen)
 
     def open_launcher_by_id(self, service_id: str) -> None:
         self.command(lambda: self.plane.state.get_service(service_id), self.open_launcher)
@@ -410,7 +440,7 @@ class RenderLocalApp(App):
                     ("home end", "Top / bottom (end follows)"), ("← →", "Sideways (wrap off)")]
         sections = [("Everywhere", everywhere)]
         for screen_class in (ServicesScreen, ServiceScreen, BuildsScreen, JobsScreen, JobDetailScreen, BillingScreen,
-                             DatabasesScreen, LaunchScreen):
+                             StatementScreen, ComparisonScreen, RehearsalScreen, DatabasesScreen, LaunchScreen):
             keys = rows(screen_class.BINDINGS)
             if keys:
                 sections.append((SCREEN_NAMES[screen_class], keys))
@@ -428,6 +458,8 @@ class RenderLocalApp(App):
                             partial(self.action_show_tab, "services"))
         yield SystemCommand("Go to jobs", "Every job, newest first (2)", partial(self.action_show_tab, "jobs"))
         yield SystemCommand("Go to billing", "Spend by service, plan and day (3)", partial(self.action_show_tab, "billing"))
+        yield SystemCommand("Month statement", "This month's lines by service, kind and plan, to the cent",
+                            self._push_statement)
         yield SystemCommand("Go to databases", "Databases and Key Value, and how to connect (4)",
                             partial(self.action_show_tab, "databases"))
         yield SystemCommand("Show all keys", "Every key binding of every screen (?)", self.action_help)
@@ -452,6 +484,10 @@ class RenderLocalApp(App):
                                 partial(self._push_jobs, service.id))
             yield SystemCommand(f"Builds of {service.name}", "Its builds and their logs",
                                 partial(self._push_builds, service.id))
+            if any(i.startswith("dpg-") for i in service.needs):
+                yield SystemCommand(f"Rehearse a migration on {service.name}",
+                                    "On a snapshot of its database: locks, schema diff, rows; keep or roll back",
+                                    partial(self.rehearse, service.id))
             yield SystemCommand(f"Toggle watch mode of {service.name}",
                                 f"Now {'on' if service.watch else 'off'}: rebuild when its files change",
                                 partial(self._toggle_watch_by_id, service.id))
@@ -460,6 +496,9 @@ class RenderLocalApp(App):
         from renderlocal.tui.screens.log_stream import LogStreamScreen
 
         self.push_screen(LogStreamScreen())
+
+    def _push_statement(self) -> None:
+        self.push_screen(StatementScreen())
 
     def _push_jobs(self, service_id: str) -> None:
         self.push_screen(JobsScreen(service_id))

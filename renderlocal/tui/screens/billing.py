@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Static
 
@@ -23,7 +24,7 @@ SPEND_COLUMNS = [Column("today", "Today*", drop=1, right=True), Column("month", 
 
 class BillingScreen(LiveScreen):
     SUB_TITLE = "Billing"
-    BINDINGS = []
+    BINDINGS = [Binding("m", "statement", "Month statement")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,3 +82,6 @@ class BillingScreen(LiveScreen):
         self.query_one("#chart-title", Static).update(
             f"Spend per day, {days[0][0]:%b %d} to today*" if days else "Spend per day")
         self.query_one("#spend-chart", SpendChart).show(days)
+
+    def action_statement(self) -> None:
+        self.app._push_statement()

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from renderlocal.core.errors import InvalidInput, RenderLocalError
 from renderlocal.core.envvars import parse_env_overrides
@@ -41,6 +41,7 @@ class LaunchRequest:
     plan_id: str
     env: list[str]
     errors: dict[str, str] = field(default_factory=dict)
+    compare: bool = False  # the command once on every plan of the family, one after another
 
 
 def parse_env_lines(text: str) -> tuple[list[str], list[str]]:
@@ -75,7 +76,17 @@ def default_plan_id(service: Service) -> str:
     return service.planId if any(p.id == service.planId for p in family) else family[0].id
 
 
-class LaunchScreen(ModalScreen[list[Job] | None]):
+class LaunchScreen(ModalScreen[list[Job] | dict | None]):
+    """Dismissed with the jobs made, or with a plan comparison (a dict: its view), or None."""
+
+    class Compared(Message):
+        """The plan comparison the control plane started, or why it did not."""
+
+        def __init__(self, comparison: dict | None, error: Exception | None) -> None:
+            super().__init__()
+            self.comparison = comparison
+            self.error = error
+
     class Created(Message):
         """The jobs the control plane took, and the error that stopped the others (if any)."""
 
@@ -122,6 +133,8 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
             yield TextArea(id="args", soft_wrap=False, show_line_numbers=True, compact=True,
                            placeholder="e.g. 2024-01-01 (empty: one job)")
             yield Static(id="args-info", classes="field-info")
+            yield Checkbox("Run on every plan and compare duration, memory and cost (one after another)",
+                           id="compare", compact=True)
             yield Static(id="estimate", classes="field-info")
             launch_error = Static(id="launch-error", classes="field-error")
             launch_error.display = False
@@ -159,6 +172,9 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
             errors["env"] = "\n".join(env_errors)
         if len(args) > FAN_OUT_LIMIT:
             errors["args"] = f"{len(args)} arguments: at most {FAN_OUT_LIMIT} jobs at once"
+        compare = self.query_one("#compare", Checkbox).value
+        if compare and args:
+            errors["args"] = "a plan comparison runs one command: clear the fan-out or the comparison"
         self._show_error("command", errors.get("command"))
         if picker.forced or "plan" in errors or self.service.planId in {p.id for p in self.plans}:
             self._show_error("plan", errors.get("plan"))
@@ -174,7 +190,10 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
         else:
             info.update(Text("one job", style="dim"))
         estimate = Text()
-        if plan is not None:
+        if compare:
+            estimate.append(f"{len(self.plans)} jobs, one on each plan, one after another; ", "dim")
+            estimate.append("the comparison shows which plan is cheapest for this command", "dim")
+        elif plan is not None:
             rate = hourly(plan)
             estimate.append("Estimated cost ", "dim")
             estimate.append(f"{usd(rate, 6)}/hour", "bold")
@@ -184,7 +203,7 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
             estimate.append(f" while running ({plan.name}: {rate_note(plan)})", "dim")
         self.query_one("#estimate", Static).update(estimate)
         self.query_one("#launch", Button).disabled = bool(errors) or self.launching
-        return LaunchRequest(commands, plan.id if plan else picker.plan_id, env_pairs, errors)
+        return LaunchRequest(commands, plan.id if plan else picker.plan_id, env_pairs, errors, compare)
 
     def _show_error(self, name: str, message: str | None) -> None:
         widget = self.query_one(f"#{name}-error", Static)
@@ -198,6 +217,9 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
         self.validate()
 
     def on_plan_picker_changed(self, _event: PlanPicker.Changed) -> None:
+        self.validate()
+
+    def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
         self.validate()
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
@@ -228,7 +250,27 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
         self.query_one("#launch-error", Static).update(
             Text(f"launching {len(request.commands)} job{'s' if len(request.commands) > 1 else ''}…", style="italic"))
         self.query_one("#launch-error", Static).display = True
-        self._create(request)
+        if request.compare:
+            self._compare(request)
+        else:
+            self._create(request)
+
+    @work(thread=True, group="launch", exit_on_error=False)
+    def _compare(self, request: LaunchRequest) -> None:
+        try:
+            comparison = self.app.plane.compare_plans(self.service.id, request.commands[0], None, True, request.env)
+        except Exception as exc:  # the control plane said why: shown under the form
+            self.post_message(self.Compared(None, exc))
+        else:
+            self.post_message(self.Compared(comparison, None))
+
+    def on_launch_screen_compared(self, message: "LaunchScreen.Compared") -> None:
+        message.stop()
+        self.launching = False
+        if message.error is None:
+            self.dismiss(message.comparison)
+            return
+        self._show_launch_error(message.error)
 
     @work(thread=True, group="launch", exit_on_error=False)
     def _create(self, request: LaunchRequest) -> None:
@@ -254,9 +296,15 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
         if error is None:
             self.dismiss(created)
             return
+        self._show_launch_error(error, len(created))
+        if created:
+            self.dismiss(created)
+
+    def _show_launch_error(self, error: Exception, created: int = 0) -> None:
+        """Under its field when the control plane names one, else under the buttons."""
         text = str(error) if isinstance(error, RenderLocalError) else f"{type(error).__name__}: {error}"
         if created:
-            text = f"{len(created)} launched, the others failed: {text}"
+            text = f"{created} launched, the others failed: {text}"
         field = getattr(error, "field", None)
         target = FIELD_OF.get(field, "launch") if not created else "launch"
         if target == "launch":
@@ -266,5 +314,3 @@ class LaunchScreen(ModalScreen[list[Job] | None]):
             self.query_one("#launch-error", Static).display = False
             self._show_error(target, text)
         self.query_one("#launch", Button).disabled = False
-        if created:
-            self.dismiss(created)

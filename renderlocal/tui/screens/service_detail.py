@@ -62,6 +62,7 @@ class ServiceScreen(LiveScreen):
         BACK,
         Binding("d", "deploy", "Deploy"),
         Binding("s", "suspend", "Suspend/resume"),
+        Binding("R", "rehearse", "Rehearse migration"),
         Binding("f", "toggle_follow", "Follow"),
         Binding("t", "toggle_timestamps", "Times"),
         Binding("w", "toggle_wrap", "Wrap"),
@@ -183,6 +184,9 @@ class ServiceScreen(LiveScreen):
     def action_suspend(self) -> None:
         if self.service is not None:
             self.app.toggle_suspend(self.service)
+
+    def action_rehearse(self) -> None:
+        self.app.rehearse(self.service_id)
 
     def action_toggle_follow(self) -> None:
         view = self.query_one("#service-log", LogView)

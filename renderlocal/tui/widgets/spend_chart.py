@@ -14,7 +14,7 @@ from renderlocal.tui.format import usd_short
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
-def chart(days: list[tuple[date, Decimal]], width: int, height: int) -> Group:
+def chart(days: list[tuple[date, Decimal]], width: int, height: int, last_label: str = "today") -> Group:
     rows = max(2, height - 2)
     top = max((amount for _, amount in days), default=Decimal(0))
     labels = [usd_short(top), usd_short(top / 2) if top else "", "$0"]
@@ -52,7 +52,7 @@ def chart(days: list[tuple[date, Decimal]], width: int, height: int) -> Group:
         scale = [" "] * (label_width + 1 + column * count)
         for at, text in ((label_width + 1, first.strftime("%b %d")),
                          (label_width + 1 + column * (len(days) // 2), middle.strftime("%b %d")),
-                         (label_width + 1 + column * (count - 1), "today")):
+                         (label_width + 1 + column * (count - 1), last_label)):
             start = min(at, len(scale) - len(text))
             scale[start : start + len(text)] = list(text)
         lines.append(Text("".join(scale).rstrip(), style="dim"))
@@ -67,12 +67,15 @@ class SpendChart(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.days: list[tuple[date, Decimal]] = []
+        self.last_label = "today"
 
-    def show(self, days: list[tuple[date, Decimal]]) -> None:
+    def show(self, days: list[tuple[date, Decimal]], last_label: str = "today") -> None:
+        """``last_label``: what the last bar is called (a past month's ends on a date, not today)."""
         self.days = list(days)
+        self.last_label = last_label
         self.refresh()
 
     def render(self):
         width = self.content_region.width or self.size.width or 80
         height = self.content_region.height or self.size.height or 10
-        return chart(self.days, width, height)
+        return chart(self.days, width, height, self.last_label)
