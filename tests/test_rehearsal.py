@@ -4,6 +4,7 @@ the schema diff and row counts, roll back to exactly the schema before."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -56,7 +57,12 @@ def test_the_slow_migration_shows_its_lock_diff_and_counts_and_rolls_back_to_the
     admin = plane.postgres_admin("shop-db")
     schema_before, counts_before = admin.schema(), admin.row_counts()
     assert counts_before["orders"] == 0 and counts_before["schema_migrations"] == 3
-    doc = finished(plane, plane.rehearse("shop-web", SLOW)["id"])
+    started = plane.rehearse("shop-web", SLOW)
+    with pytest.raises(Conflict, match="one at a time"):  # a second one would snapshot and roll back the first's work
+        plane.rehearse("shop-web", "true")
+    with pytest.raises(Conflict):  # nothing to decide before it has run
+        plane.decide_rehearsal(started["id"], keep=False)
+    doc = finished(plane, started["id"])
     assert doc["status"] == "finished", doc.get("problem")
     report = doc["report"]
     assert report["outcome"] == "succeeded" and report["seconds"] >= 1 and report["costUSD"]
@@ -103,27 +109,36 @@ def test_dump_restore_snapshots_and_rollback_from_the_cli(plane, tmp_path):
     plain = tmp_path / "from-render.sql"  # as pg_dump writes one against Render: roles this server lacks
     plain.write_text("CREATE TABLE public.customers (id integer PRIMARY KEY, email text NOT NULL);\n"
                      "ALTER TABLE public.customers OWNER TO shop_db_user_on_render;\n"
-                     "COPY public.customers (id, email) FROM stdin;\n1\ta@example.com\n2\tb@example.com\n\\.\n"
+                     "COPY public.customers (id, email) FROM stdin;\n1\ta@example.com\n2\tb@example.com\n"
+                     "GRANT access TO everyone;\tc@example.com\n\\.\n"  # a data line that looks like a statement
                      "GRANT SELECT ON public.customers TO readonly_on_render;\n")
-    loaded = cli(plane, "databases", "restore", "shop-db", str(plain), "--confirm")
+    plain.write_text(plain.read_text().replace("GRANT access TO everyone;\tc@", "3\tGRANT access TO everyone; c@"))
+    loaded = cli(plane, "databases", "restore", "shop-db", str(plain), "--confirm", "-o", "json")
     assert loaded.returncode == 0, loaded.stderr
-    assert admin.row_counts() == {"customers": 2}  # the database was made anew from the file
+    assert admin.row_counts() == {"customers": 3}  # the database was made anew from the file, every row of it
+    assert json.loads(loaded.stdout)["snapshotBefore"].startswith("rl_snap_")  # a restore can be undone
 
-    made = cli(plane, "databases", "snapshot", "shop-db", "--label", "two-customers", "-o", "json")
+    made = cli(plane, "databases", "snapshot", "shop-db", "--label", "three-customers", "-o", "json")
     assert made.returncode == 0, made.stderr
     with admin.connect() as conn:
         conn.execute("DROP TABLE customers")
     listed = cli(plane, "databases", "snapshots", "shop-db")
-    assert "two-customers" in listed.stdout
-    back = cli(plane, "databases", "rollback", "shop-db", "two-customers", "--confirm")
+    assert "three-customers" in listed.stdout
+    back = cli(plane, "databases", "rollback", "shop-db", "three-customers", "--confirm")
     assert back.returncode == 0 and "rolled shop-db back to" in back.stdout, back.stderr
-    assert admin.row_counts() == {"customers": 2}
+    assert admin.row_counts() == {"customers": 3}
 
     garbage = tmp_path / "garbage.sql"
     garbage.write_text("this is not sql;\n")
+    zipped = tmp_path / "dump.sql.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    (tmp_path / "empty.sql").write_text("")
     for args, words in ((["rollback", "shop-db", "nope", "--confirm"], "no snapshot 'nope' of shop-db; snapshots:"),
                         (["restore", "shop-db", str(garbage), "--confirm"], "psql failed: "),
+                        (["restore", "shop-db", str(zipped), "--confirm"], "is gzip-compressed: gunzip it first"),
+                        (["restore", "shop-db", str(tmp_path / "empty.sql"), "--confirm"], "is empty"),
+                        (["dump", "shop-db", str(tmp_path / "no" / "such" / "x.dump")], "no folder"),
                         (["dump", "shop-queue", str(tmp_path / "x")], "is a Key Value")):
         refused = cli(plane, "databases", *args)
         assert refused.returncode != 0 and words in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
-    assert admin.row_counts() == {"customers": 2}  # a failed restore left the database as it was
+    assert admin.row_counts() == {"customers": 3}  # a refused or failed restore left the database as it was

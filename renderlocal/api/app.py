@@ -277,7 +277,8 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         fields = params.comparison_body(body)
         doc = await call(plane.compare_plans, service.id, fields["start_command"], fields["plan_ids"],
                          fields["sequential"], fields["env"])
-        return JSONResponse(comparison_view(doc, {}, datetime.now(timezone.utc)), status_code=201)
+        jobs = {job_id: await call(job_by_id, job_id) for job_id in doc["jobIds"].values()}
+        return JSONResponse(comparison_view(doc, jobs, datetime.now(timezone.utc)), status_code=201)
 
     async def get_comparison(request: Request):
         from renderlocal.core.comparison import comparison_view

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import click
 
@@ -85,7 +84,8 @@ def statement_csv(data: dict) -> str:
 @click.option("--per-day", type=click.IntRange(min=1), metavar="N",
               help="Runs per day, for a job run by hand (a cron service's come from its schedule).")
 @click.option("--month", metavar="YYYY-MM", help="The month to count runs in (default: this one).")
-@click.option("-o", "--output", type=STATEMENT_FORMATS, metavar="FORMAT", help="text, json or yaml.")
+@click.option("-o", "--output", type=click.Choice(("interactive", "json", "yaml", "text"), case_sensitive=False),
+              metavar="FORMAT", help="text, json or yaml.")
 @click.pass_context
 def billing_forecast(ctx, service, duration, per_day, month, output):
     """SERVICE's monthly cost on each plan it could run on."""
@@ -93,10 +93,7 @@ def billing_forecast(ctx, service, duration, per_day, month, output):
 
     data = ctx.find_object(Context).plane.forecast(service, month, duration, per_day)
     fmt = resolve_output(ctx, output)
-    if fmt == "json" or fmt == "csv":
-        click.echo(json.dumps(data, indent=2))
-        return
-    if fmt == "yaml":
+    if fmt != "text":
         emit(data, fmt)
         return
     how = f"schedule {data['schedule']!r} (UTC)" if "schedule" in data else f"{data['perDay']} a day"

@@ -178,7 +178,7 @@ def rehearse(ctx, service, start_command, plan_id, database, decision, output):
             sys.exit(_exit_code(doc))
         decision = "rollback" if click.confirm("roll the database back to before the rehearsal?", default=True,
                                                err=True) else "keep"
-    decided = plane.decide_rehearsal(doc["id"], decision == "keep")
+    decided = context.plane.decide_rehearsal(doc["id"], decision == "keep")  # the control plane now (it may have changed)
     click.echo(f"render-local: {'kept the result' if decision == 'keep' else 'rolled back to ' + doc['snapshot']}",
                err=True)
     if output != "text":

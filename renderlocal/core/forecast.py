@@ -38,9 +38,10 @@ def runs_in_month(schedule: str, month: Month) -> int:
 
 
 def median_seconds(jobs, limit: int = RECENT_RUNS) -> tuple[int, int]:
-    """Median run time (whole seconds, rounded up as billed) of the latest ``limit`` finished runs,
+    """Median run time (whole seconds, rounded up as billed) of the latest ``limit`` successful runs,
     and how many runs it was taken over."""
-    finished = [job for job in jobs if job.started() is not None and job.finished() is not None]
+    # runs that succeeded: an OOM-kill, a failure or a cancel stops early and would pull the median down
+    finished = [job for job in jobs if job.status == "succeeded" and job.started() is not None and job.finished() is not None]
     finished.sort(key=lambda job: job.finished(), reverse=True)
     recent = [billing.billable_seconds(job.started(), job.finished(), job.finished()) for job in finished[:limit]]
     if not recent:
@@ -94,7 +95,7 @@ def forecast(service, jobs, month: Month, duration: int | None = None, per_day: 
     if duration is None:
         duration, measured = median_seconds(jobs)
         if measured == 0:
-            raise InvalidInput(f"{service.name} has no finished runs to take a duration from: "
+            raise InvalidInput(f"{service.name} has no successful runs to take a duration from: "
                                "run it once, or give one with --duration SECONDS")
     plans = [(plan, billing.cost(plan, duration) * runs) for plan in plans_for(service.type)]
     return Forecast(service.id, service.name, month, runs, duration, measured, schedule, per_day, plans)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from renderlocal.core import billing
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Service
-from renderlocal.core.plans import Plan
+from renderlocal.core.plans import Plan, get_plan
 from renderlocal.core.statuses import JobStatus
 
 CHART_DAYS = 30
@@ -98,7 +98,8 @@ def instance_runs(deploys, services: dict[str, Service]) -> list[InstanceRun]:
         for instance in deploy.instances:
             start = parse_stored(instance.get("startedAt"))
             if start is not None:
-                runs.append(InstanceRun(deploy.serviceId, service.plan, start, parse_stored(instance.get("stoppedAt"))))
+                plan = get_plan(instance["planId"]) if instance.get("planId") else service.plan  # older records: none
+                runs.append(InstanceRun(deploy.serviceId, plan, start, parse_stored(instance.get("stoppedAt"))))
     return runs
 
 

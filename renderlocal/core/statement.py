@@ -40,6 +40,8 @@ class Month:
             moment = datetime.strptime(text, "%Y-%m")
         except ValueError:
             raise InvalidInput(f"--month {text!r} is not a month: write YYYY-MM, e.g. 2026-11") from None
+        if not 1970 <= moment.year <= 9998:  # the months a job can have run in, with room for the next one
+            raise InvalidInput(f"--month {text!r} is out of range: from 1970-01 to 9998-12")
         return cls(moment.year, moment.month)
 
     @classmethod

@@ -73,7 +73,7 @@ RECORD_SHAPES = {  # what the records' readers index directly (models.py's field
                        {"ipAllowList": list, "hostPort": int}),
     "settings": Shape({"id": str}),
     "comparisons": Shape({"id": str, "serviceId": str, "startCommand": str, "planIds": list, "sequential": bool,
-                          "jobIds": dict, "createdAt": str}, {"env": list, "problem": str, "peaks": dict}),
+                          "jobIds": dict, "createdAt": str}, {"env": list, "problem": str, "peaks": dict, "gaveUp": bool}),
     "rehearsals": Shape({"id": str, "serviceId": str, "databaseId": str, "startCommand": str, "status": str,
                          "createdAt": str, "steps": list}, {"report": dict, "problem": str, "snapshot": str, "locks": list}),
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from renderlocal.core.errors import InvalidInput, RenderLocalError
+from renderlocal.core.errors import InvalidInput, NotFound, RenderLocalError
 from renderlocal.core.ids import new_id
 from renderlocal.core.models import Job, Service, stamp
 from renderlocal.core.plans import plan_for_job, plans_for
@@ -47,15 +47,19 @@ class PlanComparisons:
         doc = {"id": new_id("cmp"), "serviceId": service.id, "startCommand": command, "planIds": ids,
                "sequential": sequential,
                "env": [{"key": key, "value": value} for key, value in (env or {}).items()], "jobIds": {}, "createdAt": stamp()}
+        # The first run is made before the record: what stops every run (no build yet) is said now, and
+        # leaves nothing behind that a later pass would run unasked; no pass sees it without its first job.
+        first = self.create_job(service, command, ids[0], doc["env"])
+        doc["jobIds"][ids[0]] = first.id
         self.state.store.insert(TABLE, doc)
-        doc = self._make_run(doc, service, ids[0])  # here, so that what stops every run (no build) is said now
+        self._measuring(doc["id"], ids[0], first.id)
         self._run(doc["id"])
         return doc
 
     def resume(self) -> None:
         """Go on with every comparison that has plans left to run (the supervisor's pass)."""
         for doc in self.state.store.all(TABLE):
-            if len(doc["jobIds"]) < len(doc["planIds"]):
+            if len(doc["jobIds"]) < len(doc["planIds"]) and not doc.get("gaveUp"):
                 self._run(doc["id"])
 
     def _run(self, comparison_id: str) -> None:
@@ -70,10 +74,14 @@ class PlanComparisons:
 
     def _make_run(self, doc: dict, service: Service, plan_id: str) -> dict:
         job = self.create_job(service, doc["startCommand"], plan_id, doc["env"])
-        doc = self.state.store.update(TABLE, doc["id"], lambda d: d["jobIds"].update({plan_id: job.id}))
-        threading.Thread(target=self._measure, args=(doc["id"], plan_id, job.id), name=f"peak-{job.id}",
-                         daemon=True).start()
+        doc = self.state.store.update(TABLE, doc["id"], lambda d: (d["jobIds"].update({plan_id: job.id}),
+                                                                   d.pop("problem", None)))
+        self._measuring(doc["id"], plan_id, job.id)
         return doc
+
+    def _measuring(self, comparison_id: str, plan_id: str, job_id: str) -> None:
+        threading.Thread(target=self._measure, args=(comparison_id, plan_id, job_id), name=f"peak-{job_id}",
+                         daemon=True).start()
 
     def _measure(self, comparison_id: str, plan_id: str, job_id: str) -> None:
         try:
@@ -92,8 +100,11 @@ class PlanComparisons:
                     doc = self._make_run(doc, service, plan_id)
                 if doc["sequential"]:
                     self.wait(doc["jobIds"][plan_id])
-        except RenderLocalError as exc:  # the service went from the blueprint, the engine is down: each
-            problem = str(exc)  # pass tries again
+        except NotFound as exc:  # the service went from the blueprint: the plans left never run
+            problem = f"{exc}: the plans left were not run"
+            self.state.store.update(TABLE, comparison_id, lambda d: d.update(problem=problem, gaveUp=True))
+        except RenderLocalError as exc:  # the engine is down: each pass tries again
+            problem = str(exc)
             self.state.store.update(TABLE, comparison_id, lambda d: d.update(problem=problem))
 
     def get(self, comparison_id: str) -> dict:

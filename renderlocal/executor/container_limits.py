@@ -60,8 +60,12 @@ def engine_nano_cpus(engine) -> int:
 
 
 def cpu_cap_note(engine, plan: Plan) -> str | None:
-    """What a job's events say when its plan has more CPU than the engine: the cap, once."""
-    available = engine_nano_cpus(engine)
+    """What a job's events say when its plan has more CPU than the engine: the cap, once (None when
+    the engine cannot say how many CPUs it has: the job runs, its event says only "started")."""
+    try:
+        available = engine_nano_cpus(engine)
+    except Exception:
+        return None
     if plan.nano_cpus <= available:
         return None
     return f"{plan.name} has {plan.cpu} CPU; this engine's machine has {available // 1_000_000_000}: capped at that"

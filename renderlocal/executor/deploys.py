@@ -274,7 +274,8 @@ class Deployer:
                     label("deploy-id"): deploy.id, label("instance-id"): instance_id},
             **self.network.join([service.name, service.internalHost]), **extra,
         )
-        instance = {"id": instance_id, "containerId": container.id, "startedAt": None, "stoppedAt": None}
+        instance = {"id": instance_id, "containerId": container.id, "startedAt": None, "stoppedAt": None,
+                    "planId": plan.id}  # what its time is billed at, whatever the plan becomes later
 
         def add(doc):
             doc["instances"] = [i for i in doc["instances"] if i["id"] != instance_id] + [instance]

@@ -29,6 +29,7 @@ from renderlocal.core.logstore import LogStore, normalize_ts
 from renderlocal.core.models import Build, Job, Service, stamp
 from renderlocal.core.statuses import JobStatus
 from renderlocal.core.plans import plan_for_job
+from renderlocal.executor.container_limits import cpu_cap_note
 from renderlocal.executor.engine import LABEL, Engine, is_not_found, label
 from renderlocal.executor.logcapture import LogCapture, attach
 from renderlocal.executor.network import PrivateNetwork
@@ -349,8 +350,6 @@ class JobSupervision:
                 stream.close()
             return records.record_end(job.id, JobStatus.FAILED, None, {
                 "type": "startFailed", "message": f"the container could not start: {_short(exc)}"}), None
-        from renderlocal.executor.container_limits import cpu_cap_note
-
         return records.mark_running(job.id, started, cpu_cap_note(engine, plan)), stream
 
     def _left_behind(self, job: Job):

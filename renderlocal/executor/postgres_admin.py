@@ -15,21 +15,66 @@ database comment, so the list outlives any render-local process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import secrets
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from renderlocal.core.errors import Conflict, InvalidInput, NotFound, RenderLocalError
+from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Database, stamp
 from renderlocal.executor.datastores import container_name
 
 SNAPSHOT_PREFIX = "rl_snap_"
 CUSTOM_FORMAT_MAGIC = b"PGDMP"
 COPY_CHUNK = 1 << 20
+ROLE_LINE = re.compile(r"^(?:ALTER .+ OWNER TO|GRANT .+ TO|REVOKE .+ FROM) (.+);$")
+
+# One operation at a time on a database (a restore, a rollback, a snapshot, a rehearsal's copy):
+# two would end each other's sessions and swap each other's copies away.
+_busy: dict[str, threading.Lock] = {}
+_busy_guard = threading.Lock()
+
+
+def database_lock(database_id: str) -> threading.Lock:
+    with _busy_guard:
+        return _busy.setdefault(database_id, threading.Lock())
+
+
+def dump_kind(source: Path) -> str:
+    """``custom`` or ``plain``; a file that is neither is refused, naming what it looks like."""
+    with open(source, "rb") as handle:
+        head = handle.read(1 << 16)
+    if head.startswith(CUSTOM_FORMAT_MAGIC):
+        return "custom"
+    if head.startswith(b"\x1f\x8b"):
+        raise InvalidInput(f"{source} is gzip-compressed: gunzip it first (or make it with pg_dump -Fc)")
+    if len(head) > 262 and head[257:262] == b"ustar":
+        raise InvalidInput(f"{source} is a tar archive (pg_dump -Ft?): make a custom-format (-Fc) or plain dump")
+    if not head.strip():
+        raise InvalidInput(f"{source} is empty: it holds no dump")
+    if b"\0" in head:
+        raise InvalidInput(f"{source} is not a pg_dump file: neither custom format (PGDMP) nor SQL text")
+    return "plain"
+
+
+def roles_named(source: Path) -> set[str]:
+    """Roles a plain dump gives objects to or grants to (Render's user): made here before it loads,
+    so its OWNER TO and GRANT statements run as written (filtering them out would also drop data
+    lines that happen to start alike)."""
+    names = set()
+    with open(source, "r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            found = ROLE_LINE.match(line.rstrip("\n"))
+            if found:
+                names.update(part.strip().strip('"') for part in found.group(1).split(","))
+    return {name for name in names if name and name.upper() not in ("PUBLIC", "CURRENT_USER", "SESSION_USER")}
 
 
 class DatabaseCommandFailed(RenderLocalError):
@@ -82,7 +127,9 @@ class PostgresAdmin:
     # -- dump and restore ----------------------------------------------------------------------
     def dump(self, target: Path) -> int:
         """Write a custom-format dump (``pg_dump -Fc``) of the database to ``target``; its size."""
-        inside = f"/tmp/render-local-dump-{int(time.time() * 1000)}"
+        if not target.parent.is_dir():
+            raise InvalidInput(f"no folder {target.parent} to write {target.name} in")
+        inside = f"/tmp/render-local-dump-{secrets.token_hex(6)}"
         self._run(["pg_dump", "-Fc", *self._base_args(), "-d", self.database.databaseName, "-f", inside], "pg_dump")
         try:
             stream, _stat = self._container().get_archive(inside)
@@ -94,10 +141,13 @@ class PostgresAdmin:
                     member = tar.next()
                     source = tar.extractfile(member)
                     partial = target.with_name(target.name + ".partial")
-                    with open(partial, "wb") as out:
-                        while chunk := source.read(COPY_CHUNK):
-                            out.write(chunk)
-                    partial.replace(target)  # a file named FILE is always a whole dump
+                    try:
+                        with open(partial, "wb") as out:
+                            while chunk := source.read(COPY_CHUNK):
+                                out.write(chunk)
+                        partial.replace(target)  # a file named FILE is always a whole dump
+                    except OSError as exc:
+                        raise InvalidInput(f"could not write {target}: {exc.strerror}") from None
         finally:
             self._run(["rm", "-f", inside], "removing the dump's copy")
         return target.stat().st_size
@@ -105,45 +155,50 @@ class PostgresAdmin:
     def restore(self, source: Path, progress=lambda text: None) -> dict:
         """Replace the database's contents with a ``pg_dump`` file (custom format or plain SQL).
 
-        The database is made anew (its sessions ended), then the file is loaded as its owner;
-        ownership and grants of the dump's roles, which this server lacks, are left out."""
+        A snapshot is taken first (``databases rollback`` undoes the restore), then the file is
+        loaded into a new database that replaces the old one only once it loaded. A custom dump
+        loads without its owners and grants; a plain one as written, with the roles it names
+        made here first (without login)."""
         if not source.is_file():
             raise InvalidInput(f"no dump file at {source}")
-        with open(source, "rb") as handle:
-            custom = handle.read(5) == CUSTOM_FORMAT_MAGIC
+        kind = dump_kind(source)
+        roles = roles_named(source) if kind == "plain" else set()
         size = source.stat().st_size
-        progress(f"copying {size:,} bytes into {self.database.name}'s container")
-        inside = f"/tmp/render-local-restore-{int(time.time() * 1000)}"
-        self._put(source, inside)
-        try:
-            progress(f"loading the {'custom-format' if custom else 'plain SQL'} dump into a new database")
-            fresh = self._make_fresh()
+        with self.busy():
+            before = self._snapshot(f"before restoring {source.name}")
+            progress(f"snapshot {before.name} taken; copying {size:,} bytes into {self.database.name}'s container")
+            inside = f"/tmp/render-local-restore-{secrets.token_hex(6)}"
+            self._put(source, inside)
             try:
-                db = ["-d", fresh]
-                if custom:
-                    self._run(["pg_restore", *self._base_args(), *db, "--no-owner", "--no-privileges",
-                               "--exit-on-error", inside], "pg_restore")
-                else:
-                    self._run(["psql", *self._base_args(), *db, "-v", "ON_ERROR_STOP=1", "-q", "-f",
-                               self._plain_without_owners(inside)], "psql")
-            except BaseException:
-                self._drop(fresh)  # the database stays as it was
-                raise
-            progress("putting it in place of the old one")
-            self._swap(fresh)
-        finally:
-            self._run(["sh", "-c", f"rm -f {inside} {inside}.sql"], "removing the dump's copy")
+                progress(f"loading the {kind} dump into a new database")
+                self._make_roles(roles)
+                fresh = self._make_fresh()
+                try:
+                    db = ["-d", fresh]
+                    if kind == "custom":
+                        self._run(["pg_restore", *self._base_args(), *db, "--no-owner", "--no-privileges",
+                                   "--exit-on-error", inside], "pg_restore")
+                    else:
+                        self._run(["psql", *self._base_args(), *db, "-v", "ON_ERROR_STOP=1", "-q", "-f", inside], "psql")
+                except BaseException:
+                    self._drop(fresh)  # the database stays as it was
+                    raise
+                progress("putting it in place of the old one")
+                self._swap(fresh)
+            finally:
+                self._run(["rm", "-f", inside], "removing the dump's copy")
         counts = self.row_counts()
         progress(f"restored: {len(counts)} tables, {sum(counts.values()):,} rows")
-        return {"format": "custom" if custom else "plain", "bytes": size, "tables": len(counts),
-                "rows": sum(counts.values())}
+        return {"format": kind, "bytes": size, "tables": len(counts), "rows": sum(counts.values()),
+                "snapshotBefore": before.name}
 
-    def _plain_without_owners(self, inside: str) -> str:
-        """A plain dump's copy without ``OWNER TO`` and grants of roles this server does not have."""
-        script = (f"grep -v -E '^(ALTER .* OWNER TO |GRANT |REVOKE |SET default_table_access_method)' {inside} "
-                  f"> {inside}.sql")
-        self._run(["sh", "-c", script], "reading the dump")
-        return f"{inside}.sql"
+    def _make_roles(self, roles: set[str]) -> None:
+        from psycopg import sql
+
+        with self.connect("postgres") as conn:
+            have = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+            for role in sorted(roles - have):
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
 
     def _put(self, source: Path, inside: str) -> None:
         with tempfile.TemporaryFile() as archive:
@@ -176,13 +231,44 @@ class PostgresAdmin:
                     raise DatabaseCommandFailed(f"copying {source} to {target} failed: {exc}") from None
                 time.sleep(0.2)
 
-    # The database is replaced in two steps: a new one is made (and loaded) under another name,
-    # then swapped in; a failure before the swap leaves the old one as it was.
+    # The database is replaced in steps that each leave a whole database under a known name: a new
+    # one is made (and loaded) as NEW, the old one is renamed to OLD, NEW takes the name, OLD goes.
+    # ``repair`` finishes or undoes a replacement a crash stopped half-way. The temporary names are
+    # short (a database name may already be 63 characters, PostgreSQL's limit).
+    @property
+    def _new_name(self) -> str:
+        return f"rl_new_{self.database.id.removeprefix('dpg-')[:20]}"
+
+    @property
+    def _old_name(self) -> str:
+        return f"rl_old_{self.database.id.removeprefix('dpg-')[:20]}"
+
+    def _exists(self, conn, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+    def repair(self) -> str | None:
+        """After a crash mid-replacement: the database back under its name. Says what it did."""
+        from psycopg import sql
+
+        name = self.database.databaseName
+        with self.connect("postgres") as conn:
+            if self._exists(conn, name):
+                if self._exists(conn, self._old_name):
+                    conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(self._old_name)))
+                return None
+            for spare in (self._new_name, self._old_name):  # NEW was whole once OLD was renamed
+                if self._exists(conn, spare):
+                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(spare),
+                                                                                 sql.Identifier(name)))
+                    return f"database {name} was put back from {spare} (a replacement had stopped half-way)"
+        return None
+
     def _make_fresh(self, template: str | None = None) -> str:
         from psycopg import sql
 
-        fresh = f"{self.database.databaseName}__rl_new"
-        self._drop(fresh)  # one a crash left half-made
+        self.repair()
+        fresh = self._new_name
+        self._drop(fresh)  # one a failed load left
         with self.connect("postgres") as conn:
             if template:
                 self._copy(conn, template, fresh)
@@ -200,15 +286,46 @@ class PostgresAdmin:
     def _swap(self, fresh: str) -> None:
         from psycopg import sql
 
-        name = self.database.databaseName
+        name, old = sql.Identifier(self.database.databaseName), sql.Identifier(self._old_name)
         with self.connect("postgres") as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(fresh), sql.Identifier(name)))
+            self._end_sessions(conn, self.database.databaseName)
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(name, old))
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(fresh), name))
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(old))
+
+    @contextlib.contextmanager
+    def busy(self):
+        """This database to this operation alone; psycopg's errors said as render-local's."""
+        lock = database_lock(self.database.id)
+        if not lock.acquire(blocking=False):
+            raise Conflict(f"database {self.database.name} is busy with a restore, a rollback or a snapshot: "
+                           "try again when it is done")
+        try:
+            with self.said():
+                yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def said(self):
+        """psycopg's errors (a refused connection, a failed statement) as render-local's, naming the database."""
+        try:
+            yield
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg"):
+                raise DatabaseCommandFailed(f"{self.database.name}: {str(exc).strip()}") from None
+            raise
 
     def snapshot(self, label: str = "") -> Snapshot:
+        with self.busy():
+            return self._snapshot(label)
+
+    def _snapshot(self, label: str) -> Snapshot:
         from psycopg import sql
 
-        name = f"{SNAPSHOT_PREFIX}{time.strftime('%Y%m%d_%H%M%S')}_{int(time.time() * 1000) % 1000:03d}"
+        from renderlocal.core.clock import utcnow
+
+        name = f"{SNAPSHOT_PREFIX}{utcnow():%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"  # UTC: no DST repeats
         created = stamp()
         with self.connect("postgres") as conn:
             self._copy(conn, self.database.databaseName, name)
@@ -218,7 +335,7 @@ class PostgresAdmin:
 
     def snapshots(self) -> list[Snapshot]:
         """Newest first."""
-        with self.connect("postgres") as conn:
+        with self.said(), self.connect("postgres") as conn:
             rows = conn.execute(
                 "SELECT datname, shobj_description(oid, 'pg_database'), pg_database_size(datname) FROM pg_database "
                 "WHERE datname LIKE %s ORDER BY datname DESC", (SNAPSHOT_PREFIX + "%",)).fetchall()
@@ -230,7 +347,7 @@ class PostgresAdmin:
                 meta = {}
             if meta.get("of", self.database.databaseName) == self.database.databaseName:
                 found.append(Snapshot(name, meta.get("label", ""), meta.get("createdAt", ""), size))
-        return found
+        return sorted(found, key=lambda s: (parse_stored(s.createdAt) is not None, s.createdAt, s.name), reverse=True)
 
     def find_snapshot(self, ref: str | None) -> Snapshot:
         snapshots = self.snapshots()
@@ -246,17 +363,19 @@ class PostgresAdmin:
 
     def rollback(self, ref: str | None = None) -> Snapshot:
         """Make the database a copy of the snapshot (the latest unless named); the snapshot stays."""
-        snapshot = self.find_snapshot(ref)
-        self._swap(self._make_fresh(template=snapshot.name))
-        return snapshot
+        with self.busy():
+            snapshot = self.find_snapshot(ref)
+            self._swap(self._make_fresh(template=snapshot.name))
+            return snapshot
 
     def drop_snapshot(self, ref: str) -> Snapshot:
         from psycopg import sql
 
-        snapshot = self.find_snapshot(ref)
-        with self.connect("postgres") as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(snapshot.name)))
-        return snapshot
+        with self.busy():
+            snapshot = self.find_snapshot(ref)
+            with self.connect("postgres") as conn:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(snapshot.name)))
+            return snapshot
 
     # -- what a rehearsal compares -----------------------------------------------------------
     def schema(self) -> str:

@@ -33,7 +33,7 @@ FROM pg_locks l
 JOIN pg_class c ON c.oid = l.relation
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.granted AND a.backend_type = 'client backend' AND l.pid <> pg_backend_pid()
+WHERE l.granted AND a.application_name = %(app)s AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg_toast%%'
@@ -56,8 +56,9 @@ class LockSampler:
     """Samples granted table locks on a connection of its own; ``spans()``: per (table, mode), the
     longest time one session held it without a gap."""
 
-    def __init__(self, connect: Callable, interval: float = LOCK_SAMPLE_SECONDS):
+    def __init__(self, connect: Callable, application: str, interval: float = LOCK_SAMPLE_SECONDS):
         self.connect = connect
+        self.application = application  # the job's sessions only: not the service's, not autovacuum's
         self.interval = interval
         self._stop = threading.Event()
         self._open: dict[tuple[str, str, int], list[float]] = {}  # (table, mode, pid) -> [first, last seen]
@@ -78,7 +79,7 @@ class LockSampler:
             with self.connect() as conn:
                 while not self._stop.is_set():
                     now = time.monotonic()
-                    seen = {(table, mode, pid) for table, mode, pid in conn.execute(LOCKS_QUERY).fetchall()}
+                    seen = {(table, mode, pid) for table, mode, pid in conn.execute(LOCKS_QUERY, {"app": self.application}).fetchall()}
                     for key in seen:
                         self._open.setdefault(key, [now, now])[1] = now
                     for key in [k for k in self._open if k not in seen]:
@@ -139,6 +140,10 @@ class Rehearsals:
             raise InvalidInput("a rehearsal needs a start command (--start-command)")
         database = self.database_of(service, database_ref)
         self.admin_of(database)  # not available: Conflict now, not later in the thread
+        for other in self.state.store.all(TABLE):
+            if other["databaseId"] == database.id and other["status"] in ("snapshotting", "running"):
+                raise Conflict(f"rehearsal {other['id']} is running on {database.name}: one at a time, "
+                               "or one would roll back the other's work")
         doc = {"id": new_id("rhs"), "serviceId": service.id, "databaseId": database.id, "startCommand": command,
                "planId": plan_id or "", "status": "snapshotting", "createdAt": stamp(), "steps": []}
         thread = threading.Thread(target=self._rehearse, args=(doc["id"],), name=f"rehearse-{doc['id']}", daemon=True)
@@ -163,9 +168,10 @@ class Rehearsals:
             self._update(rehearsal_id, snapshot=snapshot.name)
             self._step(rehearsal_id, f"snapshot {snapshot.name} taken ({snapshot.sizeBytes:,} bytes)")
             schema_before, counts_before = admin.schema(), admin.row_counts()
-            sampler = LockSampler(admin.connect).start()
-            try:
-                job = self.create_job(service, doc["startCommand"], doc["planId"] or None)
+            application = f"rl-rehearsal-{rehearsal_id}"
+            sampler = LockSampler(admin.connect, application).start()
+            try:  # libpq names the job's sessions after PGAPPNAME: the sampler watches those
+                job = self.create_job(service, doc["startCommand"], doc["planId"] or None, [f"PGAPPNAME={application}"])
                 self._update(rehearsal_id, jobId=job.id, status="running")
                 self._step(rehearsal_id, f"job {job.id} started")
                 while not (job := self.wait(job.id, LIVE_LOCKS_SECONDS)).settled:
@@ -199,6 +205,9 @@ class Rehearsals:
                            "only a finished one is kept or rolled back, once")
         if not doc.get("snapshot"):
             raise Conflict(f"rehearsal {rehearsal_id} made no snapshot: there is nothing to roll back to")
+        if doc.get("jobId") and not self.state.get_job(doc["jobId"]).final:
+            raise Conflict(f"rehearsal {rehearsal_id}'s job {doc['jobId']} still runs: decide once it has ended "
+                           "(a rollback under a running migration would lose what it does next)")
         if not keep:
             self.admin_of(self.state.get_database(doc["databaseId"])).rollback(doc["snapshot"])
         return self._update(rehearsal_id, decision="kept" if keep else "rolledBack", decidedAt=stamp())
