@@ -481,3 +481,82 @@ def test_log_stream(snap_compare, plane, size):
         await pilot.pause(0.5)  # its status is read in a worker
 
     assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
+
+
+# -- issue 21 and 22: the month statement, a plan comparison, a rehearsal ----------------------
+def test_statement(snap_compare, plane, size):
+    """m on billing: the month's lines by service, kind and plan, to the cent, and spend per day."""
+    from renderlocal.tui.screens.statement import StatementScreen
+
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=keys_then_settle(
+        "3", "m", condition=lambda app: isinstance(app.screen, StatementScreen)))
+
+
+COMPARE_OOM, COMPARE_OK, COMPARE_BIG = sid("job", "cmpstarter"), sid("job", "cmpstandard"), sid("job", "cmppro")
+
+
+def _comparison(plane) -> str:
+    command = "python build_report.py --month 2025-02"
+    created = at(minutes=20)
+    for job in (
+        _job(COMPARE_OOM, REPORTS, command, "plan-srv-006", created, queued=1, ran=41, status="failed", exit_code=137,
+             reason={"type": "oomKilled", "memoryLimitMB": 512, "message": "out of memory at 512 MB"}),
+        _job(COMPARE_OK, REPORTS, command, "plan-srv-008", created + timedelta(seconds=43), queued=1, ran=96),
+        _job(COMPARE_BIG, REPORTS, command, "plan-srv-010", created + timedelta(seconds=141), queued=1, ran=58),
+    ):
+        plane.state.job_store.insert(job)
+    comparison = sid("cmp", "reports")
+    plane.state.store.insert("comparisons", {
+        "id": comparison, "serviceId": REPORTS, "startCommand": command, "sequential": True, "env": [],
+        "planIds": ["plan-srv-006", "plan-srv-008", "plan-srv-010"], "createdAt": stamp(created),
+        "jobIds": {"plan-srv-006": COMPARE_OOM, "plan-srv-008": COMPARE_OK, "plan-srv-010": COMPARE_BIG},
+        "peaks": {"plan-srv-006": 512 * 2**20, "plan-srv-008": 731 * 2**20, "plan-srv-010": 734 * 2**20}})
+    return comparison
+
+
+def test_plan_comparison(snap_compare, plane, size):
+    """Starter OOM-killed, Standard the cheapest that succeeded though Pro was faster: bars side by side."""
+    from renderlocal.tui.screens.comparison import ComparisonScreen
+
+    comparison = _comparison(plane)
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=push(lambda: ComparisonScreen(comparison)))
+
+
+def _rehearsal(plane) -> str:
+    job_id, started = sid("job", "rehearse"), at(minutes=5)
+    plane.state.job_store.insert(_job(job_id, SHOP, "python migrate.py --dir migrations_slow", "plan-srv-006",
+                                      started, queued=1, ran=15))
+    _log(plane, job_id, started + timedelta(seconds=1), [
+        "applying 004_seed_orders.sql ...", "applied 004_seed_orders.sql", "applying 005_widen_quantity.sql ...",
+        "applied 005_widen_quantity.sql", "2 migration(s) applied to dpg-shopdb/shop_db_k3v9"])
+    rehearsal = sid("rhs", "shopslow")
+    diff = ("--- schema before\n+++ schema after\n@@ -26,7 +26,7 @@\n CREATE TABLE public.orders (\n"
+            "     id integer NOT NULL,\n     product_id integer NOT NULL,\n-    quantity integer NOT NULL\n"
+            "+    quantity bigint NOT NULL\n );\n")
+    locks = [{"table": "orders", "mode": "ACCESS EXCLUSIVE", "seconds": 2.07},
+             {"table": "orders", "mode": "SHARE", "seconds": 0.56},
+             {"table": "orders", "mode": "ROW EXCLUSIVE", "seconds": 11.98},
+             {"table": "products", "mode": "ROW SHARE", "seconds": 8.32}]
+    plane.state.store.insert("rehearsals", {
+        "id": rehearsal, "serviceId": SHOP, "databaseId": SHOP_DB, "startCommand": "python migrate.py --dir migrations_slow",
+        "planId": "", "status": "finished", "createdAt": stamp(started), "jobId": job_id,
+        "snapshot": "rl_snap_20250314_152501_3fa9c1", "locks": locks,
+        "steps": [{"at": stamp(started), "text": "snapshot rl_snap_20250314_152501_3fa9c1 taken (7,512,345 bytes)"}],
+        "report": {"outcome": "succeeded", "exitCode": 0, "failureReason": None, "seconds": 15, "costUSD": "0.000041",
+                   "schemaDiff": diff, "locks": locks,
+                   "rowCounts": [{"table": "orders", "before": 0, "after": 400000},
+                                 {"table": "products", "before": 2, "after": 2},
+                                 {"table": "schema_migrations", "before": 3, "after": 5}]}})
+    return rehearsal
+
+
+def test_rehearsal(snap_compare, plane, size):
+    """The job's log beside the locks it held (strongest first), then rows and the schema diff."""
+    from renderlocal.tui.screens.rehearsal import RehearsalScreen
+
+    rehearsal = _rehearsal(plane)
+
+    def log_in(app) -> bool:
+        return isinstance(app.screen, RehearsalScreen) and app.screen.query_one("#rehearsal-log").line_count == 5
+
+    assert snap_compare(make_app(plane), terminal_size=size, run_before=push(lambda: RehearsalScreen(rehearsal), log_in))

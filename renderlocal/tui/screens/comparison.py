@@ -21,13 +21,13 @@ COLUMNS = [
     Column("plan", "Plan"),
     Column("outcome", "Outcome"),
     Column("seconds", "Seconds", right=True),
-    Column("duration", "Duration", clip_to=6, grows_first=True),
+    Column("duration", "Duration"),
     Column("usd", "USD", right=True),
-    Column("cost", "Cost", clip_to=6, grows_first=True),
-    Column("peak", "Peak memory", right=True, drop=2),
-    Column("size", "Size", drop=1),
+    Column("cost", "Cost"),
+    Column("peak", "Peak memory", right=True, drop=1),
+    Column("size", "Size", drop=2),
 ]
-BAR_CELLS = 16
+BAR_CELLS = 16  # 6 on a narrow terminal: the bars stay whole beside the figures
 
 
 class ComparisonScreen(LiveScreen):
@@ -70,6 +70,7 @@ class ComparisonScreen(LiveScreen):
         longest = max((run.get("seconds", 0) for run in view["runs"]), default=0) or 1
         dearest = max((Decimal(run.get("costUSD", "0")) for run in view["runs"]), default=Decimal(0)) or Decimal(1)
         cheapest = view.get("cheapestPlanId")
+        cells = BAR_CELLS if self.app.size.width >= 120 else 6
         rows = []
         for run in view["runs"]:
             seconds = run.get("seconds")
@@ -81,9 +82,9 @@ class ComparisonScreen(LiveScreen):
                 Text(("★ " if run["planId"] == cheapest else "  ") + run["planName"], style=mark),
                 outcome_text(run),
                 Text("" if seconds is None else str(seconds), justify="right"),
-                Text(bar(seconds or 0, longest), style="#5fd7ff"),
+                Text(bar(seconds or 0, longest, cells), style="#5fd7ff"),
                 Text("" if cost is None else f"{cost:f}", justify="right"),
-                Text(bar(cost or 0, dearest), style="#ffaf00"),
+                Text(bar(cost or 0, dearest, cells), style="#ffaf00"),
                 Text(f"{peak / 2**20:.0f} MB" if peak else "", justify="right"),
                 f"{plan.memory_text}, {run['cpu']} CPU",
             ]))
@@ -111,11 +112,11 @@ class ComparisonScreen(LiveScreen):
             self.app.push_screen(JobDetailScreen(run["jobId"]))
 
 
-def bar(value, top) -> str:
-    """A bar of up to BAR_CELLS cells; a run that took any time shows at least one."""
+def bar(value, top, cells: int = BAR_CELLS) -> str:
+    """A bar of up to ``cells`` cells; a run that took any time shows at least one."""
     if not value:
         return ""
-    return BAR * max(1, round(float(value) / float(top) * BAR_CELLS))
+    return BAR * max(1, round(float(value) / float(top) * cells))
 
 
 def outcome_text(run: dict) -> Text:
