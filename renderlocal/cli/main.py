@@ -640,11 +640,7 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         else:
             _wait_for(obj, all_ended)
     except KeyboardInterrupt:
-        running = [j for j in ended.values() if j["status"] not in FINAL_JOB_STATUSES]
-        for job in running:  # Ctrl-C stops this command, not the jobs: say what still runs and bills
-            click.echo(f"render-local: stopped waiting; job {job['id']} keeps running (and billing): "
-                       f"render-local jobs cancel {found['name']} {job['id']} --confirm", err=True)
-        sys.exit(130)
+        _interrupted_wait(obj, found["name"], [j for j in ended.values() if j["status"] not in FINAL_JOB_STATUSES])
     result = list(ended.values())
     emit(result if len(result) > 1 else result[0], output, JOB_COLUMNS, [_job_row(j) for j in result])
     failed = [j for j in result if j["status"] != JobStatus.SUCCEEDED]
@@ -654,6 +650,54 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         reason = (job.get("failureReason") or {}).get("message") or job["status"]
         click.echo(f"render-local: job {job['id']} {job['status']}: {reason}", err=True)
     sys.exit(1 if failed else 0)
+
+
+SECOND_CTRL_C_SECONDS = 3
+CANCEL_ACCEPTED_SECONDS = 5
+
+
+def _interrupted_wait(obj: Context, service_name: str, running: list[dict]) -> None:
+    """Ctrl-C stops waiting, not the jobs: a second Ctrl-C soon after cancels them; else say what
+    still runs (and bills) and how to cancel it. Exits 130."""
+    if running:
+        which = "job " + running[0]["id"] if len(running) == 1 else f"{len(running)} jobs"
+        click.echo(f"render-local: {which} keep{'s' if len(running) == 1 else ''} running; "
+                   f"Ctrl-C again within {SECOND_CTRL_C_SECONDS} s cancels {'it' if len(running) == 1 else 'them'}",
+                   err=True)
+        try:
+            time.sleep(SECOND_CTRL_C_SECONDS)
+        except KeyboardInterrupt:
+            _cancel_jobs(obj, running)
+            sys.exit(130)
+    plane = obj.plane
+    plane.reset_connection()  # the interrupted request's answer is still unread on it
+    for job in running:
+        if plane.get_job(job["serviceId"], job["id"])["status"] not in FINAL_JOB_STATUSES:
+            click.echo(f"render-local: stopped waiting; job {job['id']} keeps running (and billing): "
+                       f"render-local jobs cancel {service_name} {job['id']} --confirm", err=True)
+    sys.exit(130)
+
+
+def _cancel_jobs(obj: Context, running: list[dict]) -> None:
+    """Cancel the jobs, and wait briefly for them to end (SIGTERM first: a job may take its grace period)."""
+    plane = obj.plane
+    plane.reset_connection()
+    for job in running:
+        click.echo(f"render-local: canceling job {job['id']}", err=True)
+        plane.cancel_job(job["serviceId"], job["id"])
+    deadline = time.monotonic() + CANCEL_ACCEPTED_SECONDS
+    status = {job["id"]: job["status"] for job in running}
+    while time.monotonic() < deadline:
+        for job in running:
+            if status[job["id"]] not in FINAL_JOB_STATUSES:
+                status[job["id"]] = plane.get_job(job["serviceId"], job["id"])["status"]
+        if all(s in FINAL_JOB_STATUSES for s in status.values()):
+            break
+        time.sleep(0.2)
+    for job_id, now in status.items():
+        click.echo(f"render-local: job {job_id} {now}" if now in FINAL_JOB_STATUSES else
+                   f"render-local: job {job_id} is being canceled (SIGTERM sent; SIGKILL after its grace period)",
+                   err=True)
 
 
 LOG_END_LINES = 20

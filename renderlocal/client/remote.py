@@ -57,6 +57,13 @@ class RemoteControlPlane:
         local.used = time.monotonic()
         return local.connection
 
+    def reset_connection(self) -> None:
+        """Drop this thread's connection (a request interrupted by Ctrl-C left its answer unread on it)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
     def call(self, method: str, path: str, body=None, query: dict | None = None):
         """One request; ``path`` under /v1 unless it starts with /local. Raises the core's errors."""
         url = (path if path.startswith("/local") else self.prefix + path)
