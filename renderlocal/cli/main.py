@@ -40,7 +40,7 @@ class Context:
 
             self._plane = connect(self.data_dir, self.blueprint, lambda text: click.echo(f"render-local: {text}", err=True))
             self.status = self._plane.status()
-            for warning in self.status["warnings"]:
+            for warning in _not_yet_shown(self.data_dir, self.blueprint, self.status["warnings"]):
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
 
@@ -58,6 +58,36 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+WARNINGS_SHOWN_FILE = "warnings-shown.json"
+
+
+def _not_yet_shown(data_dir, blueprint, warnings: list[str]) -> list[str]:
+    """The warnings no CLI call printed yet for this version of the blueprint file: each is said
+    once per change of the file (remembered in the data dir), not on every call."""
+    import hashlib
+    import json
+
+    from renderlocal.core.atomic import write_atomic
+
+    try:
+        digest = hashlib.sha256(blueprint.read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    record = data_dir / WARNINGS_SHOWN_FILE
+    try:
+        shown = json.loads(record.read_text())
+        shown = shown["shown"] if shown.get("blueprint") == str(blueprint) and shown.get("sha256") == digest else []
+    except (OSError, ValueError, AttributeError, KeyError):
+        shown = []
+    new = [w for w in warnings if w not in shown]
+    if new:
+        try:
+            write_atomic(record, json.dumps({"blueprint": str(blueprint), "sha256": digest, "shown": shown + new}),
+                         durable=False)
+        except OSError:
+            pass  # a read-only data dir: they are said again next time
+    return new
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
