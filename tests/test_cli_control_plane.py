@@ -287,3 +287,27 @@ def test_a_job_gets_the_secrets_and_timeout_of_the_shell_that_asked(secret_proje
         bad = cli(base, "jobs", "create", "box", "--start-command", "true", env=env | {name: value})
         assert bad.returncode == 2 and "Traceback" not in bad.stderr
         assert ("must be a whole number of seconds" if value == "abc" else "must be at least 0") in bad.stderr
+
+
+def serve_processes_of(data_dir) -> list[int]:
+    """Pids of the ``serve`` processes of ``data_dir`` (whether announced or not)."""
+    found = []
+    for cmdline in __import__("pathlib").Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in words and str(data_dir).encode() in words:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_a_refused_creation_leaves_no_control_plane_started(project):
+    root, base = project
+    never_built = cli(base, "jobs", "create", "box", "--start-command", "echo hi")
+    assert never_built.returncode != 0 and "render-local: error:" in never_built.stderr
+    assert "started a control plane" in never_built.stderr
+    assert serve_processes_of(root / "data") == []
+    unknown = cli(base, "jobs", "create", "nope", "--start-command", "echo hi")
+    assert unknown.returncode == 2 and serve_processes_of(root / "data") == []
+    assert discovery.read_live(root / "data") is None

@@ -24,6 +24,8 @@ from renderlocal.core.statuses import FINAL_DEPLOY_STATUSES, FINAL_JOB_STATUSES,
 class Context:
     """What every command needs: the options, and the control plane on demand."""
 
+    current: Context | None = None  # this call's: main() stops a control plane a failed call started
+
     def __init__(self, data_dir, blueprint):
         from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 
@@ -31,6 +33,7 @@ class Context:
         self.blueprint = resolve_blueprint(blueprint)
         self._plane = None
         self.status: dict = {}
+        Context.current = self
 
     @property
     def plane(self):
@@ -43,6 +46,13 @@ class Context:
             for warning in _not_yet_shown(self.data_dir, self.blueprint, self.status["warnings"]):
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
+
+    def leave_no_plane_started(self) -> None:
+        """After a failed call: stop the control plane this call started, unless it runs something."""
+        if self._plane is not None:
+            from renderlocal.client.connect import stop_if_started_for_nothing
+
+            stop_if_started_for_nothing(self._plane)
 
     def reconnect(self):
         """After the control plane went away mid-command: the next one (it adopts what ran)."""
@@ -1014,6 +1024,7 @@ def log_streams_service(obj: Context, service, enabled):
 
 
 def main(argv=None) -> None:
+    Context.current = None
     try:
         cli.main(args=argv, prog_name="render-local", standalone_mode=False)
     except click.exceptions.Abort:
@@ -1023,10 +1034,18 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line, as every other error (click's own is three)
         where = f" (usage: {exc.ctx.command_path} -h)" if exc.ctx is not None else ""
-        fail(exc.format_message() + where, exc.exit_code)
+        _refused(exc.format_message() + where, exc.exit_code)
     except click.ClickException as exc:
-        fail(exc.format_message(), exc.exit_code)
+        _refused(exc.format_message(), exc.exit_code)
     except RenderLocalError as exc:
-        fail(str(exc))
+        _refused(str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _refused(message: str, code: int = 2) -> None:
+    """Say why the call failed; a control plane it started for it does not stay behind."""
+    click.echo(f"render-local: error: {message}", err=True)
+    if Context.current is not None:
+        Context.current.leave_no_plane_started()
+    sys.exit(code)

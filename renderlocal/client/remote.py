@@ -45,6 +45,7 @@ class RemoteControlPlane:
         self.prefix = parts.path.rstrip("/")  # /v1
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._local = threading.local()
+        self.started_here = False  # by this process (connect), in the background: see stop_if_idle
 
     @property
     def connection(self) -> http.client.HTTPConnection:
