@@ -311,3 +311,46 @@ def test_a_refused_creation_leaves_no_control_plane_started(project):
     unknown = cli(base, "jobs", "create", "nope", "--start-command", "echo hi")
     assert unknown.returncode == 2 and serve_processes_of(root / "data") == []
     assert discovery.read_live(root / "data") is None
+
+
+def test_ssh_runs_a_command_in_a_running_job_and_refuses_one_that_ended(project, serving):
+    _root, base = project
+    data, _server = serving
+    job = json.loads(cli(base, "jobs", "create", "box", "--start-command", "sleep 30", "-o", "json").stdout)
+    store = JobStore(data / "store" / "jobs")
+    wait_until(lambda: store.get(job["id"])["status"] == "running", 60)
+    said = cli(base, "ssh", job["id"], "--", "echo", "hi")
+    assert said.returncode == 0 and said.stdout == "hi\n", said.stderr
+    failing = cli(base, "ssh", job["id"], "--", "sh", "-c", "echo $RENDER_SERVICE_NAME; exit 7")
+    assert failing.returncode == 7 and failing.stdout == "box\n"  # its exit code; it runs in the job's container
+    no_docker_cli = dict(os.environ, PATH=os.path.dirname(sys.executable))  # through the engine's API instead
+    assert cli(base, "ssh", job["id"], "--", "echo", "hi", env=no_docker_cli).stdout == "hi\n"
+    assert cli(base, "jobs", "cancel", job["id"], "--confirm").returncode == 0
+    ended = cli(base, "ssh", job["id"], "--", "echo", "hi")
+    assert ended.returncode == 2 and ended.stderr.splitlines() == [
+        f"render-local: error: job {job['id']} is canceled; only a running job has a shell"]
+    unknown = cli(base, "ssh", "job-00000000000000000000")
+    assert unknown.stderr.splitlines() == ["render-local: error: unknown job 'job-00000000000000000000'"]
+    never_deployed = cli(base, "ssh", "box")
+    assert never_deployed.returncode == 2 and never_deployed.stderr.splitlines() == [
+        "render-local: error: box has no running instance (render-local up box deploys it)"]
+
+
+def test_ssh_into_a_service_opens_in_its_running_instance(engine, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (tmp_path / "render.yaml").write_text("services:\n  - type: worker\n    name: loop\n    runtime: docker\n"
+                                          "    rootDir: app\n    dockerCommand: sleep 300\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(tmp_path / "data"), "--blueprint",
+            str(tmp_path / "render.yaml")]
+    up = cli(base, "up")
+    assert up.returncode == 0, up.stderr
+    [deploy] = json.loads(cli(base, "deploys", "list", "loop", "-o", "json").stdout)
+    [instance] = deploy["instances"]
+    for ref in ("loop", instance["id"]):
+        said = cli(base, "ssh", ref, "--", "sh", "-c", "echo $RENDER_INSTANCE_ID")
+        assert said.returncode == 0 and said.stdout == instance["id"] + "\n", said.stderr
+    assert cli(base, "services", "suspend", "loop").returncode == 0
+    suspended = cli(base, "ssh", "loop")
+    assert suspended.stderr.splitlines() == [
+        "render-local: error: loop is suspended: it has no running instance (render-local services resume loop)"]

@@ -411,6 +411,10 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
     async def cancel_build(request: Request):
         return JSONResponse((await call(plane.cancel_build, request.path_params["build_id"])).to_render())
 
+    async def running_container(request: Request):
+        """The container a shell into a job or a service instance opens in (render-local ssh)."""
+        return JSONResponse(await call(plane.running_container, request.path_params["resource_id"]))
+
     async def set_watch(request: Request):
         on = params.bool_body(await json_body(request), "watch")
         service = await call(service_of, request)
@@ -762,6 +766,7 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(create_build), methods=["POST"]),
         Route("/local/services/{service_id}/watch", api(set_watch), methods=["PUT"]),
+        Route("/local/containers/{resource_id}", api(running_container), methods=["GET"]),
         Route("/local/builds/{build_id}", api(get_build), methods=["GET"]),
         Route("/local/builds/{build_id}/cancel", api(cancel_build), methods=["POST"]),
         Route("/local/log-stream", api(get_log_stream), methods=["GET"]),

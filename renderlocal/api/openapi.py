@@ -198,6 +198,11 @@ def openapi_document() -> dict:
             "/local/services/{serviceId}/watch": {"put": _op(
                 LOCAL + "rebuild on every change to the service's files, or stop", "200", SERVICE, [_path("serviceId")],
                 _body({"watch": {"type": "boolean"}}, ["watch"]), ("400", "401", "404", "415"))},
+            "/local/containers/{resourceId}": {"get": _op(
+                LOCAL + "the running container of a job (its id), or of a service instance (an instance id, or a "
+                "service's id or name: its first running instance), for a shell into it (render-local ssh); 409 "
+                "when it does not run", "200", {"$ref": "#/components/schemas/RunningContainer"},
+                [_path("resourceId")], errors=("401", "404", "409"))},
             "/local/builds/{buildId}": {"get": _op(LOCAL + "a build", "200", BUILD, [_path("buildId")])},
             "/local/builds/{buildId}/cancel": {"post": _op(
                 LOCAL + "cancel a running build; the service keeps its last successful build", "200", BUILD,
@@ -249,6 +254,9 @@ LOCAL_SCHEMAS = {
         "status": {"type": "string", "enum": ["building", "succeeded", "failed", "canceled"]},
         "createdAt": {"type": "string", "format": "date-time"}, "trigger": {"type": "string"},
         "image": {"type": "string"}, "failureReason": {"type": "object", "nullable": True}}},
+    "RunningContainer": {"type": "object", "properties": {
+        "kind": {"type": "string", "enum": ["job", "instance"]}, "id": {"type": "string"},
+        "serviceId": {"type": "string"}, "planId": {"type": "string"}, "containerId": {"type": "string"}}},
     "LogStream": {"type": "object", "properties": {"endpoint": {"type": "string", "nullable": True}}},
     "Events": {"type": "object", "properties": {
         "epoch": {"type": "string"}, "seq": {"type": "integer"}, "reset": {"type": "boolean"},

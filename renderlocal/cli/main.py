@@ -293,6 +293,47 @@ def psql_command(obj: Context, name, psql_args):
                          found["databaseName"], *psql_args])
 
 
+# A login shell: bash where the image has it, else sh (busybox and slim images have only sh).
+LOGIN_SHELL = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"]
+
+
+@cli.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("ref", metavar="ID")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def ssh_command(obj: Context, ref, command):
+    """Open a shell in a running job or service instance, as `render ssh` does (over docker exec).
+
+    ID: a job id, an instance id, or a service's name or id (its first running instance). After
+    `--`, a command to run there instead of the shell; its exit code is this command's.
+    """
+    import os
+    import shutil
+
+    target = obj.plane.running_container(ref)
+    argv = list(command) or LOGIN_SHELL
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if shutil.which("docker"):  # the engine's own client: a terminal, resizing and signals done right
+        os.execvp("docker", ["docker", "exec", "-it" if terminal else "-i", target["containerId"], *argv])
+    if terminal and not command:
+        raise click.ClickException("an interactive shell needs the docker CLI on PATH; "
+                                   f"without it, give a command: render-local ssh {ref} -- COMMAND")
+    from renderlocal.executor.engine import connect
+
+    sys.exit(_exec_without_terminal(connect().api, target["containerId"], argv))
+
+
+def _exec_without_terminal(api, container_id: str, argv: list[str]) -> int:
+    """Run ``argv`` in the container through the engine's API, its output to ours; its exit code."""
+    exec_id = api.exec_create(container_id, argv, stdout=True, stderr=True)["Id"]
+    for out, err in api.exec_start(exec_id, stream=True, demux=True):
+        for chunk, stream in ((out, sys.stdout), (err, sys.stderr)):
+            if chunk:
+                stream.buffer.write(chunk)
+                stream.flush()
+    return api.exec_inspect(exec_id)["ExitCode"] or 0
+
+
 # -- deploys -------------------------------------------------------------------------
 DEPLOY_COLUMNS = [("id", "id"), ("status", "status"), ("trigger", "trigger"), ("build", "buildId"),
                   ("created", "created"), ("reason", "reason")]

@@ -220,6 +220,10 @@ class RemoteControlPlane:
     def cancel_build(self, build_id: str) -> dict:
         return self.call("POST", f"/local/builds/{quote(build_id)}/cancel", {})
 
+    def running_container(self, ref: str) -> dict:
+        """The running container of a job or a service instance: see ControlPlane.running_container."""
+        return self.call("GET", f"/local/containers/{quote(ref)}")
+
     def set_watch(self, service_ref: str, on: bool) -> dict:
         return self.call("PUT", f"/local/services/{quote(service_ref)}/watch", {"watch": on})
 

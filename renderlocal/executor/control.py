@@ -18,10 +18,10 @@ from pathlib import Path
 
 from renderlocal.core.clock import utcnow
 from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
-from renderlocal.core.errors import Conflict, RenderLocalError
+from renderlocal.core.errors import Conflict, NotFound, RenderLocalError
 from renderlocal.core.logstreams import LogStreams
 from renderlocal.core.models import Build, Deploy, Job, Service
-from renderlocal.core.statuses import DeployTrigger
+from renderlocal.core.statuses import DeployTrigger, JobStatus
 from renderlocal.core.state import State
 from renderlocal.executor.builds import Builder
 from renderlocal.executor.changes import ChangeFeed
@@ -164,6 +164,37 @@ class ControlPlane:
 
     def get_service(self, ref: str) -> Service:
         return self.state.get_service(ref)
+
+    def running_container(self, ref: str) -> dict:
+        """What a shell (``render-local ssh``) or a resource meter looks into: a running job (its id),
+        or a service's running instance (an instance id, or the service's id or name: its first).
+        ``{"kind": "job"|"instance", "id", "serviceId", "planId", "containerId"}``."""
+        if ref.startswith("job-"):
+            job = self.state.get_job(ref)
+            if job.status != JobStatus.RUNNING or not job.containerId:
+                raise Conflict(f"job {job.id} is {job.status}; only a running job has a shell")
+            return {"kind": "job", "id": job.id, "serviceId": job.serviceId, "planId": job.planId,
+                    "containerId": job.containerId}
+        service_ref, _dash, suffix = ref.rpartition("-")
+        by_instance = ref.startswith(("srv-", "crn-")) and ref.count("-") == 2 and len(suffix) == 5
+        service = self.state.get_service(service_ref if by_instance else ref)
+        if service.type == "cron":
+            raise Conflict(f"{service.name} is a cron job: it has no instances; a run of it is a job "
+                           "(render-local ssh JOB while it runs)")
+        if service.suspended:
+            raise Conflict(f"{service.name} is suspended: it has no running instance "
+                           f"(render-local services resume {service.name})")
+        live = self.state.get_deploy(service.liveDeployId) if service.liveDeployId else None
+        instances = [i for i in (live.instances if live else []) if not i.get("stoppedAt")]
+        if by_instance:
+            instances = [i for i in instances if i["id"] == ref]
+            if not instances:
+                raise NotFound(f"unknown instance {ref!r} of {service.name}, or it stopped")
+        for instance in instances:
+            if self.engine.is_running(instance["containerId"]):
+                return {"kind": "instance", "id": instance["id"], "serviceId": service.id, "planId": service.planId,
+                        "containerId": instance["containerId"]}
+        raise Conflict(f"{service.name} has no running instance (render-local up {service.name} deploys it)")
 
     def listen(self, callback) -> "typing.Callable[[], None]":
         """``callback(change)`` for every write, from the writing thread; returns the way to stop."""
