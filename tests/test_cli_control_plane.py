@@ -354,3 +354,32 @@ def test_ssh_into_a_service_opens_in_its_running_instance(engine, tmp_path):
     suspended = cli(base, "ssh", "loop")
     assert suspended.stderr.splitlines() == [
         "render-local: error: loop is suspended: it has no running instance (render-local services resume loop)"]
+
+
+def test_builds_create_wait_on_a_terminal_draws_one_line_of_progress(project):
+    import pty
+
+    root, base = project
+    (root / "app" / "Dockerfile").write_text(f"FROM busybox:1.36\nRUN echo {time.time_ns()} && sleep 2\nRUN true\n")
+    parent, child = pty.openpty()
+    building = subprocess.Popen(base + ["builds", "create", "box", "--wait"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=child)
+    os.close(child)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(parent, 4096)
+        except OSError:  # the terminal's other end closed: the build ended
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(parent)
+    assert building.wait(60) == 0
+    text = drawn.decode()
+    assert "\r\x1b[2Kbuilding box: [######............." in text  # step 1 of 3...
+    assert "step 2/3: RUN echo " in text  # the sleep holds it there for a while
+    assert "Step 2/" not in text  # the log's lines are not printed on a terminal
+    plain = cli(base, "builds", "create", "box", "--wait")  # not a terminal: the log, as lines
+    assert plain.returncode == 0 and "Step 2/" in plain.stderr and "\x1b" not in plain.stderr
+

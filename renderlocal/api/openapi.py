@@ -253,7 +253,10 @@ LOCAL_SCHEMAS = {
         "id": {"type": "string"}, "serviceId": {"type": "string"},
         "status": {"type": "string", "enum": ["building", "succeeded", "failed", "canceled"]},
         "createdAt": {"type": "string", "format": "date-time"}, "trigger": {"type": "string"},
-        "image": {"type": "string"}, "failureReason": {"type": "object", "nullable": True}}},
+        "image": {"type": "string"}, "failureReason": {"type": "object", "nullable": True},
+        "progress": {"type": "object", "description": "only while it builds: its current Dockerfile step",
+                     "properties": {"step": {"type": "integer"}, "steps": {"type": "integer"},
+                                    "text": {"type": "string"}}}}},
     "RunningContainer": {"type": "object", "properties": {
         "kind": {"type": "string", "enum": ["job", "instance"]}, "id": {"type": "string"},
         "serviceId": {"type": "string"}, "planId": {"type": "string"}, "containerId": {"type": "string"}}},

@@ -565,7 +565,19 @@ def builds_create(obj: Context, service, wait, output):
         holder["build"] = plane.get_build(build["id"])
         return holder["build"]["status"] != BuildStatus.BUILDING
 
-    if wait:
+    if wait and sys.stderr.isatty():  # one line that says the step it is at; the log's end if it fails
+        name = obj.plane.get_service(build["serviceId"])["name"]
+
+        def ended_drawn(plane) -> bool:
+            done = ended(plane)
+            _draw_progress(name, holder["build"])
+            return done
+
+        _wait_for(obj, ended_drawn)
+        click.echo("\r\x1b[2K", nl=False, err=True)
+        if holder["build"]["status"] == BuildStatus.FAILED:
+            _print_log_end(obj, build["id"])
+    elif wait:
         _follow(obj, [build["id"]], ended, lambda _build, line: click.echo(line.message, err=True))
     else:
         _wait_for(obj, ended)
@@ -578,6 +590,24 @@ def builds_create(obj: Context, service, wait, output):
         reason = build.get("failureReason") or {}
         click.echo(f"render-local: build {build['id']} failed: {reason.get('step') or ''} {reason.get('message', '')}".rstrip(), err=True)
         sys.exit(1 if wait else 0)
+
+
+PROGRESS_BAR_CELLS = 20
+
+
+def _draw_progress(name: str, build: dict) -> None:
+    """Redraw the terminal's last line: the build's step, as a bar and its Dockerfile instruction."""
+    import shutil
+
+    progress = build.get("progress")
+    if progress:
+        filled = PROGRESS_BAR_CELLS * progress["step"] // max(progress["steps"], 1)
+        line = (f"building {name}: [{'#' * filled}{'.' * (PROGRESS_BAR_CELLS - filled)}] "
+                f"step {progress['step']}/{progress['steps']}: {progress['text']}")
+    else:
+        line = f"building {name}: {build['status']}"
+    width = shutil.get_terminal_size().columns
+    click.echo("\r\x1b[2K" + (line if len(line) < width else line[:width - 2] + "…"), nl=False, err=True)
 
 
 def _confirm_cancel(confirmed: bool, question: str) -> None:
@@ -785,7 +815,7 @@ LOG_END_LINES = 20
 
 
 def _print_log_end(obj: Context, job_id: str) -> None:
-    """The last lines of a failed job's log on stderr, and how to see the rest."""
+    """The last lines of a failed job's (or build's) log on stderr, and how to see the rest."""
     from collections import deque
 
     total = 0
