@@ -350,6 +350,10 @@ def test_ssh_into_a_service_opens_in_its_running_instance(engine, tmp_path):
     for ref in ("loop", instance["id"]):
         said = cli(base, "ssh", ref, "--", "sh", "-c", "echo $RENDER_INSTANCE_ID")
         assert said.returncode == 0 and said.stdout == instance["id"] + "\n", said.stderr
+    from renderlocal.client.connect import connect
+
+    figures = connect(tmp_path / "data", tmp_path / "render.yaml").resource_figures("loop")  # a meter too
+    assert figures["kind"] == "instance" and figures["id"] == instance["id"] and figures["latest"]["memoryBytes"] > 0
     assert cli(base, "services", "suspend", "loop").returncode == 0
     suspended = cli(base, "ssh", "loop")
     assert suspended.stderr.splitlines() == [
@@ -383,3 +387,27 @@ def test_builds_create_wait_on_a_terminal_draws_one_line_of_progress(project):
     plain = cli(base, "builds", "create", "box", "--wait")  # not a terminal: the log, as lines
     assert plain.returncode == 0 and "Step 2/" in plain.stderr and "\x1b" not in plain.stderr
 
+
+def test_a_running_jobs_memory_and_cpu_are_sampled_against_its_plan(project, serving):
+    from renderlocal.client.connect import connect
+    from renderlocal.core.errors import Conflict
+    from renderlocal.core.plans import get_plan
+
+    root, base = project
+    data, _server = serving
+    hog = "x=$(head -c 40000000 /dev/zero | tr '\\0' a); while true; do :; done"  # 40 MB held, a CPU busy
+    job = json.loads(cli(base, "jobs", "create", "box", "--start-command", hog, "-o", "json").stdout)
+    plane = connect(data, root / "render.yaml")
+    wait_until(lambda: plane.find_job(job["id"])["status"] == "running", 60)
+    figures = wait_until(lambda: (lambda f: f if len(f["history"]) >= 3 and f["latest"]["memoryBytes"] > 40e6 else None)(
+        plane.resource_figures(job["id"])), 60)
+    latest, limit = figures["latest"], get_plan(job["planId"])
+    assert figures["kind"] == "job" and figures["id"] == job["id"]
+    assert latest["memoryLimitBytes"] == limit.memory_bytes and latest["cpuLimit"] == float(limit.cpu)
+    assert 40e6 < latest["memoryBytes"] < limit.memory_bytes
+    assert latest["memoryFraction"] == round(latest["memoryBytes"] / limit.memory_bytes, 4)
+    assert 0.3 < latest["cpu"] <= float(limit.cpu) * 1.1  # the busy loop, held to the plan's CPUs
+    assert [entry["id"] for entry in plane.resource_figures()] == [job["id"]]
+    assert cli(base, "jobs", "cancel", job["id"], "--confirm").returncode == 0
+    with pytest.raises(Conflict, match="only a running job has live resource figures"):
+        plane.resource_figures(job["id"])

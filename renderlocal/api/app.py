@@ -415,6 +415,13 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         """The container a shell into a job or a service instance opens in (render-local ssh)."""
         return JSONResponse(await call(plane.running_container, request.path_params["resource_id"]))
 
+    async def resource_figures(request: Request):
+        """Memory and CPU of a running job or instance against its plan's, with a short history."""
+        return JSONResponse(await call(plane.resource_figures, request.path_params["resource_id"]))
+
+    async def all_resource_figures(_request: Request):
+        return JSONResponse(await call(plane.resource_figures))
+
     async def set_watch(request: Request):
         on = params.bool_body(await json_body(request), "watch")
         service = await call(service_of, request)
@@ -767,6 +774,8 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/services/{service_id}/builds", api(create_build), methods=["POST"]),
         Route("/local/services/{service_id}/watch", api(set_watch), methods=["PUT"]),
         Route("/local/containers/{resource_id}", api(running_container), methods=["GET"]),
+        Route("/local/stats", api(all_resource_figures), methods=["GET"]),
+        Route("/local/stats/{resource_id}", api(resource_figures), methods=["GET"]),
         Route("/local/builds/{build_id}", api(get_build), methods=["GET"]),
         Route("/local/builds/{build_id}/cancel", api(cancel_build), methods=["POST"]),
         Route("/local/log-stream", api(get_log_stream), methods=["GET"]),

@@ -203,6 +203,14 @@ def openapi_document() -> dict:
                 "service's id or name: its first running instance), for a shell into it (render-local ssh); 409 "
                 "when it does not run", "200", {"$ref": "#/components/schemas/RunningContainer"},
                 [_path("resourceId")], errors=("401", "404", "409"))},
+            "/local/stats": {"get": _op(
+                LOCAL + "every running job's and service instance's latest memory and CPU sample", "200",
+                {"type": "array", "items": {"$ref": "#/components/schemas/ResourceFigures"}}, errors=("401",))},
+            "/local/stats/{resourceId}": {"get": _op(
+                LOCAL + "memory and CPU of a running job or service instance against its plan's (sampled every "
+                "2 s while asked for), with the last 60 samples; 409 when it does not run", "200",
+                {"$ref": "#/components/schemas/ResourceFigures"}, [_path("resourceId")],
+                errors=("401", "404", "409"))},
             "/local/builds/{buildId}": {"get": _op(LOCAL + "a build", "200", BUILD, [_path("buildId")])},
             "/local/builds/{buildId}/cancel": {"post": _op(
                 LOCAL + "cancel a running build; the service keeps its last successful build", "200", BUILD,
@@ -260,6 +268,20 @@ LOCAL_SCHEMAS = {
     "RunningContainer": {"type": "object", "properties": {
         "kind": {"type": "string", "enum": ["job", "instance"]}, "id": {"type": "string"},
         "serviceId": {"type": "string"}, "planId": {"type": "string"}, "containerId": {"type": "string"}}},
+    "ResourceFigures": {"type": "object", "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string", "enum": ["job", "instance"]},
+        "planId": {"type": "string"},
+        "latest": {"$ref": "#/components/schemas/ResourceSample"},
+        "history": {"type": "array", "items": {"$ref": "#/components/schemas/ResourceSample"},
+                    "description": "oldest first; only in the answer about one"}}},
+    "ResourceSample": {"type": "object", "nullable": True, "properties": {
+        "at": {"type": "string", "format": "date-time"},
+        "memoryBytes": {"type": "integer", "description": "in use, less reclaimable page cache (as docker stats)"},
+        "memoryLimitBytes": {"type": "integer", "description": "the plan's memory"},
+        "memoryFraction": {"type": "number"},
+        "cpu": {"type": "number", "nullable": True, "description": "CPUs in use since the sample before"},
+        "cpuLimit": {"type": "number", "description": "the plan's CPUs"},
+        "cpuFraction": {"type": "number", "nullable": True}}},
     "LogStream": {"type": "object", "properties": {"endpoint": {"type": "string", "nullable": True}}},
     "Events": {"type": "object", "properties": {
         "epoch": {"type": "string"}, "seq": {"type": "integer"}, "reset": {"type": "boolean"},

@@ -224,6 +224,10 @@ class RemoteControlPlane:
         """The running container of a job or a service instance: see ControlPlane.running_container."""
         return self.call("GET", f"/local/containers/{quote(ref)}")
 
+    def resource_figures(self, ref: str | None = None):
+        """Memory and CPU against the plan's: of one running job or instance (with its history), or of every one."""
+        return self.call("GET", "/local/stats" + (f"/{quote(ref)}" if ref else ""))
+
     def set_watch(self, service_ref: str, on: bool) -> dict:
         return self.call("PUT", f"/local/services/{quote(service_ref)}/watch", {"watch": on})
 

@@ -31,6 +31,7 @@ from renderlocal.executor.cron import CronScheduler
 from renderlocal.executor.datastores import DataStores
 from renderlocal.executor.deploys import Deployer
 from renderlocal.executor.jobs import JobRunner
+from renderlocal.executor.meters import ResourceMeters
 from renderlocal.executor.network import PrivateNetwork
 from renderlocal.executor.proxy import ProxyPool
 from renderlocal.executor.services import ServiceCatalog
@@ -56,6 +57,7 @@ class ControlPlane:
         self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,
                                 self._prepare)
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
+        self.meters = ResourceMeters(self.engine, self.state)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
@@ -92,6 +94,7 @@ class ControlPlane:
                 self.start_forwarding()
                 if loop:
                     self.supervisor.start()
+                    self.meters.start()
             except BaseException:
                 self._stop_duties(0)
                 self.lock.release()
@@ -109,6 +112,7 @@ class ControlPlane:
     def _stop_duties(self, drain_seconds: float) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()
+        self.meters.stop()
         with self._watch_guard:
             for watcher in self.watchers.values():
                 watcher.stop()
@@ -165,14 +169,14 @@ class ControlPlane:
     def get_service(self, ref: str) -> Service:
         return self.state.get_service(ref)
 
-    def running_container(self, ref: str) -> dict:
+    def running_container(self, ref: str, what: str = "a shell") -> dict:
         """What a shell (``render-local ssh``) or a resource meter looks into: a running job (its id),
         or a service's running instance (an instance id, or the service's id or name: its first).
         ``{"kind": "job"|"instance", "id", "serviceId", "planId", "containerId"}``."""
         if ref.startswith("job-"):
             job = self.state.get_job(ref)
             if job.status != JobStatus.RUNNING or not job.containerId:
-                raise Conflict(f"job {job.id} is {job.status}; only a running job has a shell")
+                raise Conflict(f"job {job.id} is {job.status}; only a running job has {what}")
             return {"kind": "job", "id": job.id, "serviceId": job.serviceId, "planId": job.planId,
                     "containerId": job.containerId}
         service_ref, _dash, suffix = ref.rpartition("-")
@@ -195,6 +199,14 @@ class ControlPlane:
                 return {"kind": "instance", "id": instance["id"], "serviceId": service.id, "planId": service.planId,
                         "containerId": instance["containerId"]}
         raise Conflict(f"{service.name} has no running instance (render-local up {service.name} deploys it)")
+
+    def resource_figures(self, ref: str | None = None):
+        """Memory and CPU against the plan's, of a running job or instance (``ref``, as
+        running_container takes it): the latest sample and a short history; without ``ref``,
+        every running one's latest."""
+        if ref is None:
+            return self.meters.view_all()
+        return self.meters.view(self.running_container(ref, "live resource figures"))
 
     def listen(self, callback) -> "typing.Callable[[], None]":
         """``callback(change)`` for every write, from the writing thread; returns the way to stop."""
