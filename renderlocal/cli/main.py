@@ -597,7 +597,7 @@ PROGRESS_BAR_CELLS = 20
 
 def _draw_progress(name: str, build: dict) -> None:
     """Redraw the terminal's last line: the build's step, as a bar and its Dockerfile instruction."""
-    import shutil
+    import os
 
     progress = build.get("progress")
     if progress:
@@ -606,7 +606,10 @@ def _draw_progress(name: str, build: dict) -> None:
                 f"step {progress['step']}/{progress['steps']}: {progress['text']}")
     else:
         line = f"building {name}: {build['status']}"
-    width = shutil.get_terminal_size().columns
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns or 80  # drawn on stderr: its width
+    except OSError:
+        width = 80
     click.echo("\r\x1b[2K" + (line if len(line) < width else line[:width - 2] + "…"), nl=False, err=True)
 
 

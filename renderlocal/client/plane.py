@@ -97,6 +97,13 @@ class RemotePlane:
     def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
         return self._ask(lambda remote: remote.set_log_stream_service(service_ref, enabled))
 
+    # -- live figures and shells (as the in-process ControlPlane offers them) ------------------
+    def running_container(self, ref: str) -> dict:
+        return self._ask(lambda remote: remote.running_container(ref))
+
+    def resource_figures(self, ref: str | None = None):
+        return self._ask(lambda remote: remote.resource_figures(ref))
+
     # -- changes ------------------------------------------------------------------------
     def listen(self, callback):
         """``callback(change)`` (None: reload everything) from a thread that long-polls the
