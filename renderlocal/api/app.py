@@ -551,9 +551,12 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
             "seq": plane.changes.seq,
         })
 
-    async def stop(_request: Request):
+    async def stop(request: Request):
         """Stop a control plane that a CLI started in the background, if nothing runs on it
-        (a CLI of another project wants the data dir). One started by hand stays."""
+        (a CLI of another project wants the data dir, or the call that started it failed; the
+        body's ``reason`` says which, in its log). One started by hand stays."""
+        body = await json_body(request)
+        reason = body.get("reason") if isinstance(body, dict) else None
         supervisor = plane.supervisor
         if supervisor is None or supervisor.stop_now is None:
             raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) was started by hand "
@@ -561,7 +564,10 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         if plane.busy():
             raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) is running jobs or builds of "
                            f"{plane.blueprint_path}: wait for them, or give this project its own --data-dir")
-        supervisor.stop_now()
+        if isinstance(reason, str) and reason:
+            supervisor.stop_now(reason[:200])
+        else:
+            supervisor.stop_now()
         return JSONResponse({"stopping": True, "pid": os.getpid()})
 
     async def events(request: Request):

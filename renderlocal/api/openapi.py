@@ -172,8 +172,9 @@ def openapi_document() -> dict:
                     _query("epoch", description="the epoch of the answer that gave after; another one resets"),
                     _query("timeout", {"type": "number", "maximum": 60}, "seconds to wait for a change, default 0")],
                 errors=("400", "401"))},
-            "/local/stop": {"post": _op(LOCAL + "stop a control plane a CLI started in the background, if idle",
-                                        "200", {"type": "object"}, errors=("401", "409"))},
+            "/local/stop": {"post": _op(LOCAL + "stop a control plane a CLI started in the background, if idle (an "
+                                        "optional body {\"reason\": text} says why, in its log)",
+                                        "200", {"type": "object"}, errors=("400", "401", "409"))},
             "/local/up": {"post": _op(
                 LOCAL + "bring services up (all, or body {\"services\": [names]}): a build for each without a "
                 "successful one (deployed once it succeeds), a deploy for each built one not live yet", "202",

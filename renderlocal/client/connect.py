@@ -104,7 +104,7 @@ def _start(data_dir: Path, blueprint: Path, tell) -> tuple[RemoteControlPlane, d
                 found = _answering(data_dir)
                 if found is not None:
                     if found[1].pid == process.pid:
-                        found[0].started_here = True
+                        found[0].started_process = process
                         tell(f"started a control plane for {data_dir} (pid {process.pid}; it stops after {idle} s "
                              f"idle; log: {log})")
                     return found
@@ -122,14 +122,18 @@ def _start(data_dir: Path, blueprint: Path, tell) -> tuple[RemoteControlPlane, d
 def stop_if_started_for_nothing(plane: RemoteControlPlane) -> None:
     """After a call that failed: stop the control plane it started, unless something runs on it
     by now (another CLI's job), so a refused command leaves no process behind."""
-    if not plane.started_here:
+    process = plane.started_process
+    if process is None:
         return
     try:
         plane.reset_connection()
-        plane.stop_if_idle()
+        plane.stop_if_idle("the call that started it failed")
     except RenderLocalError:
         return  # busy, or gone already
-    _wait_gone(plane.endpoint.pid, STOP_WAIT_SECONDS)
+    try:
+        process.wait(STOP_WAIT_SECONDS)  # our child: reaped here, or it would linger as a zombie until we exit
+    except subprocess.TimeoutExpired:
+        pass  # still draining: it ends by itself
 
 
 def _wait_gone(pid: int, seconds: float = START_TIMEOUT_SECONDS) -> None:

@@ -45,7 +45,7 @@ class RemoteControlPlane:
         self.prefix = parts.path.rstrip("/")  # /v1
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._local = threading.local()
-        self.started_here = False  # by this process (connect), in the background: see stop_if_idle
+        self.started_process = None  # the Popen of a control plane this process started (connect)
 
     @property
     def connection(self) -> http.client.HTTPConnection:
@@ -249,8 +249,9 @@ class RemoteControlPlane:
     def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
         return self.call("PUT", f"/local/log-stream/services/{quote(service_ref)}", {"enabled": enabled})
 
-    def stop_if_idle(self) -> dict:
-        return self.call("POST", "/local/stop", {})
+    def stop_if_idle(self, reason: str | None = None) -> dict:
+        """Stop a control plane a CLI started in the background, if nothing runs on it (``reason``: for its log)."""
+        return self.call("POST", "/local/stop", {"reason": reason} if reason else {})
 
     # -- waiting -----------------------------------------------------------------------------
     def wait_until(self, check, after: int, epoch: str | None, deadline: float | None = None) -> None:
