@@ -308,6 +308,7 @@ def test_a_refused_creation_leaves_no_control_plane_started(project):
     assert never_built.returncode != 0 and "render-local: error:" in never_built.stderr
     assert "started a control plane" in never_built.stderr
     assert serve_processes_of(root / "data") == []
+    assert "render-local: the call that started it failed, stopping" in (root / "data" / "control-plane.log").read_text()
     unknown = cli(base, "jobs", "create", "nope", "--start-command", "echo hi")
     assert unknown.returncode == 2 and serve_processes_of(root / "data") == []
     assert discovery.read_live(root / "data") is None
