@@ -5,6 +5,7 @@ import pytest
 
 from renderlocal.core.errors import InvalidInput
 from renderlocal.executor.watch import ChangeFilter, ServiceWatcher
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -101,6 +102,19 @@ def test_build_log_lines_arrive_while_the_build_runs(plane):
     while plane.state.get_build(build.id).status == "building":
         time.sleep(0.1)
     assert "late-line" in [line.message for line in plane.logs.read(build.id)]
+
+
+def test_a_running_build_shows_its_current_step_and_a_finished_one_none(plane):
+    dockerfile = plane.blueprint_path.parent / "app" / "Dockerfile"
+    dockerfile.write_text(f"FROM busybox:1.36\nRUN echo {time.time_ns()} && sleep 2\nCOPY version.txt /version.txt\n")
+    build = plane.build("app", wait=False)
+    seen = wait_until(lambda: (plane.state.get_build(build.id).to_render().get("progress") or {}).get("step") == 2
+                      and plane.state.get_build(build.id).to_render(), 30)
+    assert seen["status"] == "building"
+    assert seen["progress"] == {"step": 2, "steps": 3, "text": seen["progress"]["text"]}
+    assert seen["progress"]["text"].startswith("RUN echo ") and seen["progress"]["text"].endswith("&& sleep 2")
+    done = plane.builds.wait(build.id, 60)
+    assert done.status == "succeeded" and "progress" not in done.to_render()
 
 
 def test_watch_rebuilds_once_per_burst_and_ignores_filtered_paths(tmp_path):

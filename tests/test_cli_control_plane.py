@@ -287,3 +287,130 @@ def test_a_job_gets_the_secrets_and_timeout_of_the_shell_that_asked(secret_proje
         bad = cli(base, "jobs", "create", "box", "--start-command", "true", env=env | {name: value})
         assert bad.returncode == 2 and "Traceback" not in bad.stderr
         assert ("must be a whole number of seconds" if value == "abc" else "must be at least 0") in bad.stderr
+
+
+def serve_processes_of(data_dir) -> list[int]:
+    """Pids of the ``serve`` processes of ``data_dir`` (whether announced or not)."""
+    found = []
+    for cmdline in __import__("pathlib").Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in words and str(data_dir).encode() in words:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_a_refused_creation_leaves_no_control_plane_started(project):
+    root, base = project
+    never_built = cli(base, "jobs", "create", "box", "--start-command", "echo hi")
+    assert never_built.returncode != 0 and "render-local: error:" in never_built.stderr
+    assert "started a control plane" in never_built.stderr
+    assert serve_processes_of(root / "data") == []
+    assert "render-local: the call that started it failed, stopping" in (root / "data" / "control-plane.log").read_text()
+    unknown = cli(base, "jobs", "create", "nope", "--start-command", "echo hi")
+    assert unknown.returncode == 2 and serve_processes_of(root / "data") == []
+    assert discovery.read_live(root / "data") is None
+
+
+def test_ssh_runs_a_command_in_a_running_job_and_refuses_one_that_ended(project, serving):
+    _root, base = project
+    data, _server = serving
+    job = json.loads(cli(base, "jobs", "create", "box", "--start-command", "sleep 30", "-o", "json").stdout)
+    store = JobStore(data / "store" / "jobs")
+    wait_until(lambda: store.get(job["id"])["status"] == "running", 60)
+    said = cli(base, "ssh", job["id"], "--", "echo", "hi")
+    assert said.returncode == 0 and said.stdout == "hi\n", said.stderr
+    failing = cli(base, "ssh", job["id"], "--", "sh", "-c", "echo $RENDER_SERVICE_NAME; exit 7")
+    assert failing.returncode == 7 and failing.stdout == "box\n"  # its exit code; it runs in the job's container
+    no_docker_cli = dict(os.environ, PATH=os.path.dirname(sys.executable))  # through the engine's API instead
+    assert cli(base, "ssh", job["id"], "--", "echo", "hi", env=no_docker_cli).stdout == "hi\n"
+    assert cli(base, "jobs", "cancel", job["id"], "--confirm").returncode == 0
+    ended = cli(base, "ssh", job["id"], "--", "echo", "hi")
+    assert ended.returncode == 2 and ended.stderr.splitlines() == [
+        f"render-local: error: job {job['id']} is canceled; only a running job has a shell"]
+    unknown = cli(base, "ssh", "job-00000000000000000000")
+    assert unknown.stderr.splitlines() == ["render-local: error: unknown job 'job-00000000000000000000'"]
+    never_deployed = cli(base, "ssh", "box")
+    assert never_deployed.returncode == 2 and never_deployed.stderr.splitlines() == [
+        "render-local: error: box has no running instance (render-local up box deploys it)"]
+
+
+def test_ssh_into_a_service_opens_in_its_running_instance(engine, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")
+    (tmp_path / "render.yaml").write_text("services:\n  - type: worker\n    name: loop\n    runtime: docker\n"
+                                          "    rootDir: app\n    dockerCommand: sleep 300\n")
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(tmp_path / "data"), "--blueprint",
+            str(tmp_path / "render.yaml")]
+    up = cli(base, "up")
+    assert up.returncode == 0, up.stderr
+    [deploy] = json.loads(cli(base, "deploys", "list", "loop", "-o", "json").stdout)
+    [instance] = deploy["instances"]
+    for ref in ("loop", instance["id"]):
+        said = cli(base, "ssh", ref, "--", "sh", "-c", "echo $RENDER_INSTANCE_ID")
+        assert said.returncode == 0 and said.stdout == instance["id"] + "\n", said.stderr
+    from renderlocal.client.connect import connect
+
+    figures = connect(tmp_path / "data", tmp_path / "render.yaml").resource_figures("loop")  # a meter too
+    assert figures["kind"] == "instance" and figures["id"] == instance["id"] and figures["latest"]["memoryBytes"] > 0
+    assert cli(base, "services", "suspend", "loop").returncode == 0
+    suspended = cli(base, "ssh", "loop")
+    assert suspended.stderr.splitlines() == [
+        "render-local: error: loop is suspended: it has no running instance (render-local services resume loop)"]
+
+
+def test_builds_create_wait_on_a_terminal_draws_one_line_of_progress(project):
+    import pty
+
+    root, base = project
+    (root / "app" / "Dockerfile").write_text(f"FROM busybox:1.36\nRUN echo {time.time_ns()} && sleep 2\nRUN true\n")
+    parent, child = pty.openpty()
+    building = subprocess.Popen(base + ["builds", "create", "box", "--wait"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=child)
+    os.close(child)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(parent, 4096)
+        except OSError:  # the terminal's other end closed: the build ended
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(parent)
+    assert building.wait(60) == 0
+    text = drawn.decode()
+    assert "\r\x1b[2Kbuilding box: [#############.......] step 2/3: RUN echo " in text  # its sleep holds it there
+    assert "Step 2/" not in text  # the log's lines are not printed on a terminal
+    plain = cli(base, "builds", "create", "box", "--wait")  # not a terminal: the log, as lines
+    assert plain.returncode == 0 and "Step 2/" in plain.stderr and "\x1b" not in plain.stderr
+
+
+def test_a_running_jobs_memory_and_cpu_are_sampled_against_its_plan(project, serving):
+    from renderlocal.client.connect import connect
+    from renderlocal.core.errors import Conflict
+    from renderlocal.core.plans import get_plan
+
+    root, base = project
+    data, _server = serving
+    hog = "x=$(head -c 40000000 /dev/zero | tr '\\0' a); while true; do :; done"  # 40 MB held, a CPU busy
+    job = json.loads(cli(base, "jobs", "create", "box", "--start-command", hog, "-o", "json").stdout)
+    plane = connect(data, root / "render.yaml")
+    wait_until(lambda: plane.find_job(job["id"])["status"] == "running", 60)
+    figures = wait_until(lambda: (lambda f: f if len(f["history"]) >= 3 and f["latest"]["memoryBytes"] > 40e6 else None)(
+        plane.resource_figures(job["id"])), 60)
+    latest, limit = figures["latest"], get_plan(job["planId"])
+    assert figures["kind"] == "job" and figures["id"] == job["id"]
+    assert latest["memoryLimitBytes"] == limit.memory_bytes and latest["cpuLimit"] == float(limit.cpu)
+    assert 40e6 < latest["memoryBytes"] < limit.memory_bytes
+    assert latest["memoryFraction"] == round(latest["memoryBytes"] / limit.memory_bytes, 4)
+    assert 0.3 < latest["cpu"] <= float(limit.cpu) * 1.1  # the busy loop, held to the plan's CPUs
+    assert [entry["id"] for entry in plane.resource_figures()] == [job["id"]]
+    from renderlocal.client.plane import RemotePlane  # what the terminal app asks when another process runs
+
+    assert RemotePlane(data, root / "render.yaml").resource_figures(job["id"])["latest"]["memoryBytes"] > 40e6
+    assert cli(base, "jobs", "cancel", job["id"], "--confirm").returncode == 0
+    with pytest.raises(Conflict, match="only a running job has live resource figures"):
+        plane.resource_figures(job["id"])

@@ -63,3 +63,21 @@ def test_log_streams_show_says_when_none_is_set(data_dir):
 def test_default_blueprint_is_local_render_yaml_else_samples(data_dir, tmp_path):
     result = run_cli("--data-dir", str(data_dir), "services", "list", "-o", "json", cwd=tmp_path)
     assert {i["service"]["name"] for i in json.loads(result.stdout)} >= {"shop-web", "nightly"}
+
+
+def test_blueprint_warnings_are_said_once_per_change_of_the_file(data_dir, tmp_path):
+    blueprint = tmp_path / "render.yaml"
+    blueprint.write_text("services:\n  - type: worker\n    name: w\n    runtime: image\n"
+                         "    image: {url: busybox:1.36}\n")
+
+    def warnings() -> list[str]:
+        result = run_cli("--data-dir", str(data_dir), "--blueprint", str(blueprint), "services", "list")
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stderr.splitlines() if line.startswith("render-local: warning:")]
+
+    first = warnings()
+    assert len(first) == 1 and "runtime 'image' is not emulated" in first[0]
+    assert warnings() == []  # said already, the file unchanged
+    blueprint.write_text(blueprint.read_text() + "# edited\n")
+    assert warnings() == first
+    assert warnings() == []

@@ -11,6 +11,7 @@ from renderlocal.core.errors import InvalidInput
 from renderlocal.core.jobstore import JobStore
 from renderlocal.core.logstore import LogStore
 from renderlocal.executor.control import ControlPlane
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -358,16 +359,20 @@ def test_a_failed_job_waited_for_shows_the_end_of_its_log(built):
     assert said[-1] == f"render-local: job {job_id} failed: exited with code 3"
 
 
-def test_ctrl_c_while_waiting_says_the_job_keeps_running_and_how_to_cancel_it(built):
-    data_dir, blueprint = built
+def _waiting_on_a_running_job(data_dir, blueprint):
+    """A ``jobs create --wait`` process, once its job runs: (the process, the job store, the job)."""
     waiting = subprocess.Popen([sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint",
                                 str(blueprint), "jobs", "create", "box", "--start-command", "sleep 60", "--wait"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = JobStore(data_dir / "store" / "jobs")
-    deadline = time.monotonic() + 60
-    while not [j for j in store.live() if j["status"] == "running"] and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: [j for j in store.live() if j["status"] == "running"], 60)
     [job] = store.live()
+    return waiting, store, job
+
+
+def test_ctrl_c_while_waiting_says_the_job_keeps_running_and_how_to_cancel_it(built):
+    data_dir, blueprint = built
+    waiting, store, job = _waiting_on_a_running_job(data_dir, blueprint)
     waiting.send_signal(signal.SIGINT)
     _out, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 130
@@ -375,6 +380,22 @@ def test_ctrl_c_while_waiting_says_the_job_keeps_running_and_how_to_cancel_it(bu
                                             f"billing): render-local jobs cancel box {job['id']} --confirm")
     assert store.get(job["id"])["status"] == "running"  # it does keep running
     assert cli(data_dir, blueprint, "jobs", "cancel", "box", job["id"], "--confirm").returncode == 0
+
+
+def test_ctrl_c_twice_while_waiting_cancels_the_job(built):
+    data_dir, blueprint = built
+    waiting, store, job = _waiting_on_a_running_job(data_dir, blueprint)
+    waiting.send_signal(signal.SIGINT)
+    said = []
+    while not said or "Ctrl-C again" not in said[-1]:
+        said.append(waiting.stderr.readline())
+        assert said[-1], "".join(said)
+    assert said[-1].strip() == f"render-local: job {job['id']} keeps running; Ctrl-C again within 3 s cancels it"
+    waiting.send_signal(signal.SIGINT)
+    _out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130
+    assert err.strip().splitlines() == [f"render-local: canceling job {job['id']}", f"render-local: job {job['id']} canceled"]
+    assert store.get(job["id"])["status"] == "canceled"
 
 
 def test_a_command_that_cannot_start_fails_with_the_engines_reason(plane, engine):

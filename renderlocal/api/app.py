@@ -507,6 +507,17 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
     async def cancel_build(request: Request):
         return JSONResponse((await call(plane.cancel_build, request.path_params["build_id"])).to_render())
 
+    async def running_container(request: Request):
+        """The container a shell into a job or a service instance opens in (render-local ssh)."""
+        return JSONResponse(await call(plane.running_container, request.path_params["resource_id"]))
+
+    async def resource_figures(request: Request):
+        """Memory and CPU of a running job or instance against its plan's, with a short history."""
+        return JSONResponse(await call(plane.resource_figures, request.path_params["resource_id"]))
+
+    async def all_resource_figures(_request: Request):
+        return JSONResponse(await call(plane.resource_figures))
+
     async def set_watch(request: Request):
         on = params.bool_body(await json_body(request), "watch")
         service = await call(service_of, request)
@@ -636,9 +647,12 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
             "seq": plane.changes.seq,
         })
 
-    async def stop(_request: Request):
+    async def stop(request: Request):
         """Stop a control plane that a CLI started in the background, if nothing runs on it
-        (a CLI of another project wants the data dir). One started by hand stays."""
+        (a CLI of another project wants the data dir, or the call that started it failed; the
+        body's ``reason`` says which, in its log). One started by hand stays."""
+        body = await json_body(request)
+        reason = body.get("reason") if isinstance(body, dict) else None
         supervisor = plane.supervisor
         if supervisor is None or supervisor.stop_now is None:
             raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) was started by hand "
@@ -646,7 +660,10 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         if plane.busy():
             raise Conflict(f"the control plane of {plane.data_dir} (pid {os.getpid()}) is running jobs or builds of "
                            f"{plane.blueprint_path}: wait for them, or give this project its own --data-dir")
-        supervisor.stop_now()
+        if isinstance(reason, str) and reason:
+            supervisor.stop_now(reason[:200])
+        else:
+            supervisor.stop_now()
         return JSONResponse({"stopping": True, "pid": os.getpid()})
 
     async def events(request: Request):
@@ -873,6 +890,9 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(create_build), methods=["POST"]),
         Route("/local/services/{service_id}/watch", api(set_watch), methods=["PUT"]),
+        Route("/local/containers/{resource_id}", api(running_container), methods=["GET"]),
+        Route("/local/stats", api(all_resource_figures), methods=["GET"]),
+        Route("/local/stats/{resource_id}", api(resource_figures), methods=["GET"]),
         Route("/local/builds/{build_id}", api(get_build), methods=["GET"]),
         Route("/local/builds/{build_id}/cancel", api(cancel_build), methods=["POST"]),
         Route("/local/log-stream", api(get_log_stream), methods=["GET"]),

@@ -172,8 +172,9 @@ def openapi_document() -> dict:
                     _query("epoch", description="the epoch of the answer that gave after; another one resets"),
                     _query("timeout", {"type": "number", "maximum": 60}, "seconds to wait for a change, default 0")],
                 errors=("400", "401"))},
-            "/local/stop": {"post": _op(LOCAL + "stop a control plane a CLI started in the background, if idle",
-                                        "200", {"type": "object"}, errors=("401", "409"))},
+            "/local/stop": {"post": _op(LOCAL + "stop a control plane a CLI started in the background, if idle (an "
+                                        "optional body {\"reason\": text} says why, in its log)",
+                                        "200", {"type": "object"}, errors=("400", "401", "409"))},
             "/local/up": {"post": _op(
                 LOCAL + "bring services up (all, or body {\"services\": [names]}): a build for each without a "
                 "successful one (deployed once it succeeds), a deploy for each built one not live yet", "202",
@@ -198,6 +199,19 @@ def openapi_document() -> dict:
             "/local/services/{serviceId}/watch": {"put": _op(
                 LOCAL + "rebuild on every change to the service's files, or stop", "200", SERVICE, [_path("serviceId")],
                 _body({"watch": {"type": "boolean"}}, ["watch"]), ("400", "401", "404", "415"))},
+            "/local/containers/{resourceId}": {"get": _op(
+                LOCAL + "the running container of a job (its id), or of a service instance (an instance id, or a "
+                "service's id or name: its first running instance), for a shell into it (render-local ssh); 409 "
+                "when it does not run", "200", {"$ref": "#/components/schemas/RunningContainer"},
+                [_path("resourceId")], errors=("401", "404", "409"))},
+            "/local/stats": {"get": _op(
+                LOCAL + "every running job's and service instance's latest memory and CPU sample", "200",
+                {"type": "array", "items": {"$ref": "#/components/schemas/ResourceFigures"}}, errors=("401",))},
+            "/local/stats/{resourceId}": {"get": _op(
+                LOCAL + "memory and CPU of a running job or service instance against its plan's (sampled every "
+                "2 s while asked for), with the last 60 samples; 409 when it does not run", "200",
+                {"$ref": "#/components/schemas/ResourceFigures"}, [_path("resourceId")],
+                errors=("401", "404", "409"))},
             "/local/builds/{buildId}": {"get": _op(LOCAL + "a build", "200", BUILD, [_path("buildId")])},
             "/local/builds/{buildId}/cancel": {"post": _op(
                 LOCAL + "cancel a running build; the service keeps its last successful build", "200", BUILD,
@@ -248,7 +262,27 @@ LOCAL_SCHEMAS = {
         "id": {"type": "string"}, "serviceId": {"type": "string"},
         "status": {"type": "string", "enum": ["building", "succeeded", "failed", "canceled"]},
         "createdAt": {"type": "string", "format": "date-time"}, "trigger": {"type": "string"},
-        "image": {"type": "string"}, "failureReason": {"type": "object", "nullable": True}}},
+        "image": {"type": "string"}, "failureReason": {"type": "object", "nullable": True},
+        "progress": {"type": "object", "description": "only while it builds: its current Dockerfile step",
+                     "properties": {"step": {"type": "integer"}, "steps": {"type": "integer"},
+                                    "text": {"type": "string"}}}}},
+    "RunningContainer": {"type": "object", "properties": {
+        "kind": {"type": "string", "enum": ["job", "instance"]}, "id": {"type": "string"},
+        "serviceId": {"type": "string"}, "planId": {"type": "string"}, "containerId": {"type": "string"}}},
+    "ResourceFigures": {"type": "object", "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string", "enum": ["job", "instance"]},
+        "planId": {"type": "string"},
+        "latest": {"$ref": "#/components/schemas/ResourceSample"},
+        "history": {"type": "array", "items": {"$ref": "#/components/schemas/ResourceSample"},
+                    "description": "oldest first; only in the answer about one"}}},
+    "ResourceSample": {"type": "object", "nullable": True, "properties": {
+        "at": {"type": "string", "format": "date-time"},
+        "memoryBytes": {"type": "integer", "description": "in use, less reclaimable page cache (as docker stats)"},
+        "memoryLimitBytes": {"type": "integer", "description": "the plan's memory"},
+        "memoryFraction": {"type": "number"},
+        "cpu": {"type": "number", "nullable": True, "description": "CPUs in use since the sample before"},
+        "cpuLimit": {"type": "number", "description": "the plan's CPUs"},
+        "cpuFraction": {"type": "number", "nullable": True}}},
     "LogStream": {"type": "object", "properties": {"endpoint": {"type": "string", "nullable": True}}},
     "Events": {"type": "object", "properties": {
         "epoch": {"type": "string"}, "seq": {"type": "integer"}, "reset": {"type": "boolean"},

@@ -27,6 +27,8 @@ from renderlocal.core.statuses import FINAL_DEPLOY_STATUSES, FINAL_JOB_STATUSES,
 class Context:
     """What every command needs: the options, and the control plane on demand."""
 
+    current: Context | None = None  # this call's: main() stops a control plane a failed call started
+
     def __init__(self, data_dir, blueprint):
         from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
 
@@ -34,6 +36,7 @@ class Context:
         self.blueprint = resolve_blueprint(blueprint)
         self._plane = None
         self.status: dict = {}
+        Context.current = self
 
     @property
     def plane(self):
@@ -43,9 +46,16 @@ class Context:
 
             self._plane = connect(self.data_dir, self.blueprint, lambda text: click.echo(f"render-local: {text}", err=True))
             self.status = self._plane.status()
-            for warning in self.status["warnings"]:
+            for warning in _not_yet_shown(self.data_dir, self.blueprint, self.status["warnings"]):
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
+
+    def leave_no_plane_started(self) -> None:
+        """After a failed call: stop the control plane this call started, unless it runs something."""
+        if self._plane is not None:
+            from renderlocal.client.connect import stop_if_started_for_nothing
+
+            stop_if_started_for_nothing(self._plane)
 
     def reconnect(self):
         """After the control plane went away mid-command: the next one (it adopts what ran)."""
@@ -61,6 +71,36 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+WARNINGS_SHOWN_FILE = "warnings-shown.json"
+
+
+def _not_yet_shown(data_dir, blueprint, warnings: list[str]) -> list[str]:
+    """The warnings no CLI call printed yet for this version of the blueprint file: each is said
+    once per change of the file (remembered in the data dir), not on every call."""
+    import hashlib
+    import json
+
+    from renderlocal.core.atomic import write_atomic
+
+    try:
+        digest = hashlib.sha256(blueprint.read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    record = data_dir / WARNINGS_SHOWN_FILE
+    try:
+        shown = json.loads(record.read_text())
+        shown = shown["shown"] if shown.get("blueprint") == str(blueprint) and shown.get("sha256") == digest else []
+    except (OSError, ValueError, AttributeError, KeyError):
+        shown = []
+    new = [w for w in warnings if w not in shown]
+    if new:
+        try:
+            write_atomic(record, json.dumps({"blueprint": str(blueprint), "sha256": digest, "shown": shown + new}),
+                         durable=False)
+        except OSError:
+            pass  # a read-only data dir: they are said again next time
+    return new
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -262,6 +302,47 @@ def psql_command(obj: Context, name, psql_args):
         raise click.ClickException(f"neither psql nor docker is on PATH; connect with: {info['externalConnectionString']}")
     os.execvp("docker", ["docker", "exec", flags, f"render-local-{found['id']}", "psql", "-U", found["databaseUser"],
                          found["databaseName"], *psql_args])
+
+
+# A login shell: bash where the image has it, else sh (busybox and slim images have only sh).
+LOGIN_SHELL = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"]
+
+
+@cli.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("ref", metavar="ID")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def ssh_command(obj: Context, ref, command):
+    """Open a shell in a running job or service instance, as `render ssh` does (over docker exec).
+
+    ID: a job id, an instance id, or a service's name or id (its first running instance). After
+    `--`, a command to run there instead of the shell; its exit code is this command's.
+    """
+    import os
+    import shutil
+
+    target = obj.plane.running_container(ref)
+    argv = list(command) or LOGIN_SHELL
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if shutil.which("docker"):  # the engine's own client: a terminal, resizing and signals done right
+        os.execvp("docker", ["docker", "exec", "-it" if terminal else "-i", target["containerId"], *argv])
+    if terminal and not command:
+        raise click.ClickException("an interactive shell needs the docker CLI on PATH; "
+                                   f"without it, give a command: render-local ssh {ref} -- COMMAND")
+    from renderlocal.executor.engine import connect
+
+    sys.exit(_exec_without_terminal(connect().api, target["containerId"], argv))
+
+
+def _exec_without_terminal(api, container_id: str, argv: list[str]) -> int:
+    """Run ``argv`` in the container through the engine's API, its output to ours; its exit code."""
+    exec_id = api.exec_create(container_id, argv, stdout=True, stderr=True)["Id"]
+    for out, err in api.exec_start(exec_id, stream=True, demux=True):
+        for chunk, stream in ((out, sys.stdout), (err, sys.stderr)):
+            if chunk:
+                stream.buffer.write(chunk)
+                stream.flush()
+    return api.exec_inspect(exec_id)["ExitCode"] or 0
 
 
 # -- deploys -------------------------------------------------------------------------
@@ -495,7 +576,19 @@ def builds_create(obj: Context, service, wait, output):
         holder["build"] = plane.get_build(build["id"])
         return holder["build"]["status"] != BuildStatus.BUILDING
 
-    if wait:
+    if wait and sys.stderr.isatty():  # one line that says the step it is at; the log's end if it fails
+        name = obj.plane.get_service(build["serviceId"])["name"]
+
+        def ended_drawn(plane) -> bool:
+            done = ended(plane)
+            _draw_progress(name, holder["build"])
+            return done
+
+        _wait_for(obj, ended_drawn)
+        click.echo("\r\x1b[2K", nl=False, err=True)
+        if holder["build"]["status"] == BuildStatus.FAILED:
+            _print_log_end(obj, build["id"])
+    elif wait:
         _follow(obj, [build["id"]], ended, lambda _build, line: click.echo(line.message, err=True))
     else:
         _wait_for(obj, ended)
@@ -508,6 +601,27 @@ def builds_create(obj: Context, service, wait, output):
         reason = build.get("failureReason") or {}
         click.echo(f"render-local: build {build['id']} failed: {reason.get('step') or ''} {reason.get('message', '')}".rstrip(), err=True)
         sys.exit(1 if wait else 0)
+
+
+PROGRESS_BAR_CELLS = 20
+
+
+def _draw_progress(name: str, build: dict) -> None:
+    """Redraw the terminal's last line: the build's step, as a bar and its Dockerfile instruction."""
+    import os
+
+    progress = build.get("progress")
+    if progress:
+        filled = PROGRESS_BAR_CELLS * progress["step"] // max(progress["steps"], 1)
+        line = (f"building {name}: [{'#' * filled}{'.' * (PROGRESS_BAR_CELLS - filled)}] "
+                f"step {progress['step']}/{progress['steps']}: {progress['text']}")
+    else:
+        line = f"building {name}: {build['status']}"
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns or 80  # drawn on stderr: its width
+    except OSError:
+        width = 80
+    click.echo("\r\x1b[2K" + (line if len(line) < width else line[:width - 2] + "…"), nl=False, err=True)
 
 
 def _confirm_cancel(confirmed: bool, question: str) -> None:
@@ -660,11 +774,7 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
         else:
             _wait_for(obj, all_ended)
     except KeyboardInterrupt:
-        running = [j for j in ended.values() if j["status"] not in FINAL_JOB_STATUSES]
-        for job in running:  # Ctrl-C stops this command, not the jobs: say what still runs and bills
-            click.echo(f"render-local: stopped waiting; job {job['id']} keeps running (and billing): "
-                       f"render-local jobs cancel {found['name']} {job['id']} --confirm", err=True)
-        sys.exit(130)
+        _interrupted_wait(obj, found["name"], [j for j in ended.values() if j["status"] not in FINAL_JOB_STATUSES])
     result = list(ended.values())
     emit(result if len(result) > 1 else result[0], output, JOB_COLUMNS, [_job_row(j) for j in result])
     failed = [j for j in result if j["status"] != JobStatus.SUCCEEDED]
@@ -676,11 +786,59 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
     sys.exit(1 if failed else 0)
 
 
+SECOND_CTRL_C_SECONDS = 3
+CANCEL_ACCEPTED_SECONDS = 5
+
+
+def _interrupted_wait(obj: Context, service_name: str, running: list[dict]) -> None:
+    """Ctrl-C stops waiting, not the jobs: a second Ctrl-C soon after cancels them; else say what
+    still runs (and bills) and how to cancel it. Exits 130."""
+    if running:
+        which = "job " + running[0]["id"] if len(running) == 1 else f"{len(running)} jobs"
+        click.echo(f"render-local: {which} keep{'s' if len(running) == 1 else ''} running; "
+                   f"Ctrl-C again within {SECOND_CTRL_C_SECONDS} s cancels {'it' if len(running) == 1 else 'them'}",
+                   err=True)
+        try:
+            time.sleep(SECOND_CTRL_C_SECONDS)
+        except KeyboardInterrupt:
+            _cancel_jobs(obj, running)
+            sys.exit(130)
+    plane = obj.plane
+    plane.reset_connection()  # the interrupted request's answer is still unread on it
+    for job in running:
+        if plane.get_job(job["serviceId"], job["id"])["status"] not in FINAL_JOB_STATUSES:
+            click.echo(f"render-local: stopped waiting; job {job['id']} keeps running (and billing): "
+                       f"render-local jobs cancel {service_name} {job['id']} --confirm", err=True)
+    sys.exit(130)
+
+
+def _cancel_jobs(obj: Context, running: list[dict]) -> None:
+    """Cancel the jobs, and wait briefly for them to end (SIGTERM first: a job may take its grace period)."""
+    plane = obj.plane
+    plane.reset_connection()
+    for job in running:
+        click.echo(f"render-local: canceling job {job['id']}", err=True)
+        plane.cancel_job(job["serviceId"], job["id"])
+    deadline = time.monotonic() + CANCEL_ACCEPTED_SECONDS
+    status = {job["id"]: job["status"] for job in running}
+    while time.monotonic() < deadline:
+        for job in running:
+            if status[job["id"]] not in FINAL_JOB_STATUSES:
+                status[job["id"]] = plane.get_job(job["serviceId"], job["id"])["status"]
+        if all(s in FINAL_JOB_STATUSES for s in status.values()):
+            break
+        time.sleep(0.2)
+    for job_id, now in status.items():
+        click.echo(f"render-local: job {job_id} {now}" if now in FINAL_JOB_STATUSES else
+                   f"render-local: job {job_id} is being canceled (SIGTERM sent; SIGKILL after its grace period)",
+                   err=True)
+
+
 LOG_END_LINES = 20
 
 
 def _print_log_end(obj: Context, job_id: str) -> None:
-    """The last lines of a failed job's log on stderr, and how to see the rest."""
+    """The last lines of a failed job's (or build's) log on stderr, and how to see the rest."""
     from collections import deque
 
     total = 0
@@ -963,6 +1121,7 @@ def log_streams_service(obj: Context, service, enabled):
 
 
 def main(argv=None) -> None:
+    Context.current = None
     try:
         cli.main(args=argv, prog_name="render-local", standalone_mode=False)
     except click.exceptions.Abort:
@@ -972,10 +1131,18 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line, as every other error (click's own is three)
         where = f" (usage: {exc.ctx.command_path} -h)" if exc.ctx is not None else ""
-        fail(exc.format_message() + where, exc.exit_code)
+        _refused(exc.format_message() + where, exc.exit_code)
     except click.ClickException as exc:
-        fail(exc.format_message(), exc.exit_code)
+        _refused(exc.format_message(), exc.exit_code)
     except RenderLocalError as exc:
-        fail(str(exc))
+        _refused(str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _refused(message: str, code: int = 2) -> None:
+    """Say why the call failed; a control plane it started for it does not stay behind."""
+    click.echo(f"render-local: error: {message}", err=True)
+    if Context.current is not None:
+        Context.current.leave_no_plane_started()
+    sys.exit(code)

@@ -17,13 +17,14 @@ from pathlib import Path
 from renderlocal.client import discovery
 from renderlocal.client.remote import RemoteControlPlane, Unreachable, load_token
 from renderlocal.core.engine_address import engine_id
-from renderlocal.core.errors import Conflict, ControlPlaneUnavailable, error_from
+from renderlocal.core.errors import Conflict, ControlPlaneUnavailable, RenderLocalError, error_from
 from renderlocal.core.job_limits import ENV_GRACE, ENV_TIMEOUT
 
 ENV_AUTOSTART = "RENDER_LOCAL_AUTOSTART"  # 0: never start one; say so instead
 ENV_IDLE_EXIT = "RENDER_LOCAL_IDLE_EXIT_SECONDS"
 IDLE_EXIT_SECONDS = 300
 START_TIMEOUT_SECONDS = 60  # a control plane that is stopping finishes its jobs first
+STOP_WAIT_SECONDS = 10
 LOG_FILE = "control-plane.log"
 START_LOCK = "control-plane.start.lock"
 
@@ -103,6 +104,7 @@ def _start(data_dir: Path, blueprint: Path, tell) -> tuple[RemoteControlPlane, d
                 found = _answering(data_dir)
                 if found is not None:
                     if found[1].pid == process.pid:
+                        found[0].started_process = process
                         tell(f"started a control plane for {data_dir} (pid {process.pid}; it stops after {idle} s "
                              f"idle; log: {log})")
                     return found
@@ -115,6 +117,23 @@ def _start(data_dir: Path, blueprint: Path, tell) -> tuple[RemoteControlPlane, d
     except Timeout:
         pass
     raise ControlPlaneUnavailable(f"could not start a control plane for {data_dir}; see {log}")
+
+
+def stop_if_started_for_nothing(plane: RemoteControlPlane) -> None:
+    """After a call that failed: stop the control plane it started, unless something runs on it
+    by now (another CLI's job), so a refused command leaves no process behind."""
+    process = plane.started_process
+    if process is None:
+        return
+    try:
+        plane.reset_connection()
+        plane.stop_if_idle("the call that started it failed")
+    except RenderLocalError:
+        return  # busy, or gone already
+    try:
+        process.wait(STOP_WAIT_SECONDS)  # our child: reaped here, or it would linger as a zombie until we exit
+    except subprocess.TimeoutExpired:
+        pass  # still draining: it ends by itself
 
 
 def _wait_gone(pid: int, seconds: float = START_TIMEOUT_SECONDS) -> None:

@@ -111,6 +111,13 @@ class RemotePlane:
         overrides = parse_env_overrides(env)
         return self._ask(lambda remote: remote.compare_plans(service_ref, start_command, plan_ids, sequential, overrides))
 
+    # -- live figures and shells (as the in-process ControlPlane offers them) ------------------
+    def running_container(self, ref: str) -> dict:
+        return self._ask(lambda remote: remote.running_container(ref))
+
+    def resource_figures(self, ref: str | None = None):
+        return self._ask(lambda remote: remote.resource_figures(ref))
+
     # -- changes ------------------------------------------------------------------------
     def listen(self, callback):
         """``callback(change)`` (None: reload everything) from a thread that long-polls the

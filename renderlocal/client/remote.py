@@ -48,6 +48,7 @@ class RemoteControlPlane:
         self.prefix = parts.path.rstrip("/")  # /v1
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._local = threading.local()
+        self.started_process = None  # the Popen of a control plane this process started (connect)
 
     @property
     def connection(self) -> http.client.HTTPConnection:
@@ -60,6 +61,13 @@ class RemoteControlPlane:
         local.used = time.monotonic()
         return local.connection
 
+    def reset_connection(self) -> None:
+        """Drop this thread's connection (a request interrupted by Ctrl-C left its answer unread on it)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
     def call(self, method: str, path: str, body=None, query: dict | None = None, timeout: float | None = None):
         """One request; ``path`` under /v1 unless it starts with /local. Raises the core's errors.
         ``timeout``: for requests that take long (a restore), instead of the usual read timeout."""
@@ -67,34 +75,35 @@ class RemoteControlPlane:
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
         payload = None if body is None else json.dumps(body)
-        for attempt in (1, 2):
-            try:
-                if timeout is not None:
-                    self.connection.timeout = timeout  # for the connect; a connected socket is set after it
-                self.connection.request(method, url, headers=self.headers, body=payload)
-                if timeout is not None and self.connection.sock is not None:
-                    self.connection.sock.settimeout(timeout)
-            except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
-                self.connection.close()
-                if attempt == 2:
-                    raise Unreachable(f"the control plane at {self.endpoint.url} does not answer ({exc})") from None
-                continue
-            try:
-                response = self.connection.getresponse()
-                raw = response.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self.connection.close()
-                if method == "GET" and attempt == 1:
-                    continue  # a read: asking again changes nothing
-                if method == "GET":
-                    raise Unreachable(f"the control plane at {self.endpoint.url} stopped answering ({exc})") from None
-                raise RenderLocalError(
-                    f"the control plane at {self.endpoint.url} took the request but did not answer "
-                    f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
-        if timeout is not None:  # the next request gets a connection with the usual timeout
-            self._local.connection.close()
-            self._local.connection = None
+        try:
+            for attempt in (1, 2):
+                try:
+                    if timeout is not None:
+                        self.connection.timeout = timeout  # for the connect; a connected socket is set after it
+                    self.connection.request(method, url, headers=self.headers, body=payload)
+                    if timeout is not None and self.connection.sock is not None:
+                        self.connection.sock.settimeout(timeout)
+                except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
+                    self.connection.close()
+                    if attempt == 2:
+                        raise Unreachable(f"the control plane at {self.endpoint.url} does not answer ({exc})") from None
+                    continue
+                try:
+                    response = self.connection.getresponse()
+                    raw = response.read()
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    self.connection.close()
+                    if method == "GET" and attempt == 1:
+                        continue  # a read: asking again changes nothing
+                    if method == "GET":
+                        raise Unreachable(f"the control plane at {self.endpoint.url} stopped answering ({exc})") from None
+                    raise RenderLocalError(
+                        f"the control plane at {self.endpoint.url} took the request but did not answer "
+                        f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
+        finally:
+            if timeout is not None:  # the next request gets a connection with the usual timeout, however this ended
+                self.reset_connection()
         if not raw and response.status < 400:
             return None  # 202 with no body: suspend and resume, as on Render
         try:
@@ -257,6 +266,14 @@ class RemoteControlPlane:
     def cancel_build(self, build_id: str) -> dict:
         return self.call("POST", f"/local/builds/{quote(build_id)}/cancel", {})
 
+    def running_container(self, ref: str) -> dict:
+        """The running container of a job or a service instance: see ControlPlane.running_container."""
+        return self.call("GET", f"/local/containers/{quote(ref)}")
+
+    def resource_figures(self, ref: str | None = None):
+        """Memory and CPU against the plan's: of one running job or instance (with its history), or of every one."""
+        return self.call("GET", "/local/stats" + (f"/{quote(ref)}" if ref else ""))
+
     def set_watch(self, service_ref: str, on: bool) -> dict:
         return self.call("PUT", f"/local/services/{quote(service_ref)}/watch", {"watch": on})
 
@@ -278,8 +295,9 @@ class RemoteControlPlane:
     def set_log_stream_service(self, service_ref: str, enabled: bool) -> dict:
         return self.call("PUT", f"/local/log-stream/services/{quote(service_ref)}", {"enabled": enabled})
 
-    def stop_if_idle(self) -> dict:
-        return self.call("POST", "/local/stop", {})
+    def stop_if_idle(self, reason: str | None = None) -> dict:
+        """Stop a control plane a CLI started in the background, if nothing runs on it (``reason``: for its log)."""
+        return self.call("POST", "/local/stop", {"reason": reason} if reason else {})
 
     # -- waiting -----------------------------------------------------------------------------
     def wait_until(self, check, after: int, epoch: str | None, deadline: float | None = None) -> None:

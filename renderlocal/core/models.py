@@ -164,9 +164,14 @@ class Build(_Doc):
     failureReason: dict | None = None  # {"message", "step"?, "exitCode"?}
     snapshotDir: str | None = None
     cancelRequestedAt: str | None = None
+    progress: dict | None = None  # while it builds: {"step", "steps", "text"} of its current Dockerfile step
 
     def to_render(self) -> dict:
-        return self.to_doc()
+        """Its record; ``progress`` only while it builds."""
+        doc = self.to_doc()
+        if doc["progress"] is None:
+            del doc["progress"]
+        return doc
 
 
 @dataclass

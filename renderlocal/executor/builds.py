@@ -37,7 +37,7 @@ RUNTIME_IMAGES = {
     "elixir": "elixir:1.16-slim",
 }
 SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "node_modules")
-_STEP = re.compile(r"^Step \d+/\d+ : ")
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")  # the legacy builder's step container
 
 
@@ -138,7 +138,7 @@ class Builder:
         def change(doc):  # a cancel recorded up to this write wins, so it is read in the same transaction
             canceled = bool(doc.get("cancelRequestedAt"))
             status = BuildStatus.CANCELED if canceled else BuildStatus.FAILED if failure else BuildStatus.SUCCEEDED
-            doc.update(status=status, finishedAt=stamp(),
+            doc.update(status=status, finishedAt=stamp(), progress=None,
                        imageId=None if canceled else image_id, failureReason=None if canceled else failure)
 
         build = Build.from_doc(self.store.update("builds", build_id, change))
@@ -180,19 +180,22 @@ class Builder:
         except ValueError:
             relative = str(dockerfile)  # outside the context: the SDK ships it along
         step_line, image_id, failure = None, None, None
-        stream = engine.api.build(
-            path=str(context), dockerfile=relative, tag=build.image, rm=True, forcerm=True,
-            decode=True, labels={LABEL: "build", label("service-id"): service.id, label("build-id"): build.id,
-                                 label("data-dir"): str(self.data_dir)},
-        )
+        labels = {LABEL: "build", label("service-id"): service.id, label("build-id"): build.id,
+                  label("data-dir"): str(self.data_dir)}
+        stream = engine.api.build(path=str(context), dockerfile=relative, tag=build.image, rm=True, forcerm=True,
+                                  decode=True, labels=labels)
         pending = ""
         for chunk in stream:
             if "stream" in chunk:
                 pending += chunk["stream"]
                 *lines, pending = pending.split("\n")
                 for line in lines:
-                    if _STEP.match(line):
+                    if found := _STEP.match(line):
                         step_line = line
+                        # the builder counts a step of its own for each label: the Dockerfile's are the first
+                        steps = int(found.group(2)) - len(labels)
+                        if int(found.group(1)) <= steps:
+                            self._record_progress(build.id, int(found.group(1)), steps, found.group(3))
                     elif running := _RUNNING_IN.match(line):
                         step.running(running.group(1))
                     writer.write(ts_now(), "stdout", line)
@@ -210,6 +213,14 @@ class Builder:
             image_id = engine.images.get(build.image).id
         return image_id, None
 
+    def _record_progress(self, build_id: str, step: int, steps: int, text: str) -> None:
+        """The step it is at, on its record while it builds (faces follow it by the change it makes)."""
+        def change(doc):
+            if doc["status"] == BuildStatus.BUILDING:
+                doc["progress"] = {"step": step, "steps": steps, "text": text}
+
+        self.store.update("builds", build_id, change)
+
     def _native_build(self, service: Service, build: Build, writer, step: "BuildStep"):
         engine = self.engine.client
         base = RUNTIME_IMAGES[service.runtime]
@@ -224,6 +235,7 @@ class Builder:
         self.store.update("builds", build.id, lambda d: d.update(snapshotDir=str(snapshot)))
         command = service.buildCommand or "true"
         writer.write(ts_now(), "stdout", f"==> Snapshot of {service.rootDir} taken; running build command: {command}")
+        self._record_progress(build.id, 1, 1, command)
         container = engine.containers.create(
             base, entrypoint=["/bin/sh", "-c"], command=[command], working_dir=NATIVE_WORKDIR,
             environment=service.envVars, labels={LABEL: "build", label("build-id"): build.id,
@@ -282,6 +294,7 @@ class Builder:
             def end(doc):
                 if doc["status"] != BuildStatus.BUILDING:
                     return  # it ended meanwhile
+                doc["progress"] = None
                 if doc.get("cancelRequestedAt"):
                     doc.update(status=BuildStatus.CANCELED, failureReason=None, finishedAt=stamp())
                 else:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from renderlocal.core.clock import utcnow
 from renderlocal.core.datadir import resolve_blueprint, resolve_data_dir
-from renderlocal.core.errors import Conflict, RenderLocalError
+from renderlocal.core.errors import Conflict, NotFound, RenderLocalError
 from renderlocal.core.logstreams import LogStreams
 from renderlocal.core.models import Build, Deploy, Job, Service
-from renderlocal.core.statuses import DeployTrigger
+from renderlocal.core.statuses import DeployTrigger, JobStatus
 from renderlocal.core.state import State
 from renderlocal.executor.builds import Builder
 from renderlocal.executor.comparisons import PlanComparisons
@@ -32,6 +32,7 @@ from renderlocal.executor.cron import CronScheduler
 from renderlocal.executor.datastores import DataStores
 from renderlocal.executor.deploys import Deployer
 from renderlocal.executor.jobs import JobRunner
+from renderlocal.executor.meters import ResourceMeters
 from renderlocal.executor.network import PrivateNetwork
 from renderlocal.executor.proxy import ProxyPool
 from renderlocal.executor.rehearsals import Rehearsals
@@ -60,6 +61,7 @@ class ControlPlane:
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
         self.comparisons = PlanComparisons(self.state, self.jobs.create, self.jobs.wait, self._peak_memory)
         self.rehearsals = Rehearsals(self.state, self.postgres_admin, self.jobs.create, self.jobs.wait)
+        self.meters = ResourceMeters(self.engine, self.state)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
@@ -96,6 +98,7 @@ class ControlPlane:
                 self.start_forwarding()
                 if loop:
                     self.supervisor.start()
+                    self.meters.start()
             except BaseException:
                 self._stop_duties(0)
                 self.lock.release()
@@ -113,6 +116,7 @@ class ControlPlane:
     def _stop_duties(self, drain_seconds: float) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()
+        self.meters.stop()
         with self._watch_guard:
             for watcher in self.watchers.values():
                 watcher.stop()
@@ -168,6 +172,45 @@ class ControlPlane:
 
     def get_service(self, ref: str) -> Service:
         return self.state.get_service(ref)
+
+    def running_container(self, ref: str, what: str = "a shell") -> dict:
+        """What a shell (``render-local ssh``) or a resource meter looks into: a running job (its id),
+        or a service's running instance (an instance id, or the service's id or name: its first).
+        ``{"kind": "job"|"instance", "id", "serviceId", "planId", "containerId"}``."""
+        if ref.startswith("job-"):
+            job = self.state.get_job(ref)
+            if job.status != JobStatus.RUNNING or not job.containerId:
+                raise Conflict(f"job {job.id} is {job.status}; only a running job has {what}")
+            return {"kind": "job", "id": job.id, "serviceId": job.serviceId, "planId": job.planId,
+                    "containerId": job.containerId}
+        service_ref, _dash, suffix = ref.rpartition("-")
+        by_instance = ref.startswith(("srv-", "crn-")) and ref.count("-") == 2 and len(suffix) == 5
+        service = self.state.get_service(service_ref if by_instance else ref)
+        if service.type == "cron":
+            raise Conflict(f"{service.name} is a cron job: it has no instances; a run of it is a job "
+                           "(render-local ssh JOB while it runs)")
+        if service.suspended:
+            raise Conflict(f"{service.name} is suspended: it has no running instance "
+                           f"(render-local services resume {service.name})")
+        live = self.state.get_deploy(service.liveDeployId) if service.liveDeployId else None
+        instances = [i for i in (live.instances if live else []) if not i.get("stoppedAt")]
+        if by_instance:
+            instances = [i for i in instances if i["id"] == ref]
+            if not instances:
+                raise NotFound(f"unknown instance {ref!r} of {service.name}, or it stopped")
+        for instance in instances:
+            if self.engine.is_running(instance["containerId"]):
+                return {"kind": "instance", "id": instance["id"], "serviceId": service.id, "planId": service.planId,
+                        "containerId": instance["containerId"]}
+        raise Conflict(f"{service.name} has no running instance (render-local up {service.name} deploys it)")
+
+    def resource_figures(self, ref: str | None = None):
+        """Memory and CPU against the plan's, of a running job or instance (``ref``, as
+        running_container takes it): the latest sample and a short history; without ``ref``,
+        every running one's latest."""
+        if ref is None:
+            return self.meters.view_all()
+        return self.meters.view(self.running_container(ref, "live resource figures"))
 
     def listen(self, callback) -> "typing.Callable[[], None]":
         """``callback(change)`` for every write, from the writing thread; returns the way to stop."""

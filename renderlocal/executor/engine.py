@@ -72,6 +72,16 @@ class Engine:
 
         return container_limits(self.client, plan, image, bounded_log)
 
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container exists and runs (not restarting, not exited)."""
+        try:
+            state = self.api.inspect_container(container_id)["State"]
+        except Exception as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return bool(state.get("Running")) and not state.get("Restarting")
+
     def volume(self, name: str, data_dir, purpose: str) -> str:
         """A named volume, created labelled with its data dir (so a clean-up can find it) unless it
         exists; its data outlives containers, ``down`` and crashes. Returns its name."""
