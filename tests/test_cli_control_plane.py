@@ -134,7 +134,8 @@ def test_with_none_running_the_cli_starts_one_control_plane_that_stops_when_idle
     assert discovery.read_live(data).pid == started.pid
     # idle: it withdraws, stops and says so
     wait_until(lambda: "idle for 4 s, stopping" in (data / "control-plane.log").read_text(), 60)
-    wait_until(lambda: "render-local API stopped" in (data / "control-plane.log").read_text(), 30)
+    # its own last line, not the first one's (killed above): the test's clean-up must not race its close
+    wait_until(lambda: "render-local API stopped" in (data / "control-plane.log").read_text().split("idle for 4 s")[1], 30)
     assert not (data / discovery.FILE).exists()
 
 
