@@ -93,6 +93,11 @@ def stop_control_planes(root: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def under(path: str, root: Path) -> bool:
+    """Whether a data dir label names ``root`` or a folder in it (``pytest-34`` is not ``pytest-348``)."""
+    return path == str(root) or path.startswith(str(root) + os.sep)
+
+
 def remove_networks(root: Path) -> None:
     """Remove the private networks and volumes of data dirs under ``root`` (a killed control plane
     leaves its own; an engine has room for a few dozen networks, a disk for so many databases)."""
@@ -103,20 +108,20 @@ def remove_networks(root: Path) -> None:
     except Exception:  # no engine: no networks either
         return
     for network in client.networks.list(filters={"label": "render-local=network"}):
-        if str(network.attrs["Labels"].get("render-local.data-dir", "")).startswith(str(root)):
+        if under(str(network.attrs["Labels"].get("render-local.data-dir", "")), root):
             network.reload()
             for container in client.containers.list(all=True, filters={"network": network.id}):
-                if container.labels.get("render-local.data-dir", "").startswith(str(root)):
+                if under(container.labels.get("render-local.data-dir", ""), root):
                     container.remove(force=True)  # a test's leftover instance or job
             network.remove()
     for found in client.api.containers(all=True, filters={"label": "render-local.data-dir"}):  # no inspect: races
-        if found["Labels"].get("render-local.data-dir", "").startswith(str(root)):
+        if under(found["Labels"].get("render-local.data-dir", ""), root):
             try:
                 client.api.remove_container(found["Id"], force=True)  # its control plane was stopped first
             except Exception:  # removed meanwhile
                 pass
     for volume in client.volumes.list(filters={"label": "render-local.data-dir"}):  # disks, databases' data
-        if str(volume.attrs.get("Labels", {}).get("render-local.data-dir", "")).startswith(str(root)):
+        if under(str(volume.attrs.get("Labels", {}).get("render-local.data-dir", "")), root):
             for container in client.containers.list(all=True, filters={"volume": volume.name}):
                 container.remove(force=True)
             volume.remove()
@@ -147,7 +152,7 @@ def remove_build_images(root: Path) -> None:
     except Exception:
         return
     for image in client.images.list(filters={"label": "render-local.data-dir"}):
-        if str(image.labels.get("render-local.data-dir", "")).startswith(str(root)):
+        if under(str(image.labels.get("render-local.data-dir", "")), root):
             try:
                 client.images.remove(image.id, force=True, noprune=True)
             except Exception:  # shared with an image of another run, or in use: it stays
