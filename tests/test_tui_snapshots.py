@@ -477,8 +477,12 @@ def test_log_stream(snap_compare, plane, size):
     async def run_before(pilot):
         await settle(pilot)
         pilot.app.open_log_stream()
-        await settle(pilot, lambda app: isinstance(app.screen, LogStreamScreen))
-        await pilot.pause(0.5)  # its status is read in a worker
+
+        def status_shown(app) -> bool:  # its status is read in a worker
+            return isinstance(app.screen, LogStreamScreen) and "not set" in str(
+                app.screen.query_one("#log-stream-status").render())
+
+        await settle(pilot, status_shown)
 
     assert snap_compare(make_app(plane), terminal_size=size, run_before=run_before)
 

@@ -501,3 +501,19 @@ def test_jobs_and_services_sort_by_a_key_or_a_click_on_a_header(plane):
             assert keys(table) == newest_first
 
     asyncio.run(main())
+
+
+
+def test_a_resource_meter_shows_memory_and_cpu_against_the_plan_with_a_sparkline():
+    from renderlocal.tui.widgets.resource_meter import sparkline
+
+    assert sparkline([0.0, 0.5, 0.99, None]) == "▁▅█ "
+    assert len(sparkline([0.1] * 50)) == 20  # the last 20 samples
+
+
+def test_a_build_in_progress_shows_its_step_as_a_bar():
+    from renderlocal.tui.screens.services import progress_bar
+
+    assert progress_bar(1, 4) == "█░░░░░░░"  # the first of four steps, half done
+    assert progress_bar(4, 4) == "███████░"
+    assert progress_bar(0, 0) == "░░░░░░░░"

@@ -302,6 +302,37 @@ class RenderLocalApp(App):
 
         self.push_screen(RehearsePrompt(service.name, databases[0].name), chosen)
 
+    def open_shell(self, target: dict) -> None:
+        """``docker exec -it`` into a running job or instance (``running_container``'s answer), the app
+        suspended until the shell ends."""
+        import shutil
+        import subprocess
+
+        from renderlocal.cli.main import LOGIN_SHELL
+
+        if not shutil.which("docker"):
+            self.notify(f"a shell needs the docker CLI on PATH; or run: render-local ssh {target['id']}",
+                        severity="warning")
+            return
+        with self.suspend():
+            subprocess.run(["docker", "exec", "-it", target["containerId"], *LOGIN_SHELL])
+
+    def page_log(self, resource_id: str) -> None:
+        """A job's whole log in $PAGER (less -R by default), the app suspended until it ends."""
+        import os
+        import shlex
+        import subprocess
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=f"-{resource_id}.log", delete=False) as out:
+            for line in self.plane.state.logs.read(resource_id):
+                out.write(line.message + "\n")
+        try:
+            with self.suspend():
+                subprocess.run([*shlex.split(os.environ.get("PAGER") or "less -R"), out.name])
+        finally:
+            os.unlink(out.name)
+
     def open_launcher_by_id(self, service_id: str) -> None:
         self.command(lambda: self.plane.state.get_service(service_id), self.open_launcher)
 

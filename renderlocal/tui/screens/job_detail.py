@@ -14,10 +14,12 @@ from renderlocal.tui.logtail import LogTail
 from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.widgets.job_summary import JobSummary
 from renderlocal.tui.widgets.log_view import LogView
+from renderlocal.tui.widgets.resource_meter import ResourceMeter
 from renderlocal.tui.widgets.timeline import JobTimeline
 from renderlocal.tui.widgets.keys_footer import KeysFooter
 
 LOG_POLL_SECONDS = 0.25
+METER_SECONDS = 2.0  # the control plane samples every 2 s
 
 
 class JobDetailScreen(LiveScreen):
@@ -43,10 +45,20 @@ class JobDetailScreen(LiveScreen):
         Binding("w", "toggle_wrap", "Wrap"),
         Binding("t", "toggle_timestamps", "Times"),
         Binding("m", "toggle_only_matches", "Matches", tooltip="Matching lines only"),
+        Binding("s", "shell", "Shell", show=False, tooltip="A shell in the running job (docker exec)"),
+        Binding("o", "pager", "Pager", show=False, tooltip="The whole log in $PAGER (less)"),
     ]
+
+    class MeterRead(Message):
+        """The job's memory and CPU figures (None: none to show)."""
+
+        def __init__(self, figures: dict | None) -> None:
+            super().__init__()
+            self.figures = figures
 
     def __init__(self, job_id: str, max_lines: int = 5000) -> None:
         super().__init__()
+        self.meter_reading = False
         self.job_id = job_id
         self.job: Job | None = None
         self.service_name = ""
@@ -58,6 +70,7 @@ class JobDetailScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield JobSummary(id="job-summary")
+        yield ResourceMeter(id="job-meter")
         yield JobTimeline(id="job-timeline")
         yield LogView(max_lines=self.max_lines, id="job-log", placeholder="(no output yet)")
         yield Input(placeholder="search the log (regular expression or text); enter keeps it, esc clears",
@@ -71,6 +84,8 @@ class JobDetailScreen(LiveScreen):
         self.query_one("#job-log", LogView).focus()
         self.set_interval(LOG_POLL_SECONDS, self._poll_log)
         self._poll_log()
+        self.query_one("#job-meter", ResourceMeter).display = False
+        self.set_interval(METER_SECONDS, self._poll_meter)
 
     # -- the job ------------------------------------------------------------------------
     def load(self):
@@ -109,6 +124,32 @@ class JobDetailScreen(LiveScreen):
 
     def on_resize(self) -> None:
         self.redraw()
+
+    # -- live memory and CPU (the control plane samples them while a face asks) ----------------
+    def _poll_meter(self) -> None:
+        running = self.job is not None and self.job.status == "running"
+        meter = self.query_one("#job-meter", ResourceMeter)
+        if not running:
+            meter.display = False
+            return
+        if self.in_view and self.app.live and not self.meter_reading:
+            self.meter_reading = True
+            self._read_meter()
+
+    @work(thread=True, group="meter", exit_on_error=False)
+    def _read_meter(self) -> None:
+        try:
+            figures = self.app.plane.resource_figures(self.job_id)
+        except Exception:  # it ended between the two reads, or the control plane is restarting
+            figures = None
+        self.post_message(self.MeterRead(figures))
+
+    def on_job_detail_screen_meter_read(self, message: "JobDetailScreen.MeterRead") -> None:
+        message.stop()
+        self.meter_reading = False
+        meter = self.query_one("#job-meter", ResourceMeter)
+        meter.display = message.figures is not None and self.job is not None and self.job.status == "running"
+        meter.show(message.figures)
 
     # -- the log ------------------------------------------------------------------------
     def _poll_log(self) -> None:
@@ -211,4 +252,12 @@ class JobDetailScreen(LiveScreen):
     def action_rerun(self) -> None:
         if self.job is not None:
             self.app.rerun(self.job, from_screen=self)
+
+    def action_shell(self) -> None:
+        """A shell in the job's container, the app suspended meanwhile (as ``render-local ssh``)."""
+        self.app.command(lambda: self.app.plane.running_container(self.job_id), self.app.open_shell)
+
+    def action_pager(self) -> None:
+        """The whole log (every line, not the last 5,000) in $PAGER, the app suspended meanwhile."""
+        self.app.page_log(self.job_id)
 

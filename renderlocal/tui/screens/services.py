@@ -139,7 +139,12 @@ class ServicesScreen(LiveScreen):
         latest = row.latest
         if latest is not None:
             latest_text = status_text(latest.status)
-            latest_text.append("  " + ago(parse_stored(latest.createdAt), now), "dim")
+            progress = latest.progress if latest.status == BuildStatus.BUILDING else None
+            if progress:  # the Dockerfile step it is at, as a bar
+                latest_text.append("  " + progress_bar(progress["step"], progress["steps"]), "#5fd7ff")
+                latest_text.append(f" {progress['step']}/{progress['steps']}", "dim")
+            else:
+                latest_text.append("  " + ago(parse_stored(latest.createdAt), now), "dim")
         else:
             latest_text = Text("-", style="dim")
         watch = Text("● on", style="bold green") if service.watch else Text("○ off", style="dim")
@@ -194,7 +199,11 @@ class ServicesScreen(LiveScreen):
         elif latest is not None and latest.status == BuildStatus.BUILDING:
             started = parse_stored(latest.startedAt or latest.createdAt)
             text.append("latest build   ", "dim")
-            text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}\n")
+            text.append(f"{latest.id} building for {duration((self.app.now() - started).total_seconds())}")
+            if latest.progress:
+                text.append(f" · step {latest.progress['step']}/{latest.progress['steps']}: {latest.progress['text']}",
+                            "dim")
+            text.append("\n")
         shown = self.query_one("#services", FittedTable).widths
         if "runtime" not in shown or "price" not in shown:  # their columns did not fit
             plan, price = service_plan_texts(service)
@@ -267,3 +276,10 @@ class ServicesScreen(LiveScreen):
             from renderlocal.tui.screens.jobs import JobsScreen
 
             self.app.push_screen(JobsScreen(service.id))
+
+
+def progress_bar(step: int, steps: int, width: int = 8) -> str:
+    """A build's progress through its Dockerfile's steps (the current one counted half done)."""
+    done = (max(0, step - 1) + 0.5) / steps if steps else 0
+    filled = min(width, int(done * width + 0.5))
+    return "█" * filled + "░" * (width - filled)
