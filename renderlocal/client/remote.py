@@ -45,6 +45,7 @@ class RemoteControlPlane:
         self.prefix = parts.path.rstrip("/")  # /v1
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._local = threading.local()
+        self.last_status: dict | None = None  # connect() asks once whether it answers: callers reuse that answer
 
     @property
     def connection(self) -> http.client.HTTPConnection:
@@ -133,8 +134,10 @@ class RemoteControlPlane:
         """A job by its id alone."""
         return self.call("GET", f"/local/jobs/{quote(job_id)}")
 
-    def get_job(self, service_id: str, job_id: str) -> dict:
-        return self.call("GET", f"/services/{quote(service_id)}/jobs/{quote(job_id)}")
+    def get_job(self, service_id: str, job_id: str, wait: bool = False) -> dict:
+        """The job; ``wait``: as it is once it has ended, or after EVENTS_WAIT_SECONDS (one long-poll)."""
+        query = {"waitFor": "finished", "timeout": EVENTS_WAIT_SECONDS} if wait else None
+        return self.call("GET", f"/services/{quote(service_id)}/jobs/{quote(job_id)}", query=query)
 
     def cancel_job(self, service_id: str, job_id: str) -> dict:
         return self.call("POST", f"/services/{quote(service_id)}/jobs/{quote(job_id)}/cancel")
@@ -194,7 +197,8 @@ class RemoteControlPlane:
         return self.call("POST", f"/local/services/{quote(service_ref)}/cron-runs", {})
 
     def status(self) -> dict:
-        return self.call("GET", "/local/status")
+        self.last_status = self.call("GET", "/local/status")
+        return self.last_status
 
     def events(self, after: int | None, epoch: str | None, timeout: float = EVENTS_WAIT_SECONDS) -> dict:
         """Changes after ``after`` (None: from now), waiting up to ``timeout`` for one."""
