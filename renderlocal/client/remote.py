@@ -1,14 +1,13 @@
 """A data dir's control plane, asked over its local API: what the CLI (always) and
 the terminal app (when another process is the control plane) use.
 
-Stdlib only (``http.client``): a CLI call costs one loopback HTTP request, not
+Stdlib sockets only (``loopback_http``): a CLI call costs one loopback HTTP request, not
 the Docker SDK's import. Errors come back as the core's own error kinds
 (``error_from``), with the field they are about.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
@@ -17,6 +16,7 @@ import urllib.parse
 from pathlib import Path
 
 from renderlocal.client.discovery import Endpoint
+from renderlocal.client.loopback_http import Connection
 from renderlocal.core.errors import ControlPlaneUnavailable, RenderLocalError, error_from
 from renderlocal.core.job_limits import cancel_grace_seconds, job_timeout_seconds
 
@@ -48,13 +48,13 @@ class RemoteControlPlane:
         self.last_status: dict | None = None  # connect() asks once whether it answers: callers reuse that answer
 
     @property
-    def connection(self) -> http.client.HTTPConnection:
+    def connection(self) -> Connection:
         local = self._local
         if getattr(local, "connection", None) is not None and time.monotonic() - local.used > REUSE_SECONDS:
             local.connection.close()  # a POST on a socket the server closed would fail after it was sent
             local.connection = None
         if getattr(local, "connection", None) is None:
-            local.connection = http.client.HTTPConnection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
+            local.connection = Connection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
         local.used = time.monotonic()
         return local.connection
 
@@ -66,17 +66,16 @@ class RemoteControlPlane:
         payload = None if body is None else json.dumps(body)
         for attempt in (1, 2):
             try:
-                self.connection.request(method, url, headers=self.headers, body=payload)
+                self.connection.request(method, url, self.headers, payload)
             except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
                 self.connection.close()
                 if attempt == 2:
                     raise Unreachable(f"the control plane at {self.endpoint.url} does not answer ({exc})") from None
                 continue
             try:
-                response = self.connection.getresponse()
-                raw = response.read()
+                status, raw = self.connection.response()
                 break
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 self.connection.close()
                 if method == "GET" and attempt == 1:
                     continue  # a read: asking again changes nothing
@@ -85,16 +84,16 @@ class RemoteControlPlane:
                 raise RenderLocalError(
                     f"the control plane at {self.endpoint.url} took the request but did not answer "
                     f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
-        if not raw and response.status < 400:
+        if not raw and status < 400:
             return None  # 202 with no body: suspend and resume, as on Render
         try:
             data = json.loads(raw)
         except ValueError:
-            raise Unreachable(f"{self.endpoint.url} is not render-local's API (status {response.status})") from None
-        if response.status >= 400:
+            raise Unreachable(f"{self.endpoint.url} is not render-local's API (status {status})") from None
+        if status >= 400:
             if not isinstance(data, dict):
-                raise RenderLocalError(f"the control plane answered {response.status}")
-            raise error_from(data.get("id"), data.get("message") or f"the control plane answered {response.status}",
+                raise RenderLocalError(f"the control plane answered {status}")
+            raise error_from(data.get("id"), data.get("message") or f"the control plane answered {status}",
                              data.get("field"))
         return data
 
