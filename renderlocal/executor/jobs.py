@@ -310,6 +310,7 @@ class JobSupervision:
         self.job_id = job_id
         self.engine = runner.engine
         self.engine_lost_at: str | None = None  # when the engine stopped answering while the job ran
+        self.launched = None  # the container launch() made or took over: run() need not look it up again
 
     def launch(self, job: Job):
         """Create and start the job's container (the one place that does); a launch error fails
@@ -323,16 +324,20 @@ class JobSupervision:
         stream = None
         try:
             self.runner.prepare(job.serviceId)
-            container = self._left_behind(job)
+            container = self._left_behind(job) if job.containerId else None
             if container is None:
-                container = engine.containers.create(
-                    job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
-                    environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id), detach=True,
-                    init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
-                    **self.engine.limits(plan, job.image),  # memory, CPU, processes, privileges, engine log
-                    labels=job_labels(job, self.runner.data_dir),
-                    **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
-                )
+                try:
+                    container = engine.containers.create(
+                        job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
+                        environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id),
+                        detach=True, init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
+                        **self.engine.limits(plan, job.image),  # memory, CPU, processes, privileges, engine log
+                        labels=job_labels(job, self.runner.data_dir),
+                        **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
+                    )
+                except Exception as exc:  # 409: the name is taken, by a container a crash left before its id was saved
+                    if getattr(exc, "status_code", None) != 409 or (container := self._left_behind(job)) is None:
+                        raise
             records.update(job.id, containerId=container.id)
             state = container.attrs["State"]
             if state.get("StartedAt", "").startswith("0001") and not state.get("Running"):  # never started
@@ -343,6 +348,7 @@ class JobSupervision:
                 container.start()
             container.reload()
             started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
+            self.launched = container
         except Exception as exc:
             if stream is not None:
                 stream.close()
@@ -380,7 +386,7 @@ class JobSupervision:
             job, stream = self.launch(job)
             if job.final:
                 return
-        container = self._container(job)
+        container = self.launched or self._container(job)
         if container is None:
             records.record_end(job.id, JobStatus.FAILED, None, {"type": "lost", "message": "its container vanished"})
             return
