@@ -402,3 +402,21 @@ def test_a_job_on_another_engine_is_left_to_the_processes_that_use_that_engine(p
     assert elsewhere not in adopted
     assert here in adopted and plane.jobs.wait(here, timeout=30).failureReason["type"] == "lost"  # ours, and truly gone
     assert plane.jobs.get(elsewhere).status == "running"  # not declared lost
+
+
+def test_a_supervisor_pass_lists_running_job_containers_without_inspecting_each(plane, engine, monkeypatch):
+    """Every pass looks for lost records: with many jobs running, one list call, not an inspect per job."""
+    jobs = [plane.create_job("box", "sleep 30") for _ in range(3)]
+    try:
+        for job in jobs:
+            wait_for_status(plane, job.id, "running")
+        inspected = []
+        real = plane.engine.api.inspect_container
+        monkeypatch.setattr(plane.engine.api, "inspect_container", lambda *a, **k: inspected.append(a) or real(*a, **k))
+        plane.jobs.recreate_missing_records()
+        assert inspected == []
+    finally:
+        for job in jobs:
+            plane.cancel_job(job.id)
+        for job in jobs:
+            plane.jobs.wait(job.id, timeout=60)
