@@ -18,10 +18,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "renderlocal"]
 
 
+def compile_package() -> None:
+    """Byte-compile render-local as pip does when it installs a wheel: under PYTHONDONTWRITEBYTECODE (set
+    on some machines) an editable install would otherwise compile ~35 modules in every CLI process."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "renderlocal", quiet=1)
+
+
+compile_package()
+
+
 def timed(command: list[str], **kwargs) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
     return time.perf_counter() - start
+
+
+def proc_status_mb(pid: int, key: str) -> float:
+    """A memory figure of /proc/PID/status in MB: VmRSS (resident now), VmHWM (its peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} for pid {pid}")
 
 
 def median_of(runs: int, action) -> float:

@@ -162,6 +162,36 @@ def test_cancel(client):
     assert again.status_code == 400 and "already ended" in again.json()["message"]
 
 
+def test_get_job_waiting_for_finished_answers_when_the_job_ends_before_the_timeout(client):
+    """render-local's long-poll: one GET instead of polling, woken by the job's end."""
+    sid = service_id(client, "api-box")
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "sleep 1; echo done"}).json()
+    began = time.monotonic()
+    ended = client.get(f"/services/{sid}/jobs/{job['id']}", params={"waitFor": "finished", "timeout": 30}).json()
+    took = time.monotonic() - began
+    assert ended["status"] == "succeeded" and "finishedAt" in ended
+    assert 0.5 < took < 20  # it waited for the end, and no longer than that
+    assert ended == client.get(f"/services/{sid}/jobs/{job['id']}").json()  # the Render-shaped object, as a GET has it
+    began = time.monotonic()
+    again = client.get(f"/services/{sid}/jobs/{job['id']}", params={"waitFor": "finished", "timeout": 30}).json()
+    assert again == ended and time.monotonic() - began < 5  # already ended: at once
+
+
+def test_get_job_waiting_for_finished_answers_at_the_timeout_with_the_job_as_it_is(client):
+    sid = service_id(client, "api-box")
+    job = client.post(f"/services/{sid}/jobs", json={"startCommand": "sleep 60"}).json()
+    running = wait_for_job(client, sid, job["id"], lambda j: j["status"] == "running")
+    began = time.monotonic()
+    answer = client.get(f"/services/{sid}/jobs/{job['id']}", params={"waitFor": "finished", "timeout": 1})
+    assert answer.status_code == 200 and time.monotonic() - began >= 0.9
+    unchanged = {k: v for k, v in answer.json().items() if k != "costUSD"}  # a running job's cost grows
+    assert unchanged == {k: v for k, v in running.items() if k != "costUSD"} and running["status"] == "running"
+    for query, word in (({"waitFor": "started"}, "waitFor"), ({"waitFor": "finished", "timeout": "soon"}, "timeout")):
+        refused = client.get(f"/services/{sid}/jobs/{job['id']}", params=query)
+        assert refused.status_code == 400 and word in refused.json()["message"]
+    client.post(f"/services/{sid}/jobs/{job['id']}/cancel")
+
+
 def test_an_empty_plan_id_is_the_services_plan_as_renders_cli_sends_it(client):
     job = client.post(f"/services/{service_id(client, 'api-box')}/jobs", json={"startCommand": "true", "planId": ""})
     assert job.status_code == 201 and job.json()["planId"] == "plan-srv-006"

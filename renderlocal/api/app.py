@@ -371,7 +371,25 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         return job
 
     async def get_job(request: Request):
-        return JSONResponse((await call(job_of, request)).to_render())
+        """The job; with ``waitFor=finished`` (render-local's extension) answered once it has ended or after
+        ``timeout`` seconds, as it is then: one request instead of polling."""
+        query = request.query_params
+        wait_for = params.one(query, "waitFor")
+        if wait_for is None:
+            return JSONResponse((await call(job_of, request)).to_render())
+        if wait_for != "finished":
+            raise InvalidInput(f"waitFor must be finished, not {wait_for!r}")
+        timeout = wait_seconds(query)
+        job_id = request.path_params["job_id"]
+        seen = {}
+
+        async def finished() -> bool:
+            seen["job"] = await call(job_of, request)
+            return seen["job"].final
+
+        await until_changed(request, finished, timeout, wakes=lambda change: change.kind == "job"
+                            and change.id in (job_id, None))
+        return JSONResponse(seen["job"].to_render())
 
     async def get_any_job(request: Request):
         """A job by its id alone (render-local's own: the CLI's ``jobs get JOB``)."""
@@ -644,7 +662,7 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         return JSONResponse({
             "pid": os.getpid(), "dataDir": str(plane.data_dir), "blueprint": str(plane.blueprint_path),
             "engine": plane.engine.id, "warnings": plane.warnings, "epoch": plane.changes.epoch,
-            "seq": plane.changes.seq,
+            "seq": plane.changes.seq, "extensions": ["job-wait-for"],  # what a newer CLI may rely on
         })
 
     async def stop(request: Request):
@@ -666,35 +684,52 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
             supervisor.stop_now()
         return JSONResponse({"stopping": True, "pid": os.getpid()})
 
+    def wait_seconds(query) -> float:
+        """A long-poll's ``timeout`` (default 0: answer now), at most EVENTS_WAIT_MAX_SECONDS."""
+        raw = params.one(query, "timeout")
+        timeout = 0.0 if not raw else params.seconds_of(raw)
+        if timeout is None:
+            raise InvalidInput(f"timeout must be a number of seconds, not {raw!r}")
+        return min(timeout, EVENTS_WAIT_MAX_SECONDS)
+
+    async def until_changed(request: Request, done, timeout: float, wakes=lambda _change: True) -> None:
+        """Return once ``await done()`` (asked first, then after each change ``wakes`` accepts), after
+        ``timeout`` seconds, or when the server is stopping (noticed within a slice)."""
+        loop = asyncio.get_running_loop()
+        woke = asyncio.Event()
+        stop = plane.changes.listen(lambda change: wakes(change) and loop.call_soon_threadsafe(woke.set))
+        stopping = getattr(request.app.state, "stopping", lambda: False)
+        deadline = loop.time() + timeout
+        try:  # listening before the first look: a change in between still wakes it
+            while True:
+                woke.clear()
+                if await done() or stopping() or loop.time() >= deadline:
+                    return
+                try:
+                    await asyncio.wait_for(woke.wait(), min(EVENTS_SLICE_SECONDS, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            stop()
+
     async def events(request: Request):
         """Changes after ``after`` (long-polls up to ``timeout`` seconds for one); ``reset``:
         changes were missed (another control plane, or too many), reload everything."""
         query = request.query_params
         feed = plane.changes
-        raw_after, raw_timeout = params.one(query, "after"), params.one(query, "timeout")
+        raw_after = params.one(query, "after")
         after = feed.seq if not raw_after else params.whole_number(raw_after)
-        timeout = 0.0 if not raw_timeout else params.seconds_of(raw_timeout)
-        if after is None or timeout is None:
-            raise InvalidInput(f"after must be a whole number and timeout a number of seconds, not "
-                               f"{raw_after!r} and {raw_timeout!r}")
-        timeout = min(timeout, EVENTS_WAIT_MAX_SECONDS)
+        if after is None:
+            raise InvalidInput(f"after must be a whole number, not {raw_after!r}")
+        timeout = wait_seconds(query)
         epoch = params.one(query, "epoch")
         if (epoch is not None and epoch != feed.epoch) or after > feed.seq:
             return JSONResponse({"epoch": feed.epoch, "seq": feed.seq, "reset": True, "changes": []})
-        if feed.seq <= after and timeout > 0:
-            loop = asyncio.get_running_loop()
-            woke = asyncio.Event()
-            stop = feed.listen(lambda _change: loop.call_soon_threadsafe(woke.set))
-            stopping = getattr(request.app.state, "stopping", lambda: False)
-            deadline = loop.time() + timeout
-            try:  # a change wakes it at once; a server shutting down within a slice
-                while feed.seq <= after and not stopping() and loop.time() < deadline:
-                    try:
-                        await asyncio.wait_for(woke.wait(), min(EVENTS_SLICE_SECONDS, deadline - loop.time()))
-                    except asyncio.TimeoutError:
-                        pass
-            finally:
-                stop()
+
+        async def changed() -> bool:
+            return feed.seq > after
+
+        await until_changed(request, changed, timeout)
         seq, changes = feed.since(after)
         return JSONResponse({"epoch": feed.epoch, "seq": seq, "reset": changes is None,
                              "changes": [c.to_json() for c in changes or []]})

@@ -160,6 +160,10 @@ def openapi_document() -> dict:
     paths = {"/v1" + path: item for path, item in render["paths"].items()}
     paths["/v1/logs/subscribe"]["get"]["description"] += (
         "\n\nrender-local: ownerId may be left out (there is one workspace); a plain HTTP GET gets 426.")
+    paths["/v1/services/{serviceId}/jobs/{jobId}"]["get"].setdefault("parameters", []).extend([
+        _query("waitFor", {"type": "string", "enum": ["finished"]},
+               EXTENSION + "answer once the job has ended (or after timeout seconds), as it is then"),
+        _query("timeout", {"type": "number", "maximum": 60}, EXTENSION + "seconds waitFor waits, default 0")])
     local = {
             "/local/status": {"get": _op(LOCAL + "the control plane answering: pid, data dir, blueprint, engine, "
                                          "blueprint warnings, and the change feed's epoch and sequence number", "200",

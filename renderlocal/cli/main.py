@@ -45,7 +45,7 @@ class Context:
             from renderlocal.client.connect import connect
 
             self._plane = connect(self.data_dir, self.blueprint, lambda text: click.echo(f"render-local: {text}", err=True))
-            self.status = self._plane.status()
+            self.status = self._plane.last_status or self._plane.status()
             for warning in _not_yet_shown(self.data_dir, self.blueprint, self.status["warnings"]):
                 click.echo(f"render-local: warning: {warning}", err=True)
         return self._plane
@@ -503,6 +503,9 @@ def cron_trigger(obj: Context, service, wait, output):
         sys.exit(1)
 
 
+JOB_WAIT_FOR = "job-wait-for"  # the control plane answers GET job ?waitFor=finished (api/app.py)
+
+
 # -- waiting on the control plane's change events ---------------------------------------------
 def _wait_for(obj: Context, check, seconds: float | None = None) -> None:
     """Until ``check(plane)`` is true, woken by the control plane's changes (reconnecting once if it
@@ -514,6 +517,33 @@ def _wait_for(obj: Context, check, seconds: float | None = None) -> None:
         try:
             plane = obj.plane
             plane.wait_until(lambda _changes: check(plane), obj.status["seq"], obj.status["epoch"], deadline)
+            return
+        except Unreachable:
+            if attempt == 2:
+                raise
+            obj.reconnect()
+
+
+def _jobs_ended(plane, jobs: dict[str, dict]) -> bool:
+    """Whether every job of ``jobs`` (id -> its JSON, brought up to date) has ended."""
+    for job_id, job in jobs.items():
+        if job["status"] not in FINAL_JOB_STATUSES:
+            jobs[job_id] = plane.get_job(job["serviceId"], job_id)
+    return all(job["status"] in FINAL_JOB_STATUSES for job in jobs.values())
+
+
+def _wait_for_jobs(obj: Context, jobs: dict[str, dict]) -> None:
+    """Until every job of ``jobs`` (id -> its JSON, kept up to date) has ended: one long-poll at a time
+    that the control plane answers when the job ends (reconnecting once if it went away)."""
+    from renderlocal.client.remote import Unreachable
+
+    if JOB_WAIT_FOR not in obj.status.get("extensions", ()):  # a control plane started before it had them
+        return _wait_for(obj, lambda plane: _jobs_ended(plane, jobs))
+    for attempt in (1, 2):
+        try:
+            for job_id, job in jobs.items():
+                while job["status"] not in FINAL_JOB_STATUSES:
+                    job = jobs[job_id] = obj.plane.get_job(job["serviceId"], job_id, wait=True)
             return
         except Unreachable:
             if attempt == 2:
@@ -758,10 +788,7 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
     ended = {j["id"]: j for j in created}
 
     def all_ended(plane) -> bool:
-        for job_id, job in ended.items():
-            if job["status"] not in FINAL_JOB_STATUSES:
-                ended[job_id] = plane.get_job(job["serviceId"], job_id)
-        return all(job["status"] in FINAL_JOB_STATUSES for job in ended.values())
+        return _jobs_ended(plane, ended)
 
     try:
         if tail:
@@ -772,7 +799,7 @@ def jobs_create(obj: Context, service, start_command, plan_id, env, each_arg_fro
 
             _follow(obj, list(ended), all_ended, show)
         else:
-            _wait_for(obj, all_ended)
+            _wait_for_jobs(obj, ended)
     except KeyboardInterrupt:
         _interrupted_wait(obj, found["name"], [j for j in ended.values() if j["status"] not in FINAL_JOB_STATUSES])
     result = list(ended.values())

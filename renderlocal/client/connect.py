@@ -9,7 +9,6 @@ once it announces itself; it stops by itself after N idle seconds.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -83,6 +82,8 @@ def _answering(data_dir: Path) -> tuple[RemoteControlPlane, discovery.Endpoint] 
 
 def _start(data_dir: Path, blueprint: Path, tell) -> tuple[RemoteControlPlane, discovery.Endpoint]:
     """Start ``serve`` in the background and wait until a control plane answers."""
+    import subprocess  # only here: every other CLI call skips its import
+
     from filelock import FileLock, Timeout
 
     idle = os.environ.get(ENV_IDLE_EXIT) or str(IDLE_EXIT_SECONDS)

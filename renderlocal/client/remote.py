@@ -1,14 +1,13 @@
 """A data dir's control plane, asked over its local API: what the CLI (always) and
 the terminal app (when another process is the control plane) use.
 
-Stdlib only (``http.client``): a CLI call costs one loopback HTTP request, not
+Stdlib sockets only (``loopback_http``): a CLI call costs one loopback HTTP request, not
 the Docker SDK's import. Errors come back as the core's own error kinds
 (``error_from``), with the field they are about.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
@@ -17,6 +16,7 @@ import urllib.parse
 from pathlib import Path
 
 from renderlocal.client.discovery import Endpoint
+from renderlocal.client.loopback_http import Connection
 from renderlocal.core.errors import ControlPlaneUnavailable, RenderLocalError, error_from
 from renderlocal.core.job_limits import cancel_grace_seconds, job_timeout_seconds
 
@@ -49,15 +49,16 @@ class RemoteControlPlane:
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._local = threading.local()
         self.started_process = None  # the Popen of a control plane this process started (connect)
+        self.last_status: dict | None = None  # connect() asks once whether it answers: callers reuse that answer
 
     @property
-    def connection(self) -> http.client.HTTPConnection:
+    def connection(self) -> Connection:
         local = self._local
         if getattr(local, "connection", None) is not None and time.monotonic() - local.used > REUSE_SECONDS:
             local.connection.close()  # a POST on a socket the server closed would fail after it was sent
             local.connection = None
         if getattr(local, "connection", None) is None:
-            local.connection = http.client.HTTPConnection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
+            local.connection = Connection(self.host, self.port, timeout=EVENTS_WAIT_SECONDS + 35)
         local.used = time.monotonic()
         return local.connection
 
@@ -75,25 +76,22 @@ class RemoteControlPlane:
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
         payload = None if body is None else json.dumps(body)
+        # a long request (a restore) gets a connection of its own with its timeout
+        connection = self.connection if timeout is None else Connection(self.host, self.port, timeout=timeout)
         try:
             for attempt in (1, 2):
                 try:
-                    if timeout is not None:
-                        self.connection.timeout = timeout  # for the connect; a connected socket is set after it
-                    self.connection.request(method, url, headers=self.headers, body=payload)
-                    if timeout is not None and self.connection.sock is not None:
-                        self.connection.sock.settimeout(timeout)
+                    connection.request(method, url, self.headers, payload)
                 except OSError as exc:  # not sent (refused, or a keep-alive the server closed): nothing happened
-                    self.connection.close()
+                    connection.close()
                     if attempt == 2:
                         raise Unreachable(f"the control plane at {self.endpoint.url} does not answer ({exc})") from None
                     continue
                 try:
-                    response = self.connection.getresponse()
-                    raw = response.read()
+                    status, raw = connection.response()
                     break
-                except (OSError, http.client.HTTPException) as exc:
-                    self.connection.close()
+                except OSError as exc:
+                    connection.close()
                     if method == "GET" and attempt == 1:
                         continue  # a read: asking again changes nothing
                     if method == "GET":
@@ -102,18 +100,18 @@ class RemoteControlPlane:
                         f"the control plane at {self.endpoint.url} took the request but did not answer "
                         f"({exc or type(exc).__name__}); it may have been done: check with render-local jobs list") from None
         finally:
-            if timeout is not None:  # the next request gets a connection with the usual timeout, however this ended
-                self.reset_connection()
-        if not raw and response.status < 400:
+            if timeout is not None:
+                connection.close()
+        if not raw and status < 400:
             return None  # 202 with no body: suspend and resume, as on Render
         try:
             data = json.loads(raw)
         except ValueError:
-            raise Unreachable(f"{self.endpoint.url} is not render-local's API (status {response.status})") from None
-        if response.status >= 400:
+            raise Unreachable(f"{self.endpoint.url} is not render-local's API (status {status})") from None
+        if status >= 400:
             if not isinstance(data, dict):
-                raise RenderLocalError(f"the control plane answered {response.status}")
-            raise error_from(data.get("id"), data.get("message") or f"the control plane answered {response.status}",
+                raise RenderLocalError(f"the control plane answered {status}")
+            raise error_from(data.get("id"), data.get("message") or f"the control plane answered {status}",
                              data.get("field"))
         return data
 
@@ -153,8 +151,10 @@ class RemoteControlPlane:
         """A job by its id alone."""
         return self.call("GET", f"/local/jobs/{quote(job_id)}")
 
-    def get_job(self, service_id: str, job_id: str) -> dict:
-        return self.call("GET", f"/services/{quote(service_id)}/jobs/{quote(job_id)}")
+    def get_job(self, service_id: str, job_id: str, wait: bool = False) -> dict:
+        """The job; ``wait``: as it is once it has ended, or after EVENTS_WAIT_SECONDS (one long-poll)."""
+        query = {"waitFor": "finished", "timeout": EVENTS_WAIT_SECONDS} if wait else None
+        return self.call("GET", f"/services/{quote(service_id)}/jobs/{quote(job_id)}", query=query)
 
     def cancel_job(self, service_id: str, job_id: str) -> dict:
         return self.call("POST", f"/services/{quote(service_id)}/jobs/{quote(job_id)}/cancel")
@@ -248,7 +248,8 @@ class RemoteControlPlane:
         return self.call("POST", f"/local/services/{quote(service_ref)}/cron-runs", {})
 
     def status(self) -> dict:
-        return self.call("GET", "/local/status")
+        self.last_status = self.call("GET", "/local/status")
+        return self.last_status
 
     def events(self, after: int | None, epoch: str | None, timeout: float = EVENTS_WAIT_SECONDS) -> dict:
         """Changes after ``after`` (None: from now), waiting up to ``timeout`` for one."""

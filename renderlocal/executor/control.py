@@ -366,6 +366,7 @@ class ControlPlane:
         self.log_streams.set(endpoint, tls, token, insecure, max_queue_bytes, preview)
         self.start_forwarding()
         self.forwarder.begin()
+        self.forwarder.wake.set()
         return self.log_streams.view()
 
     def clear_log_stream(self) -> None:

@@ -19,13 +19,19 @@ def label(name: str) -> str:
     return f"{LABEL}.{name}"
 
 
+# How long one engine call may take. The SDK's 60 s failed jobs of a 200-job fan-out on a loaded
+# machine ("could not start: Read timed out") that `docker run`, which waits, started.
+ENGINE_TIMEOUT_SECONDS = 300
+
+
 def connect():
     """A ready ``docker.DockerClient``; raises EngineUnavailable with the reason."""
     import docker
 
     url = engine_url()
     try:
-        client = docker.DockerClient(base_url=url) if url else docker.from_env()
+        client = (docker.DockerClient(base_url=url, timeout=ENGINE_TIMEOUT_SECONDS) if url
+                  else docker.from_env(timeout=ENGINE_TIMEOUT_SECONDS))
         client.ping()
     except Exception as exc:  # the SDK raises several unrelated types here
         where = url or os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"

@@ -62,6 +62,7 @@ class LogForwarder:
     """Sends new log lines of every job and build to the configured endpoint."""
 
     POLL_SECONDS = 0.1
+    UNSET_WAIT_SECONDS = 5.0  # with no stream set it sleeps: setting one wakes it (``wake``)
 
     def __init__(self, streams: LogStreams, state: State):
         self.streams = streams
@@ -71,6 +72,7 @@ class LogForwarder:
         self.loaded = False
         self._load_lock = threading.Lock()
         self.stop_event = threading.Event()
+        self.wake = threading.Event()  # a stream was set, or it stops: look now
         self.thread = threading.Thread(target=self._run, name="log-forwarder", daemon=True)
         self.sock: socket.socket | None = None  # an ssl.SSLSocket (a socket.socket) with tls
         self.hostname = _ascii_token(socket.gethostname(), 255)
@@ -91,6 +93,7 @@ class LogForwarder:
                 break
             time.sleep(0.05)
         self.stop_event.set()
+        self.wake.set()
         self.thread.join(timeout=5)
 
     # -- the loop ---------------------------------------------------------------
@@ -100,7 +103,8 @@ class LogForwarder:
                 config = self.streams.get()
                 if config is None:
                     self._disconnect()
-                    self.stop_event.wait(0.5)
+                    self.wake.wait(self.UNSET_WAIT_SECONDS)  # an idle control plane does not read settings twice a second
+                    self.wake.clear()
                     continue
                 self.begin()
                 self._discover()

@@ -260,18 +260,21 @@ class JobRunner:
     def recreate_missing_records(self) -> None:
         """A job whose record was lost (a store set aside) is rebuilt from its container; the
         container of a settled job (a crash came between its record and its removal) is removed."""
+        # sparse: the list call alone (labels, state), not an inspect per container every pass, which
+        # during a 200-job fan-out asked the engine 200 more times every two seconds
         containers = self.engine.client.containers.list(
-            all=True, filters={"label": [f"{LABEL}=job", f"{label('data-dir')}={self.data_dir}"]})
-        for container in containers:
-            labels = container.labels
+            all=True, sparse=True, filters={"label": [f"{LABEL}=job", f"{label('data-dir')}={self.data_dir}"]})
+        for listed in containers:
+            labels = listed.attrs.get("Labels") or {}
             job_id = labels.get(label("job-id"))
-            if not self.ours(container, job_id):
+            if not self.ours(listed, job_id, labels):
                 continue
             known = self.store.get(job_id)
             if known is not None:
-                if Job.from_doc(known).settled and container.status != "running":
-                    container.remove(force=True)  # its end and log were recorded, then the process died
+                if Job.from_doc(known).settled and listed.status != "running":
+                    listed.remove(force=True)  # its end and log were recorded, then the process died
                 continue
+            container = self.engine.client.containers.get(listed.id)  # a lost record: rebuilt from its config
             config = container.attrs["Config"]
             env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
             env.pop("TINI_KILL_PROCESS_GROUP", None)
@@ -289,14 +292,17 @@ class JobRunner:
             self.store.insert(job.to_doc())
 
 
-    def ours(self, container, job_id: str | None) -> bool:
+    def ours(self, container, job_id: str | None, labels: dict | None = None) -> bool:
         """Whether the container is this data dir's job ``job_id`` (an id of a job's shape, and
-        the proof label of it); a foreign one is left alone and said once on stderr."""
-        if looks_like_id(job_id or "", "job") and self.proof.verify(container.labels, "job", job_id):
+        the proof label of it); a foreign one is left alone and said once on stderr. ``labels``:
+        the container's, for one listed sparse (without them in its ``Config``)."""
+        if looks_like_id(job_id or "", "job") and self.proof.verify(
+                container.labels if labels is None else labels, "job", job_id):
             return True
         if container.id not in self._foreign:
             self._foreign.add(container.id)
-            print(f"render-local: container {container.name} ({container.id[:12]}) carries the labels of a job of "
+            name = (container.attrs.get("Name") or (container.attrs.get("Names") or ["?"])[0]).lstrip("/")
+            print(f"render-local: container {name} ({container.id[:12]}) carries the labels of a job of "
                   f"{self.data_dir} without this data dir's proof: left alone (not recorded, billed or removed)",
                   file=sys.stderr, flush=True)
         return False
@@ -312,6 +318,7 @@ class JobSupervision:
         self.job_id = job_id
         self.engine = runner.engine
         self.engine_lost_at: str | None = None  # when the engine stopped answering while the job ran
+        self.launched = None  # the container launch() made or took over: run() need not look it up again
 
     def launch(self, job: Job):
         """Create and start the job's container (the one place that does); a launch error fails
@@ -325,16 +332,20 @@ class JobSupervision:
         stream = None
         try:
             self.runner.prepare(job.serviceId)
-            container = self._left_behind(job)
+            container = self._left_behind(job) if job.containerId else None
             if container is None:
-                container = engine.containers.create(
-                    job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
-                    environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id), detach=True,
-                    init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
-                    **self.engine.limits(plan, job.image),  # memory, CPU, processes, privileges, engine log
-                    labels=job_labels(job, self.runner.data_dir),
-                    **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
-                )
+                try:
+                    container = engine.containers.create(
+                        job.image, entrypoint=["/bin/sh", "-c"], command=[CANCELABLE + job.startCommand],
+                        environment=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id),
+                        detach=True, init=True,  # docker-init as PID 1 passes SIGTERM to the whole process group
+                        **self.engine.limits(plan, job.image),  # memory, CPU, processes, privileges, engine log
+                        labels=job_labels(job, self.runner.data_dir),
+                        **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
+                    )
+                except Exception as exc:  # 409: the name is taken, by a container a crash left before its id was saved
+                    if getattr(exc, "status_code", None) != 409 or (container := self._left_behind(job)) is None:
+                        raise
             records.update(job.id, containerId=container.id)
             state = container.attrs["State"]
             if state.get("StartedAt", "").startswith("0001") and not state.get("Running"):  # never started
@@ -345,6 +356,7 @@ class JobSupervision:
                 container.start()
             container.reload()
             started = _docker_time(container.attrs["State"]["StartedAt"]) or stamp()
+            self.launched = container
         except Exception as exc:
             if stream is not None:
                 stream.close()
@@ -382,7 +394,7 @@ class JobSupervision:
             job, stream = self.launch(job)
             if job.final:
                 return
-        container = self._container(job)
+        container = self.launched or self._container(job)
         if container is None:
             records.record_end(job.id, JobStatus.FAILED, None, {"type": "lost", "message": "its container vanished"})
             return

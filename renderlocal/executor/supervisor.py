@@ -3,7 +3,9 @@
 
 Every RECOVER_SECONDS it ends builds nobody runs, rebuilds job records lost
 with a corrupt store, supervises every unfinished job (after a crash: all of
-them), and keeps a watcher running for each service in watch mode. With
+them), and keeps a watcher running for each service in watch mode. While
+passes find nothing changed, the wait between them doubles up to
+IDLE_PASS_SECONDS: an idle control plane costs next to nothing. With
 ``idle_exit`` it calls ``on_idle`` once no job, build or request kept it busy
 for that long.
 """
@@ -15,6 +17,7 @@ import time
 from typing import Callable
 
 RECOVER_SECONDS = 2.0
+IDLE_PASS_SECONDS = 16.0  # the longest wait between passes while nothing changes (a container stopped by hand waits that long)
 
 
 class Supervisor:
@@ -60,11 +63,13 @@ class Supervisor:
 
     def _run(self) -> None:
         busy_at = time.monotonic()
+        between, seen = RECOVER_SECONDS, None
         while not self.stop_event.is_set():
             try:
                 adopted = self.pass_once()
             except Exception as exc:  # the engine is down or a store file is busy: say so, try again
                 self._report(exc)
+                adopted = None
             else:
                 self._report(None)
                 if adopted and self.on_adopted is not None:
@@ -75,7 +80,18 @@ class Supervisor:
                     busy_at = time.monotonic()
                 if min(time.monotonic() - busy_at, self.quiet_seconds()) >= self.idle_exit and self.on_idle():
                     return
-            self.stop_event.wait(min(RECOVER_SECONDS, self.idle_exit or RECOVER_SECONDS))
+            # nothing written since the last pass ended (by it, a face or a job) and nothing adopted: rest longer
+            quiet = adopted == [] and self.plane.changes.seq == seen
+            between = min(between * 2, IDLE_PASS_SECONDS) if quiet else RECOVER_SECONDS
+            seen = self.plane.changes.seq
+            self._rest(min(between, self.idle_exit or between), seen)
+
+    def _rest(self, seconds: float, seq: int) -> None:
+        """Wait ``seconds``, in steps of RECOVER_SECONDS: a change made meanwhile ends it at the next step."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and self.plane.changes.seq == seq:
+            if self.stop_event.wait(min(RECOVER_SECONDS, left)):
+                return
 
     def _report(self, error: Exception | None) -> None:
         text = None if error is None else str(error) or type(error).__name__
