@@ -131,6 +131,8 @@ def stop_if_started_for_nothing(plane: RemoteControlPlane) -> None:
         plane.stop_if_idle("the call that started it failed")
     except RenderLocalError:
         return  # busy, or gone already
+    import subprocess  # already imported: this process started the control plane
+
     try:
         process.wait(STOP_WAIT_SECONDS)  # our child: reaped here, or it would linger as a zombie until we exit
     except subprocess.TimeoutExpired:
