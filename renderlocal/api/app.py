@@ -283,7 +283,7 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
     async def get_comparison(request: Request):
         from renderlocal.core.comparison import comparison_view
 
-        doc = await call(plane.comparisons.get, request.path_params["comparison_id"])
+        doc = await call(plane.comparisons.get, request.path_params["comparisonId"])
         jobs = {job_id: await call(job_by_id, job_id) for job_id in doc["jobIds"].values()}
         return JSONResponse(comparison_view(doc, jobs, datetime.now(timezone.utc)))
 
@@ -324,14 +324,14 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         return JSONResponse(doc, status_code=201)
 
     async def get_rehearsal(request: Request):
-        return JSONResponse(await call(plane.rehearsals.get, request.path_params["rehearsal_id"]))
+        return JSONResponse(await call(plane.rehearsals.get, request.path_params["rehearsalId"]))
 
     async def decide_rehearsal(request: Request):
         body = await json_body(request)
         keep = body.get("keep")
         if not isinstance(keep, bool):
             raise InvalidInput("keep must be true (keep what the rehearsal did) or false (roll back)", field="keep")
-        return JSONResponse(await call(plane.decide_rehearsal, request.path_params["rehearsal_id"], keep))
+        return JSONResponse(await call(plane.decide_rehearsal, request.path_params["rehearsalId"], keep))
 
     async def billing_statement(request: Request):
         """A month's statement (render-local's own): lines by service, kind and plan, and the total."""
@@ -916,10 +916,10 @@ def create_app(plane, token: str, host: str = "127.0.0.1") -> Starlette:
         Route("/local/databases/{database}/snapshots/{snapshot}", api(drop_snapshot), methods=["DELETE"]),
         Route("/local/databases/{database}/rollback", api(rollback_database), methods=["POST"]),
         Route("/local/services/{service_id}/rehearsals", api(create_rehearsal), methods=["POST"]),
-        Route("/local/rehearsals/{rehearsal_id}", api(get_rehearsal), methods=["GET"]),
-        Route("/local/rehearsals/{rehearsal_id}/decision", api(decide_rehearsal), methods=["POST"]),
+        Route("/local/rehearsals/{rehearsalId}", api(get_rehearsal), methods=["GET"]),
+        Route("/local/rehearsals/{rehearsalId}/decision", api(decide_rehearsal), methods=["POST"]),
         Route("/local/services/{service_id}/plan-comparisons", api(create_comparison), methods=["POST"]),
-        Route("/local/plan-comparisons/{comparison_id}", api(get_comparison), methods=["GET"]),
+        Route("/local/plan-comparisons/{comparisonId}", api(get_comparison), methods=["GET"]),
         Route("/local/services/{service_id}/forecast", api(billing_forecast), methods=["GET"]),
         Route("/local/jobs/{job_id}", api(get_any_job), methods=["GET"]),
         Route("/local/services/{service_id}/builds", api(list_builds), methods=["GET"]),

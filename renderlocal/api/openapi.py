@@ -216,6 +216,61 @@ def openapi_document() -> dict:
                 "2 s while asked for), with the last 60 samples; 409 when it does not run", "200",
                 {"$ref": "#/components/schemas/ResourceFigures"}, [_path("resourceId")],
                 errors=("401", "404", "409"))},
+            "/local/billing/statement": {"get": _op(
+                LOCAL + "a UTC month's statement: lines by service, kind (job, cron run, instance) and plan with "
+                "runs, seconds and amounts (decimal strings) adding up to totalUSD to the cent", "200",
+                {"type": "object"}, [_query("month", description="YYYY-MM (default: this month)")],
+                errors=("400", "401"))},
+            "/local/services/{serviceId}/forecast": {"get": _op(
+                LOCAL + "a recurring job's monthly cost on each plan of its family: runs per month from its cron "
+                "schedule (or perDay), the median duration of its successful runs (or duration)", "200",
+                {"type": "object"}, [_path("serviceId"), _query("month", description="YYYY-MM"),
+                                     _query("duration", {"type": "integer", "minimum": 1}),
+                                     _query("perDay", {"type": "integer", "minimum": 1})])},
+            "/local/services/{serviceId}/plan-comparisons": {"post": _op(
+                LOCAL + "run a command once on each plan (planIds, default every plan of the family), one after "
+                "another unless sequential is false; answers the comparison", "201", {"type": "object"},
+                [_path("serviceId")], _body({"startCommand": {"type": "string"}, "planIds": {
+                    "type": "array", "items": {"type": "string"}}, "sequential": {"type": "boolean"},
+                    "envVars": {"type": "array", "items": {"type": "object"}}}, ["startCommand"]),
+                ("400", "401", "404", "409"))},
+            "/local/plan-comparisons/{comparisonId}": {"get": _op(
+                LOCAL + "a plan comparison: each plan's run (status, seconds, cost, peak memory) and the cheapest "
+                "plan that succeeded", "200", {"type": "object"}, [_path("comparisonId")])},
+            "/local/databases/{database}/restore": {"post": _op(
+                LOCAL + "load a pg_dump file (custom or plain; an absolute path on this machine) into the database, "
+                "replacing what it holds (a snapshot is taken first)", "200", {"type": "object"}, [_path("database")],
+                _body({"file": {"type": "string"}}, ["file"]), ("400", "401", "404", "409"))},
+            "/local/databases/{database}/dump": {"post": _op(
+                LOCAL + "write the database to a custom-format dump file (an absolute path on this machine)", "200",
+                {"type": "object"}, [_path("database")], _body({"file": {"type": "string"}}, ["file"]),
+                ("400", "401", "404", "409"))},
+            "/local/databases/{database}/snapshots": {
+                "get": _op(LOCAL + "the database's snapshots, newest first", "200", {"type": "array", "items": {
+                    "type": "object"}}, [_path("database")], errors=("400", "401", "404", "409")),
+                "post": _op(LOCAL + "snapshot the database (CREATE DATABASE ... TEMPLATE)", "201", {"type": "object"},
+                            [_path("database")], _body({"label": {"type": "string"}}, []),
+                            ("400", "401", "404", "409")),
+            },
+            "/local/databases/{database}/snapshots/{snapshot}": {"delete": _op(
+                LOCAL + "drop a snapshot (by name or label)", "200", {"type": "object"},
+                [_path("database"), _path("snapshot")], errors=("400", "401", "404", "409"))},
+            "/local/databases/{database}/rollback": {"post": _op(
+                LOCAL + "make the database what a snapshot holds (default: the latest); the snapshot stays", "200",
+                {"type": "object"}, [_path("database")], _body({"snapshot": {"type": "string"}}, []),
+                ("400", "401", "404", "409"))},
+            "/local/services/{serviceId}/rehearsals": {"post": _op(
+                LOCAL + "rehearse a migration: snapshot the service's database, run the command as a job, report "
+                "its locks, schema diff and row counts", "201", {"type": "object"}, [_path("serviceId")],
+                _body({"startCommand": {"type": "string"}, "planId": {"type": "string"},
+                       "database": {"type": "string"}}, ["startCommand"]), ("400", "401", "404", "409"))},
+            "/local/rehearsals/{rehearsalId}": {"get": _op(
+                LOCAL + "a rehearsal: its status, steps, live locks and, once finished, its report", "200",
+                {"type": "object"}, [_path("rehearsalId")])},
+            "/local/rehearsals/{rehearsalId}/decision": {"post": _op(
+                LOCAL + "keep what the rehearsal did, or roll the database back to its snapshot (once, after its "
+                "job ended)", "200", {"type": "object"}, [_path("rehearsalId")],
+                _body({"keep": {"type": "boolean"}}, ["keep"]), ("400", "401", "404", "409"))},
             "/local/builds/{buildId}": {"get": _op(LOCAL + "a build", "200", BUILD, [_path("buildId")])},
             "/local/builds/{buildId}/cancel": {"post": _op(
                 LOCAL + "cancel a running build; the service keeps its last successful build", "200", BUILD,
