@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 
+import docker.errors
 import pytest
 
 from renderlocal.core.errors import EngineUnavailable, InvalidInput
@@ -92,7 +93,9 @@ def remove_swarm_leftovers(engine, data_dir) -> None:
             try:
                 network.remove()
                 break
-            except Exception:  # its tasks' endpoints are still going away
+            except docker.errors.NotFound:  # its control plane removed it meanwhile
+                break
+            except docker.errors.APIError:  # its tasks' endpoints are still going away
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
@@ -206,3 +209,17 @@ def _answers(address: str) -> bool:
     host, port = address.split(":")
     with socket.socket() as probe:
         return probe.connect_ex((host, int(port))) == 0
+
+
+def test_a_job_on_the_swarm_reaches_a_private_service_by_name(swarm_backend, engine, data_dir, write_blueprint):
+    """Services stay containers on the manager, on the data dir's overlay network with the jobs."""
+    from renderlocal.executor.control import ControlPlane
+    from tests.conftest import close_running_plane
+    from tests.test_services_run import BLUEPRINT as SERVICES, FILES as SERVICE_FILES, Clock
+    from tests.test_services_run import test_a_job_reaches_a_private_service_by_name_and_gets_from_service_values as reaches
+
+    plane = ControlPlane(data_dir, write_blueprint(SERVICES, SERVICE_FILES), engine=engine, clock=Clock()).start(loop=False)
+    try:
+        reaches(plane)
+    finally:
+        close_running_plane(plane)

@@ -52,8 +52,8 @@ class ControlPlane:
         self.network = PrivateNetwork(self.engine, self.data_dir)
         self.proxies = ProxyPool()
         self.datastores = DataStores(self.engine, self.state, self.network, self.data_dir)
-        self.jobs = self._job_runner_class()(self.engine, self.state.job_store, self.state.logs, self.state.get_build, self.data_dir,
-                              self.network, self._prepare)
+        self.jobs = self._job_runner_class()(self.engine, self.state.job_store, self.state.logs, self.state.get_build,
+                                             self.data_dir, self.network, self._prepare)
         self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run,
                               self._built)
         self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,

@@ -117,7 +117,8 @@ def require_swarm_manager(client) -> None:
         where = engine_url() or "the default socket"
         raise EngineUnavailable(
             f"the swarm engine backend needs a swarm manager, and the Docker engine at {where} is not one (swarm "
-            f"state: {state}{', a worker' if state == 'active' else ''}); run docker swarm init there, or use --engine local")
+            f"state: {state}{', a worker' if state == 'active' else ''}); run docker swarm init there, "
+            "or use --engine local")
 
 
 def is_not_found(exc: BaseException) -> bool:

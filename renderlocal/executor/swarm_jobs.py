@@ -34,8 +34,8 @@ from renderlocal.core.models import Job, stamp
 from renderlocal.core.statuses import JobStatus
 from renderlocal.executor.container_limits import BOUNDED_ENGINE_LOG, DROPPED_CAPABILITIES
 from renderlocal.executor.engine import LABEL, is_not_found, label
-from renderlocal.executor.jobs import (CANCELABLE, ENGINE_RETRY_SECONDS, JobRunner, JobSupervision, _docker_time, _short, container_name,
-                                       job_labels)
+from renderlocal.executor.jobs import (CANCELABLE, ENGINE_RETRY_SECONDS, JobRunner, JobSupervision, _docker_time,
+                                       _short, container_name, job_labels)
 from renderlocal.executor.logcapture import LogCapture
 
 ENV_REGISTRY = "RENDER_LOCAL_REGISTRY"
