@@ -223,3 +223,14 @@ def test_a_job_on_the_swarm_reaches_a_private_service_by_name(swarm_backend, eng
         reaches(plane)
     finally:
         close_running_plane(plane)
+
+
+def test_a_plan_is_capped_at_the_largest_nodes_cpus_and_one_no_node_holds_is_refused(swarm_plane, swarm):
+    info = swarm.info()
+    job = swarm_plane.jobs.wait(swarm_plane.create_job("box", "echo ok", plan_id="plan-srv-011").id, timeout=120)
+    assert job.status == "succeeded"  # Pro Plus: 4 CPU, 8 GB
+    assert any("capped at that" in event["message"] for event in job.events) == (info["NCPU"] < 4)
+    if info["MemTotal"] < 32 * 2**30:  # Pro Ultra reserves 32 GB: no node here has them
+        refused = swarm_plane.jobs.wait(swarm_plane.create_job("box", "echo never", plan_id="plan-srv-014").id, 60)
+        assert refused.status == "failed" and refused.failureReason["type"] == "startFailed"
+        assert "no node of the swarm has the 32 GB of memory the Pro Ultra plan reserves" in refused.failureReason["message"]

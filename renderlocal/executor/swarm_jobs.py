@@ -40,6 +40,8 @@ from renderlocal.executor.logcapture import LogCapture
 
 ENV_REGISTRY = "RENDER_LOCAL_REGISTRY"
 POLL_SECONDS = 1.0  # how often a job's supervisor reads its task's state (one request per job)
+RECORD_EVERY_POLLS = 3  # its record is read every third poll: hundreds of jobs share one store's lock
+WAITING_POLL_SECONDS = 3.0  # while no node has room: a fan-out of hundreds waits, and polls the manager less
 ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 STARTED = ("running",) + ENDED
 
@@ -98,14 +100,16 @@ class SwarmJobSupervision(JobSupervision):
         """Create the job's service (or take over the one a crash left under its name); it stays
         pending until Swarm runs its task. A launch error fails the job."""
         records = self.records
+        service = None
         try:
             self.runner.prepare(job.serviceId)
             service = self._left_behind(job)
             if service is None:
-                fits_a_node(self.engine, job.plan)
                 service = self._create(job)
             return records.update(job.id, containerId=service.id)
         except Exception as exc:
+            if service is not None:  # made, but its id could not be saved: it must not run unrecorded
+                remove_service(self.engine, service.id)
             return records.record_end(job.id, JobStatus.FAILED, None, {
                 "type": "startFailed", "message": f"the swarm service could not be created: {_short(exc)}"})
 
@@ -113,12 +117,16 @@ class SwarmJobSupervision(JobSupervision):
         from docker.types import NetworkAttachmentConfig, RestartPolicy, ServiceMode
 
         plan = job.plan
+        nano_cpus = swarm_nano_cpus(self.engine, plan)
+        if nano_cpus < plan.nano_cpus:
+            self.records.note(job.id, f"{plan.name} has {plan.cpu} CPU; the largest swarm node has "
+                                      f"{nano_cpus / 1e9:g}: capped at that")
         return self.engine.client.services.create(
             swarm_image(self.engine, job.image), command=["/bin/sh", "-c"], args=[CANCELABLE + job.startCommand],
             env=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id),
             mode=ServiceMode("replicated-job", concurrency=1, replicas=1),
             restart_policy=RestartPolicy(condition="none"),  # one task, run once, as a job container
-            resources=service_resources(plan), init=True, cap_drop=list(DROPPED_CAPABILITIES),
+            resources=service_resources(plan, nano_cpus), init=True, cap_drop=list(DROPPED_CAPABILITIES),
             # no-new-privileges has no field in a service's spec before API 1.44 (Docker 25)
             log_driver=BOUNDED_ENGINE_LOG["type"], log_driver_options=BOUNDED_ENGINE_LOG["config"],
             stop_grace_period=job.cancelGraceSeconds * 1_000_000_000,
@@ -172,6 +180,7 @@ class SwarmJobSupervision(JobSupervision):
         timed_out = bool(job.timedOutAt)
         killed = False
         waiting = None
+        polls = 0
         while True:
             try:
                 task = self._task(job.containerId)
@@ -203,13 +212,15 @@ class SwarmJobSupervision(JobSupervision):
                     job = self.records.update(job.id, timedOutAt=job.timedOutAt or stamp())
                     timed_out = True
                     kill_task(self.engine, job.containerId)
-            job = self.records.get(job.id)
+            polls += 1
+            if polls % RECORD_EVERY_POLLS == 0:  # a cancel is all that changes it from outside
+                job = self.records.get(job.id)
             if job.cancelRequestedAt and not killed:
                 asked = parse_stored(job.cancelRequestedAt)
                 if job.status == JobStatus.PENDING or (utcnow() - asked).total_seconds() > job.cancelGraceSeconds + 2:
                     remove_service(self.engine, job.containerId)  # not placed yet, or the stop did not take
                     killed = True
-            time.sleep(POLL_SECONDS)
+            time.sleep(WAITING_POLL_SECONDS if waiting and state == "pending" else POLL_SECONDS)
 
     def _place_again(self, job: Job, task: dict) -> Job:
         """A task Swarm rejected before any container of it existed: nothing ran, so a new service
@@ -341,27 +352,27 @@ class ServiceLogCapture(LogCapture):
         self.writer.close()
 
 
-def fits_a_node(engine, plan) -> None:
-    """Refuse a plan no node of the swarm could ever hold (its task would wait forever)."""
-    nodes = [node for node in engine.api.nodes()
+def swarm_nano_cpus(engine, plan) -> int:
+    """The plan's CPU as its service gets it: capped at the largest ready node's, as the local engine
+    caps it at its machine's (a Pro Plus job on 2-core nodes runs with 2 rather than never). A plan
+    whose memory no node has is refused: its task would wait forever."""
+    nodes = [node["Description"]["Resources"] for node in engine.api.nodes()
              if node["Spec"].get("Availability") == "active" and node["Status"].get("State") == "ready"]
-    sizes = [node["Description"]["Resources"] for node in nodes]
-    if any(size["NanoCPUs"] >= plan.nano_cpus and size["MemoryBytes"] >= plan.memory_bytes for size in sizes):
-        return
-    largest = max(sizes, key=lambda size: (size["NanoCPUs"], size["MemoryBytes"]), default=None)
-    what = (f"the largest has {largest['NanoCPUs'] / 1e9:g} CPUs and {largest['MemoryBytes'] / 2**30:.1f} GB"
-            if largest else "it has no ready node")
-    raise InvalidInput(f"no node of the swarm has room for the {plan.name} plan ({plan.cpu} CPU, "
-                       f"{plan.memory_text}): {what}; pick a smaller plan or join a bigger node")
+    roomy = [size for size in nodes if size["MemoryBytes"] >= plan.memory_bytes]
+    if not roomy:
+        largest = max((size["MemoryBytes"] for size in nodes), default=0)
+        raise InvalidInput(f"no node of the swarm has the {plan.memory_text} of memory the {plan.name} plan reserves "
+                           f"(the largest has {largest / 2**30:.1f} GB); pick a smaller plan or join a bigger node")
+    return min(plan.nano_cpus, max(size["NanoCPUs"] for size in roomy))
 
 
-def service_resources(plan) -> dict:
+def service_resources(plan, nano_cpus: int) -> dict:
     """The plan's memory and CPU as limits and reservations (Swarm places the task where they
     fit), and its process limit (API 1.41, Docker 20.10)."""
     from docker.types import Resources
 
-    resources = Resources(cpu_limit=plan.nano_cpus, mem_limit=plan.memory_bytes,
-                          cpu_reservation=plan.nano_cpus, mem_reservation=plan.memory_bytes)
+    resources = Resources(cpu_limit=nano_cpus, mem_limit=plan.memory_bytes,
+                          cpu_reservation=nano_cpus, mem_reservation=plan.memory_bytes)
     resources["Limits"]["Pids"] = plan.pids_limit
     return resources
 
