@@ -9,6 +9,7 @@ imported inside commands.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -20,6 +21,7 @@ from renderlocal.cli.compare import show_comparison
 from renderlocal.cli.rehearse import DATABASE_COMMANDS, rehearse
 from renderlocal.cli.output import (confirm_option, emit, fail, global_confirm_option, global_output_option,
                                     output_option, resolve_output)
+from renderlocal.core.engine_address import BACKENDS, ENV_BACKEND
 from renderlocal.core.errors import NotFound, RenderLocalError
 from renderlocal.core.statuses import FINAL_DEPLOY_STATUSES, FINAL_JOB_STATUSES, BuildStatus, DeployStatus, JobStatus
 
@@ -106,16 +108,20 @@ def _not_yet_shown(data_dir, blueprint, warnings: list[str]) -> list[str]:
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar="RENDER_LOCAL_HOME", type=click.Path(file_okay=False), help="State directory (default: RENDER_LOCAL_HOME, else the user data dir).")
 @click.option("--blueprint", type=click.Path(dir_okay=False), help="render.yaml to load (default: ./render.yaml, else the bundled samples).")
+@click.option("--engine", "backend", envvar=ENV_BACKEND, type=click.Choice(BACKENDS),
+              help=f"How jobs run: local containers (default), or swarm services on a swarm manager's cluster ({ENV_BACKEND}).")
 @global_output_option(envvar="RENDER_OUTPUT")
 @global_confirm_option
 @click.version_option(__version__, prog_name="render-local")
 @click.pass_context
-def cli(ctx, data_dir, blueprint, output, confirm):
+def cli(ctx, data_dir, blueprint, backend, output, confirm):
     """render-local: Render's one-off jobs on your machine.
 
     With no command, opens the terminal app. -o and --confirm apply to every
     command (as in Render's CLI); given after a command, its own value wins.
     """
+    if backend:  # read where the engine is used: this process, and a control plane it starts
+        os.environ[ENV_BACKEND] = backend
     ctx.obj = Context(data_dir, blueprint)
     if ctx.invoked_subcommand is None:
         from renderlocal.tui.app import run_tui

@@ -48,8 +48,8 @@ def connect(data_dir: Path, blueprint: Path, tell=lambda _text: None) -> RemoteC
             mine = engine_id()
             if mine != endpoint.engine:
                 raise Conflict(f"the control plane of {data_dir} (pid {endpoint.pid}) runs jobs on the engine "
-                               f"{endpoint.engine}, not {mine} (DOCKER_HOST or the docker context here): stop it, "
-                               "or use another --data-dir")
+                               f"{endpoint.engine}, not {mine} (DOCKER_HOST, the docker context or --engine here): "
+                               "stop it, or use another --data-dir")
             return plane
         if not endpoint.idle_exit:
             raise Conflict(

@@ -8,7 +8,11 @@ import json
 import os
 from pathlib import Path
 
+from renderlocal.core.errors import InvalidInput
+
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+ENV_BACKEND = "RENDER_LOCAL_ENGINE"  # local (containers on the engine, the default) or swarm (services)
+BACKENDS = ("local", "swarm")
 
 
 def engine_url() -> str | None:
@@ -18,8 +22,18 @@ def engine_url() -> str | None:
 
 
 def engine_id() -> str:
-    """How a job records the engine it runs on: its address, or ``default``."""
-    return engine_url() or "default"
+    """How a job records the engine it runs on: its address, or ``default``; a swarm
+    backend's is ``swarm:`` and the address (its jobs are services, not containers)."""
+    address = engine_url() or "default"
+    return f"swarm:{address}" if engine_backend() == "swarm" else address
+
+
+def engine_backend() -> str:
+    """``RENDER_LOCAL_ENGINE`` (``render-local --engine``): how jobs run on the engine."""
+    backend = os.environ.get(ENV_BACKEND) or "local"
+    if backend not in BACKENDS:
+        raise InvalidInput(f"{ENV_BACKEND}={backend} is not an engine backend; use one of: {', '.join(BACKENDS)}")
+    return backend
 
 
 def _context_host() -> str | None:

@@ -52,8 +52,8 @@ class ControlPlane:
         self.network = PrivateNetwork(self.engine, self.data_dir)
         self.proxies = ProxyPool()
         self.datastores = DataStores(self.engine, self.state, self.network, self.data_dir)
-        self.jobs = JobRunner(self.engine, self.state.job_store, self.state.logs, self.state.get_build, self.data_dir,
-                              self.network, self._prepare)
+        self.jobs = self._job_runner_class()(self.engine, self.state.job_store, self.state.logs, self.state.get_build,
+                                             self.data_dir, self.network, self._prepare)
         self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run,
                               self._built)
         self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,
@@ -69,6 +69,13 @@ class ControlPlane:
         self.closed = False
         self._life = threading.Lock()  # start() and close() one at a time (the app may quit while it starts)
         self._watch_guard = threading.Lock()
+
+    def _job_runner_class(self) -> type[JobRunner]:
+        if self.engine.backend == "swarm":  # imported only then: the local path loads nothing of it
+            from renderlocal.executor.swarm_jobs import SwarmJobRunner
+
+            return SwarmJobRunner
+        return JobRunner
 
     @property
     def logs(self):
@@ -93,6 +100,8 @@ class ControlPlane:
                 raise Conflict(f"the control plane of {self.data_dir} in this process was closed")
             self.lock.acquire(wait)
             try:
+                if self.engine.backend == "swarm":
+                    self.engine.client  # not a swarm manager: refused now, before any job is taken
                 self.services.refresh()
                 self.supervisor = Supervisor(self, on_problem=on_problem, on_adopted=on_adopted)
                 self.start_forwarding()

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 
-from renderlocal.core.engine_address import engine_id, engine_url
+from renderlocal.core.engine_address import engine_backend, engine_id, engine_url
 from renderlocal.core.errors import EngineUnavailable
 
 LABEL = "render-local"  # every container and image render-local makes carries it
@@ -47,11 +47,15 @@ def connect():
 
 class Engine:
     """The engine the control plane uses: connected on first use (start-up stays fast),
-    or given (tests pass theirs). ``id`` names it on the jobs it runs."""
+    or given (tests pass theirs). ``id`` names it on the jobs it runs. ``backend`` says
+    how jobs run on it: ``local`` containers, or ``swarm`` services (``swarm_jobs.py``),
+    which needs the engine to be a swarm manager."""
 
     def __init__(self, client=None):
         self._client = client
         self._lock = threading.Lock()
+        self.backend = engine_backend()
+        self._checked = self.backend == "local"
 
     @functools.cached_property
     def id(self) -> str:
@@ -61,10 +65,13 @@ class Engine:
     @property
     def client(self):
         """The ``docker.DockerClient``; raises EngineUnavailable when the engine does not answer."""
-        if self._client is None:
+        if self._client is None or not self._checked:
             with self._lock:
                 if self._client is None:
                     self._client = connect()
+                if not self._checked:
+                    require_swarm_manager(self._client)
+                    self._checked = True
         return self._client
 
     @property
@@ -106,6 +113,18 @@ class Engine:
         except Exception as exc:
             if not is_not_found(exc):
                 raise
+
+
+def require_swarm_manager(client) -> None:
+    """Raise EngineUnavailable unless the engine manages a swarm (the swarm backend creates services)."""
+    swarm = client.info().get("Swarm") or {}
+    if not swarm.get("ControlAvailable"):
+        state = swarm.get("LocalNodeState") or "inactive"
+        where = engine_url() or "the default socket"
+        raise EngineUnavailable(
+            f"the swarm engine backend needs a swarm manager, and the Docker engine at {where} is not one (swarm "
+            f"state: {state}{', a worker' if state == 'active' else ''}); run docker swarm init there, "
+            "or use --engine local")
 
 
 def is_not_found(exc: BaseException) -> bool:

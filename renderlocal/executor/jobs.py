@@ -86,6 +86,13 @@ class JobRecords:
 
         return Job.from_doc(self.store.update(job_id, change))
 
+    def note(self, job_id: str, message: str) -> Job:
+        """An event that says something about the job without changing its status."""
+        def change(doc):
+            doc["events"].append({"at": stamp(), "status": doc["status"], "message": message})
+
+        return Job.from_doc(self.store.update(job_id, change))
+
     def record_end(self, job_id: str, status: JobStatus, exit_code: int | None, reason: dict | None,
                     message: str | None = None, finished: str | None = None) -> Job:
         finished = finished or stamp()
@@ -215,11 +222,15 @@ class JobRunner:
 
     def _supervise(self, job_id: str) -> None:
         try:
-            JobSupervision(self, job_id).run()
+            self.supervision(job_id).run()
         finally:
             with self._guard:
                 if self._supervised.get(job_id) is threading.current_thread():
                     del self._supervised[job_id]
+
+    def supervision(self, job_id: str) -> "JobSupervision":
+        """What runs one job to its end on this runner's backend (swarm_jobs.py has the other)."""
+        return JobSupervision(self, job_id)
 
     def supervising(self) -> bool:
         """Whether any job is being supervised right now."""
@@ -293,16 +304,20 @@ class JobRunner:
 
 
     def ours(self, container, job_id: str | None, labels: dict | None = None) -> bool:
-        """Whether the container is this data dir's job ``job_id`` (an id of a job's shape, and
-        the proof label of it); a foreign one is left alone and said once on stderr. ``labels``:
-        the container's, for one listed sparse (without them in its ``Config``)."""
+        """Whether the container (or swarm service) is this data dir's job ``job_id`` (an id of a job's
+        shape, and the proof label of it); a foreign one is left alone and said once on stderr. ``labels``:
+        its labels when the object does not carry them (a container listed sparse, a swarm service)."""
         if looks_like_id(job_id or "", "job") and self.proof.verify(
                 container.labels if labels is None else labels, "job", job_id):
             return True
         if container.id not in self._foreign:
             self._foreign.add(container.id)
-            name = (container.attrs.get("Name") or (container.attrs.get("Names") or ["?"])[0]).lstrip("/")
-            print(f"render-local: container {name} ({container.id[:12]}) carries the labels of a job of "
+            attrs = getattr(container, "attrs", None) or {}
+            what = "service" if "Spec" in attrs and "Config" not in attrs else "container"
+            name = (attrs.get("Name") or (attrs.get("Names") or [getattr(container, "name", "?")])[0] or "?").lstrip("/")
+            if what == "service":
+                name = attrs["Spec"].get("Name", name)
+            print(f"render-local: {what} {name} ({container.id[:12]}) carries the labels of a job of "
                   f"{self.data_dir} without this data dir's proof: left alone (not recorded, billed or removed)",
                   file=sys.stderr, flush=True)
         return False
@@ -379,18 +394,25 @@ class JobSupervision:
         return container
 
 
-    def run(self) -> None:
-        records = self.records
-        job = records.get(self.job_id)
+    def nothing_to_run(self, job: Job) -> bool:
+        """Whether the job ended already (its log is caught up if a crash left it short), or was
+        canceled before anything ran (its end is recorded now)."""
         if job.final:
             if not job.logsComplete:
                 self._finish_logs(job)
+            return True
+        if job.cancelRequestedAt and not job.containerId:
+            self.records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
+            return True
+        return False
+
+    def run(self) -> None:
+        records = self.records
+        job = records.get(self.job_id)
+        if self.nothing_to_run(job):
             return
         stream = None
         if job.status == JobStatus.PENDING:  # new, or launched just before a crash
-            if job.cancelRequestedAt and not job.containerId:
-                records.record_end(job.id, JobStatus.CANCELED, None, None, "canceled before it started")
-                return
             job, stream = self.launch(job)
             if job.final:
                 return

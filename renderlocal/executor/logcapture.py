@@ -27,6 +27,8 @@ class LogCapture:
     of lines in the file is a resume point for the catch-up.
     """
 
+    source = "containers"  # the engine API's collection whose /{id}/logs is read (swarm: services)
+
     def __init__(self, api, logs: LogStore, job_id: str, container_id: str, attached=None):
         self.api = api
         self.path = logs.path(job_id)
@@ -67,6 +69,11 @@ class LogCapture:
         self.writer.write_now([(_STREAM_NAMES[kind], [rest]) for kind, cutter in cutters.items()
                                if (rest := cutter.rest()) is not None])
 
+    def _log_request(self, follow: bool):
+        """The whole log so far (and, with follow, to its end), timestamped."""
+        return _stream(self.api, "GET", f"/{self.source}/{self.container_id}/logs",
+                       {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"})
+
     def _copy_logs(self, follow: bool) -> None:
         """Copy the engine's log, skipping the lines the file holds. A line still open when the
         stream ends is written only by a final (non-follow) read: after a follow the catch-up
@@ -75,9 +82,11 @@ class LogCapture:
         skip = {1: skip.get("stdout", 0), 2: skip.get("stderr", 0)}
         cutters = {1: LineCutter(), 2: LineCutter()}
         last_ts = {1: b"1970-01-01T00:00:00.000000000Z", 2: b"1970-01-01T00:00:00.000000000Z"}
-        for frames in _frames_of(_log_request(self.api, self.container_id, follow)):
+        for frames in _frames_of(self._log_request(follow)):
             out = []
             for kind, frame in frames:
+                if kind == _ENGINE_ERROR:  # the engine's word on the stream ("Error grabbing logs"), not output
+                    continue
                 kind = kind if kind in cutters else 1
                 ts_raw, _, message = frame.partition(b" ")
                 ts = ts_raw if len(ts_raw) == TS_LEN else _normalized(ts_raw)
@@ -165,6 +174,7 @@ def _pieces(line: bytes) -> list[bytes]:
 
 
 _STREAM_NAMES = {1: b"stdout", 2: b"stderr"}
+_ENGINE_ERROR = 3  # the log API's "systemerr" stream
 
 
 def _normalized(ts_raw: bytes) -> bytes | None:
@@ -177,12 +187,6 @@ def _normalized(ts_raw: bytes) -> bytes | None:
 def attach(api, container_id: str):
     """The container's output stream, opened before it starts (as docker run does)."""
     return _stream(api, "POST", f"/containers/{container_id}/attach", {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
-
-
-def _log_request(api, container_id: str, follow: bool):
-    """The container's whole log so far (and, with follow, to its end), timestamped."""
-    return _stream(api, "GET", f"/containers/{container_id}/logs",
-                   {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"})
 
 
 def _stream(api, method: str, path: str, params: dict):
@@ -214,8 +218,8 @@ def _frames_of(response):
         while True:
             try:
                 chunk = read(1 << 16)
-            except (OSError, ValueError):
-                break  # the engine closed the stream
+            except (OSError, ValueError, AttributeError):
+                break  # the engine closed the stream, or its reader did (urllib3 drops the file then)
             if not chunk:
                 break
             buffer += chunk

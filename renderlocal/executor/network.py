@@ -1,6 +1,7 @@
 """The private network of a data dir: one Docker network every instance, job and
 pre-deploy container joins, each service reachable by its name and its internal
-hostname, as on Render's private network."""
+hostname, as on Render's private network. On the swarm engine backend it is an attachable
+overlay network: the jobs' services join it on any node, containers on the manager too."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ class PrivateNetwork:
     def __init__(self, engine: Engine, data_dir: Path):
         self.engine = engine
         self.data_dir = data_dir
-        self.name = network_name(data_dir)
+        self.overlay = engine.backend == "swarm"
+        # another name than the bridge one: a data dir run both ways would otherwise find the wrong kind
+        self.name = network_name(data_dir) + ("-overlay" if self.overlay else "")
         self._ready = False
         self._guard = threading.Lock()
 
@@ -34,7 +37,8 @@ class PrivateNetwork:
                 except Exception as exc:
                     if not is_not_found(exc):
                         raise
-                    client.networks.create(self.name, driver="bridge", check_duplicate=True,
+                    kind = {"driver": "overlay", "attachable": True} if self.overlay else {"driver": "bridge"}
+                    client.networks.create(self.name, check_duplicate=True, **kind,
                                            labels={LABEL: "network", label("data-dir"): str(self.data_dir)})
                 self._ready = True
         return self.name
