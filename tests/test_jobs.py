@@ -351,7 +351,8 @@ def test_jobs_create_wait_exit_codes_via_cli(built):
 def test_a_failed_job_waited_for_shows_the_end_of_its_log(built):
     data_dir, blueprint = built
     failed = cli(data_dir, blueprint, "jobs", "create", "box", "--start-command",
-                 "seq 1 30; echo 'ERROR: relation missing' >&2; exit 3", "--wait")
+                 "seq 1 30; sleep 0.5; echo 'ERROR: relation missing' >&2; exit 3", "--wait")
+    # (the pause: stdout and stderr are two pipes, and lines written at once on both have no order)
     assert failed.returncode == 1
     said = failed.stderr.splitlines()
     job_id = next(word for word in failed.stdout.split() if word.startswith("job-"))
