@@ -34,6 +34,7 @@ class StatementScreen(LiveScreen):
         super().__init__()
         self.month: Month | None = None
         self.running = 0
+        self.loaded_at = None  # the clock when it was last added up
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -45,13 +46,14 @@ class StatementScreen(LiveScreen):
 
     def load(self) -> Statement:
         now = self.app.now()
+        self.loaded_at = now
         return statement_of(self.app.plane.state, self.month or Month.of(now), now)
 
     def wants(self, change) -> bool:
         return change.kind in ("job", "deploy")
 
     def tick(self) -> None:
-        if self.running and self.in_view:
+        if self.running and self.in_view and self.app.now() != self.loaded_at:  # running runs add up by the second
             self.reload()
 
     def show(self, statement: Statement) -> None:
