@@ -365,7 +365,10 @@ def _waiting_on_a_running_job(data_dir, blueprint):
     """A ``jobs create --wait`` process, once its job runs: (the process, the job store, the job)."""
     waiting = subprocess.Popen([sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint",
                                 str(blueprint), "jobs", "create", "box", "--start-command", "sleep 60", "--wait"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # as a shell runs it: a test runner started in the background (`cmd &` without job
+                               # control) ignores SIGINT, and a child would inherit that and never hear Ctrl-C
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     store = JobStore(data_dir / "store" / "jobs")
     wait_until(lambda: [j for j in store.live() if j["status"] == "running"], 60)
     [job] = store.live()
@@ -395,7 +398,7 @@ def test_ctrl_c_twice_while_waiting_cancels_the_job(built):
     assert said[-1].strip() == f"render-local: job {job['id']} keeps running; Ctrl-C again within 3 s cancels it"
     waiting.send_signal(signal.SIGINT)
     _out, err = waiting.communicate(timeout=30)
-    assert waiting.returncode == 130
+    assert waiting.returncode == 130, err
     assert err.strip().splitlines() == [f"render-local: canceling job {job['id']}", f"render-local: job {job['id']} canceled"]
     assert store.get(job["id"])["status"] == "canceled"
 

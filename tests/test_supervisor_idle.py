@@ -15,6 +15,8 @@ class QuietPlane:
         self.changes = SimpleNamespace(seq=0)
         self.passes: list[float] = []
         self.cron = SimpleNamespace(tick=lambda: None)
+        self.comparisons = SimpleNamespace(resume=lambda: None)  # what a pass goes on with after a crash
+        self.rehearsals = SimpleNamespace(resume=lambda: None)
         self.lock = threading.Lock()
 
     def recover(self):

@@ -828,10 +828,10 @@ def _interrupted_wait(obj: Context, service_name: str, running: list[dict]) -> N
     still runs (and bills) and how to cancel it. Exits 130."""
     if running:
         which = "job " + running[0]["id"] if len(running) == 1 else f"{len(running)} jobs"
-        click.echo(f"render-local: {which} keep{'s' if len(running) == 1 else ''} running; "
-                   f"Ctrl-C again within {SECOND_CTRL_C_SECONDS} s cancels {'it' if len(running) == 1 else 'them'}",
-                   err=True)
-        try:
+        try:  # from before the message: a Ctrl-C right after it is the second one, not an abort
+            click.echo(f"render-local: {which} keep{'s' if len(running) == 1 else ''} running; "
+                       f"Ctrl-C again within {SECOND_CTRL_C_SECONDS} s cancels {'it' if len(running) == 1 else 'them'}",
+                       err=True)
             time.sleep(SECOND_CTRL_C_SECONDS)
         except KeyboardInterrupt:
             _cancel_jobs(obj, running)
