@@ -227,7 +227,10 @@ def test_a_job_on_the_swarm_reaches_a_private_service_by_name(swarm_backend, eng
 
 def test_a_plan_is_capped_at_the_largest_nodes_cpus_and_one_no_node_holds_is_refused(swarm_plane, swarm):
     info = swarm.info()
-    job = swarm_plane.jobs.wait(swarm_plane.create_job("box", "echo ok", plan_id="plan-srv-011").id, timeout=120)
+    # Pro Plus reserves every CPU of this node (capped at 2): the earlier tests' job services must be gone
+    # first, as Swarm counts a finished task's reservation until its service is removed
+    wait_until(lambda: not swarm.services.list(filters={"label": "render-local"}), 180)
+    job = swarm_plane.jobs.wait(swarm_plane.create_job("box", "echo ok", plan_id="plan-srv-011").id, timeout=240)
     assert job.status == "succeeded"  # Pro Plus: 4 CPU, 8 GB
     assert any("capped at that" in event["message"] for event in job.events) == (info["NCPU"] < 4)
     if info["MemTotal"] < 32 * 2**30:  # Pro Ultra reserves 32 GB: no node here has them
