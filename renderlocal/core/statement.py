@@ -60,6 +60,9 @@ class Month:
     def next(self) -> "Month":
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
+    def previous(self) -> "Month":
+        return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
     @property
     def days(self) -> int:
         return (self.end - self.start).days

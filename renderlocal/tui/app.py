@@ -490,7 +490,7 @@ class RenderLocalApp(App):
         yield SystemCommand("Go to jobs", "Every job, newest first (2)", partial(self.action_show_tab, "jobs"))
         yield SystemCommand("Go to billing", "Spend by service, plan and day (3)", partial(self.action_show_tab, "billing"))
         yield SystemCommand("Month statement", "This month's lines by service, kind and plan, to the cent",
-                            self._push_statement)
+                            self.open_statement)
         yield SystemCommand("Go to databases", "Databases and Key Value, and how to connect (4)",
                             partial(self.action_show_tab, "databases"))
         yield SystemCommand("Show all keys", "Every key binding of every screen (?)", self.action_help)
@@ -528,7 +528,7 @@ class RenderLocalApp(App):
 
         self.push_screen(LogStreamScreen())
 
-    def _push_statement(self) -> None:
+    def open_statement(self) -> None:
         self.push_screen(StatementScreen())
 
     def _push_jobs(self, service_id: str) -> None:

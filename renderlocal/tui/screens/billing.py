@@ -84,4 +84,4 @@ class BillingScreen(LiveScreen):
         self.query_one("#spend-chart", SpendChart).show(days)
 
     def action_statement(self) -> None:
-        self.app._push_statement()
+        self.app.open_statement()

@@ -85,5 +85,5 @@ class StatementScreen(LiveScreen):
 
     def action_month(self, step: int) -> None:
         month = self.month or Month.of(self.app.now())
-        self.month = month.next() if step > 0 else Month(month.year - (month.month == 1), (month.month - 2) % 12 + 1)
+        self.month = month.next() if step > 0 else month.previous()
         self.reload()
