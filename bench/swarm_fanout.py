@@ -1,5 +1,5 @@
 """Fan-out beyond one machine: 200 jobs of `sleep 5` launched at once, until all have
-succeeded, on the swarm engine backend (each job a replicated-job service) and on the
+succeeded, on the swarm engine backend (each job a one-replica service) and on the
 local engine (each a container), side by side in one run. Prints both and the ratio.
 
 The swarm side needs the engine to be a swarm manager; this script makes it a one-node

@@ -1,5 +1,5 @@
-"""Jobs on the swarm engine backend (RENDER_LOCAL_ENGINE=swarm): each a replicated-job
-Swarm service. The engine is made a one-node swarm for this module if it is not one
+"""Jobs on the swarm engine backend (RENDER_LOCAL_ENGINE=swarm): each a Swarm service of one
+replica that may not restart. The engine is made a one-node swarm for this module if it is not one
 (CI's is a single dockerd) and left as it was found, also when a test fails."""
 
 from __future__ import annotations
@@ -105,11 +105,11 @@ def services_of(engine, data_dir):
     return engine.services.list(filters={"label": f"render-local.data-dir={data_dir}"})
 
 
-def test_a_job_is_a_replicated_job_service_with_the_plans_limits_and_reservations(swarm_plane, swarm, data_dir):
+def test_a_job_is_a_one_replica_service_with_the_plans_limits_and_reservations(swarm_plane, swarm, data_dir):
     job = swarm_plane.create_job("box", "sleep 3; echo hi")
     service = wait_until(lambda: services_of(swarm, data_dir))[0]
     spec = service.attrs["Spec"]
-    assert "ReplicatedJob" in spec["Mode"] and spec["TaskTemplate"]["RestartPolicy"]["Condition"] == "none"
+    assert spec["Mode"] == {"Replicated": {"Replicas": 1}} and spec["TaskTemplate"]["RestartPolicy"]["Condition"] == "none"
     resources = spec["TaskTemplate"]["Resources"]
     assert resources["Limits"]["MemoryBytes"] == resources["Reservations"]["MemoryBytes"] == 512 * 1024 * 1024
     assert resources["Limits"]["NanoCPUs"] == resources["Reservations"]["NanoCPUs"] == 500_000_000
@@ -119,6 +119,18 @@ def test_a_job_is_a_replicated_job_service_with_the_plans_limits_and_reservation
     ended = swarm_plane.jobs.wait(job.id, timeout=120)
     assert ended.status == "succeeded" and ended.engine == "swarm:default" and log_of(swarm_plane, job.id) == ["hi"]
     assert services_of(swarm, data_dir) == []  # removed once its end and log were recorded
+
+
+def test_finished_jobs_leave_no_task_that_holds_the_nodes_reservations(swarm_plane, swarm):
+    """Six Starter jobs reserve 3 CPUs in all, more than this node has: once they end, their tasks go
+    with their services. (A replicated-job task stays after its service, counted against the node by
+    Swarm's constraint enforcer up to Docker 29, which then rejects new tasks: moby/moby#52652.)"""
+    jobs = [swarm_plane.create_job("box", f"echo done-{n}") for n in range(6)]
+    ended = [swarm_plane.jobs.wait(job.id, timeout=120) for job in jobs]
+    assert [job.status for job in ended] == ["succeeded"] * 6
+    services = {job.containerId for job in ended}
+    wait_until(lambda: not [task for task in swarm.api.tasks() if task["ServiceID"] in services], 60)
+    assert not any("placed again" in event["message"] for job in ended for event in job.events)
 
 
 def test_cancel_sends_sigterm_and_ends_as_canceled(swarm_plane):

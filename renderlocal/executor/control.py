@@ -119,6 +119,7 @@ class ControlPlane:
         then let another process be the control plane. Jobs still running are adopted by the next one."""
         with self._life:
             self.closed = True
+            self.jobs.released.set()
             self._stop_duties(drain_seconds)
             self.lock.release()
 

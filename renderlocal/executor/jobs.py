@@ -133,6 +133,8 @@ class JobRunner:
         self._foreign: set[str] = set()  # containers already said to be someone else's
         self._supervised: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
+        # set when its control plane closes: swarm supervisors then leave their jobs to the next one
+        self.released = threading.Event()
 
     def get(self, job_id: str) -> Job:
         return self.records.get(job_id)

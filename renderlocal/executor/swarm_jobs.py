@@ -1,6 +1,14 @@
 """The swarm engine backend of jobs (``render-local --engine swarm``): each job is a Swarm
-service in ``replicated-job`` mode with one task and no restart, so Swarm places it on a
-node with room for its plan (memory and CPU are limits and reservations) and runs it once.
+service with one replica and no restart, so Swarm places it on a node with room for its plan
+(memory and CPU are limits and reservations) and runs it once.
+
+Why not ``replicated-job`` mode, which is made for run-to-completion tasks: up to Docker 29
+(moby/moby#52652, fixed in swarmkit#3237) a job task that completed keeps counting against its
+node's reservations in the constraint enforcer, even after its service is removed, so after a
+few dozen jobs a node rejects every new task ("assigned node no longer meets constraints").
+A replicated service whose task may not restart ends the same way (its finished task leaves
+the node's reservations, and is deleted with the service), and the supervisor removes the
+service once the end is recorded.
 
 What the local backend reads from a container comes from the service and its task here:
 the task's state says how it ended (complete, failed, rejected; its container's exit code;
@@ -25,6 +33,7 @@ import threading
 import time
 from datetime import timedelta
 
+import docker.errors
 import requests
 
 from renderlocal.core.clock import parse_stored, utcnow
@@ -124,7 +133,7 @@ class SwarmJobSupervision(JobSupervision):
         return self.engine.client.services.create(
             swarm_image(self.engine, job.image), command=["/bin/sh", "-c"], args=[CANCELABLE + job.startCommand],
             env=job.env | {"TINI_KILL_PROCESS_GROUP": "1"}, name=container_name(job.id),
-            mode=ServiceMode("replicated-job", concurrency=1, replicas=1),
+            mode=ServiceMode("replicated", replicas=1),  # not replicated-job: see the top of this module
             restart_policy=RestartPolicy(condition="none"),  # one task, run once, as a job container
             resources=service_resources(plan, nano_cpus), init=True, cap_drop=list(DROPPED_CAPABILITIES),
             # no-new-privileges has no field in a service's spec before API 1.44 (Docker 25)
@@ -155,7 +164,11 @@ class SwarmJobSupervision(JobSupervision):
             job = self.launch(job)
             if job.final:
                 return
-        task, timed_out = self._wait_for_task_end(job)
+        try:
+            task, timed_out = self._wait_for_task_end(job)
+        except _Released:  # its control plane closed: the next one adopts the job from its service
+            self._finish_capture(job)
+            return
         self._finish_capture(job)
         job = records.get(job.id)
         if task is None:
@@ -182,10 +195,19 @@ class SwarmJobSupervision(JobSupervision):
         waiting = None
         polls = 0
         while True:
+            if self.runner.released.is_set():
+                raise _Released()
             try:
                 task = self._task(job.containerId)
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 self.engine_lost_at = self.engine_lost_at or stamp()  # the manager restarts: ask again
+                time.sleep(ENGINE_RETRY_SECONDS)
+                continue
+            except docker.errors.APIError as exc:
+                if exc.status_code != 503:
+                    raise
+                # no manager now (a leader election, or this engine left the swarm): ask again
+                self.engine_lost_at = self.engine_lost_at or stamp()
                 time.sleep(ENGINE_RETRY_SECONDS)
                 continue
             if task is None:
@@ -293,6 +315,10 @@ class SwarmJobSupervision(JobSupervision):
                     raise
             remove_service(self.engine, job.containerId)
         self.records.update(job.id, logsComplete=True)
+
+
+class _Released(Exception):
+    """The supervisor's control plane closed while its job ran."""
 
 
 class ServiceLogCapture(LogCapture):
