@@ -230,6 +230,11 @@ class JobRunner:
                 if self._supervised.get(job_id) is threading.current_thread():
                     del self._supervised[job_id]
 
+    def container_of(self, job: Job) -> str | None:
+        """The running job's container on this engine (a shell, live figures and peak memory look
+        into it); the swarm backend's may run on another node (None)."""
+        return job.containerId
+
     def supervision(self, job_id: str) -> "JobSupervision":
         """What runs one job to its end on this runner's backend (swarm_jobs.py has the other)."""
         return JobSupervision(self, job_id)

@@ -24,9 +24,10 @@ WANTED_SECONDS = 60.0
 
 
 class ResourceMeters:
-    def __init__(self, engine, state):
+    def __init__(self, engine, state, container_of=lambda job: job.containerId):
         self.engine = engine
         self.state = state
+        self.container_of = container_of  # a running job's container here (swarm: None on another node)
         self._history: dict[str, deque] = {}  # job or instance id -> its samples, oldest first
         self._last_cpu: dict[str, tuple[int, float]] = {}  # id -> (CPU ns used, monotonic time) of its last sample
         self._lock = threading.Lock()
@@ -74,14 +75,16 @@ class ResourceMeters:
     def running(self) -> list[dict]:
         """The running jobs and service instances, as ControlPlane.running_container describes one."""
         found = [{"kind": "job", "id": job.id, "serviceId": job.serviceId, "planId": job.planId,
-                  "containerId": job.containerId}
-                 for job in self.state.unsettled_jobs() if job.status == JobStatus.RUNNING and job.containerId]
+                  "containerId": container}
+                 for job in self.state.unsettled_jobs() if job.status == JobStatus.RUNNING and job.containerId
+                 if (container := self.container_of(job))]
         for service in self.state.list_services():
             if not service.liveDeployId or service.suspended:
                 continue
             deploy = self.state.get_deploy(service.liveDeployId)
             found += [{"kind": "instance", "id": i["id"], "serviceId": service.id, "planId": service.planId,
-                       "containerId": i["containerId"]} for i in deploy.instances if not i.get("stoppedAt")]
+                       "containerId": i["containerId"]} for i in deploy.instances
+                      if not i.get("stoppedAt") and i.get("containerId")]  # a swarm instance not placed yet: none
         return found
 
     def _run(self) -> None:

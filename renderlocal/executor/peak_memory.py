@@ -17,16 +17,19 @@ from renderlocal.core.statuses import JobStatus
 SAMPLE_SECONDS = 0.2
 
 
-def peak_memory(engine, get_job: Callable[[str], Job], job_id: str, interval: float = SAMPLE_SECONDS) -> int | None:
-    """Block until the job ends; its peak memory in bytes, or None if it was never measured."""
+def peak_memory(engine, get_job: Callable[[str], Job], job_id: str, interval: float = SAMPLE_SECONDS,
+                container_of: Callable[[Job], str | None] = lambda job: job.containerId) -> int | None:
+    """Block until the job ends; its peak memory in bytes, or None if it was never measured.
+    ``container_of``: the running job's container on this engine (swarm: None on another node)."""
     peak = None
     while True:
         job = get_job(job_id)
         if job.final:
             break
-        if job.status == JobStatus.RUNNING and job.containerId:
+        container = container_of(job) if job.status == JobStatus.RUNNING and job.containerId else None
+        if container:
             try:
-                memory = engine.api.stats(job.containerId, stream=False, one_shot=True).get("memory_stats") or {}
+                memory = engine.api.stats(container, stream=False, one_shot=True).get("memory_stats") or {}
             except Exception:  # it ended between the read and now
                 memory = {}
             value = memory.get("max_usage") or memory.get("usage")
