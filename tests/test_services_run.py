@@ -3,7 +3,6 @@ network and fromService, pre-deploy, cron schedules: on the real engine."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
@@ -136,9 +135,15 @@ def test_a_web_service_answers_on_its_url_and_a_broken_deploy_leaves_the_old_one
     assert [e["status"] for e in plane.state.get_deploy(fixed.id).events] == ["created", "update_in_progress", "live"]
 
 
-def test_a_job_runs_unharmed_across_a_deploy_and_a_suspend(plane):
+@pytest.fixture
+def job_steps() -> int:
+    """Half-seconds the job runs across a deploy and a suspend (the swarm backend's take longer)."""
+    return 8
+
+
+def test_a_job_runs_unharmed_across_a_deploy_and_a_suspend(plane, job_steps):
     built_and_live(plane, "web")
-    job = plane.create_job("web", "for i in 1 2 3 4 5 6 7 8; do echo step $i; sleep 0.5; done")
+    job = plane.create_job("web", f"for i in $(seq 1 {job_steps}); do echo step $i; sleep 0.5; done")
     wait_until(lambda: "step 2" in log_of(plane, job.id))
     (plane.blueprint_path.parent / "web" / "www" / "index.html").write_text("v2\n")
     redeployed = built_and_live(plane, "web")  # a new build goes live while the job runs
@@ -147,7 +152,7 @@ def test_a_job_runs_unharmed_across_a_deploy_and_a_suspend(plane):
     assert plane.jobs.get(job.id).status == "running"
     ended = plane.jobs.wait(job.id, timeout=60)
     assert ended.status == "succeeded" and ended.exitCode == 0 and ended.cost() > 0
-    assert log_of(plane, job.id) == [f"step {i}" for i in range(1, 9)]
+    assert log_of(plane, job.id) == [f"step {i}" for i in range(1, job_steps + 1)]
     with pytest.raises(Exception, match="is suspended: resume it"):
         plane.deploy("web")
     resumed = plane.resume("web")
@@ -259,27 +264,9 @@ def test_services_outlive_a_killed_control_plane_and_the_next_one_serves_them(en
     """kill -9 of the control plane: instances keep running, the next control plane adopts them and
     serves the same URL again; down stops them."""
     import json
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from renderlocal.client import discovery
-
-    path = write_blueprint(BLUEPRINT, FILES)
-    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(path)]
-
-    def cli(*args):
-        return subprocess.run(base + list(args), capture_output=True, text=True, timeout=180)
 
     try:
-        made = cli("up", "web", "-o", "json")
-        assert made.returncode == 0, made.stderr
-        url = json.loads(cli("services", "get", "web", "-o", "json").stdout)["serviceDetails"]["url"]
-        assert get(url) == "v1\n"
-        first = discovery.read_live(data_dir)
-        os.kill(first.pid, signal.SIGKILL)
-        wait_until(lambda: not discovery.pid_alive(first.pid))
+        cli, url = up_web_then_kill_its_control_plane(data_dir, write_blueprint(BLUEPRINT, FILES))
         running = engine.containers.list(filters={"label": ["render-local=instance", f"render-local.data-dir={data_dir}"]})
         assert len(running) == 1  # the instance outlived its control plane
         assert cli("services", "list").returncode == 0  # a CLI starts the next control plane
@@ -293,6 +280,32 @@ def test_services_outlive_a_killed_control_plane_and_the_next_one_serves_them(en
     finally:
         for container in engine.containers.list(all=True, filters={"label": f"render-local.data-dir={data_dir}"}):
             container.remove(force=True)
+
+
+def up_web_then_kill_its_control_plane(data_dir, path):
+    """``render-local up web`` (which starts a control plane in the background), its URL checked,
+    then that control plane killed with SIGKILL; returns the CLI to go on with and the URL."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from renderlocal.client import discovery
+
+    base = [sys.executable, "-m", "renderlocal", "--data-dir", str(data_dir), "--blueprint", str(path)]
+
+    def cli(*args):
+        return subprocess.run(base + list(args), capture_output=True, text=True, timeout=180)
+
+    made = cli("up", "web", "-o", "json")
+    assert made.returncode == 0, made.stderr
+    url = json.loads(cli("services", "get", "web", "-o", "json").stdout)["serviceDetails"]["url"]
+    assert get(url) == "v1\n"
+    first = discovery.read_live(data_dir)
+    os.kill(first.pid, signal.SIGKILL)
+    wait_until(lambda: not discovery.pid_alive(first.pid))
+    return cli, url
 
 
 def _answers(url: str) -> str | None:

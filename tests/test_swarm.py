@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import docker.errors
@@ -249,3 +250,23 @@ def test_a_plan_is_capped_at_the_largest_nodes_cpus_and_one_no_node_holds_is_ref
         refused = swarm_plane.jobs.wait(swarm_plane.create_job("box", "echo never", plan_id="plan-srv-014").id, 60)
         assert refused.status == "failed" and refused.failureReason["type"] == "startFailed"
         assert "no node of the swarm has the 32 GB of memory the Pro Ultra plan reserves" in refused.failureReason["message"]
+
+
+def test_a_swarm_job_on_this_engine_has_a_shell_live_figures_and_a_peak(swarm_plane):
+    hog = "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo held; sleep 30"  # 40 MB held
+    job = swarm_plane.create_job("box", hog)
+    peak = []
+    measuring = threading.Thread(target=lambda: peak.append(swarm_plane._peak_memory(job.id)))  # as a comparison does
+    measuring.start()
+    wait_until(lambda: "held" in log_of(swarm_plane, job.id), 60)
+    target = swarm_plane.running_container(job.id)
+    assert target["containerId"] != swarm_plane.jobs.get(job.id).containerId  # its task's container, not its service
+    said = swarm_plane.engine.api.exec_start(swarm_plane.engine.api.exec_create(target["containerId"], ["echo", "inside"]))
+    assert said.decode().strip() == "inside"  # what render-local ssh opens a shell into
+    figures = wait_until(lambda: (lambda f: f if f["latest"] and f["latest"]["memoryBytes"] > 40e6 else None)(
+        swarm_plane.resource_figures(job.id)), 30)
+    assert figures["latest"]["memoryLimitBytes"] == 512 * 1024 * 1024
+    swarm_plane.cancel_job(job.id)
+    assert swarm_plane.jobs.wait(job.id, 60).status == "canceled"
+    measuring.join(30)
+    assert peak and peak[0] > 40e6

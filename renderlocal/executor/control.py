@@ -56,12 +56,12 @@ class ControlPlane:
                                              self.data_dir, self.network, self._prepare)
         self.builds = Builder(self.engine, self.state, self.services, self.data_dir, self._builds_jobs_run,
                               self._built)
-        self.deploys = Deployer(self.engine, self.state, self.services, self.network, self.proxies, self.data_dir,
-                                self._prepare)
+        self.deploys = self._deployer_class()(self.engine, self.state, self.services, self.network, self.proxies,
+                                              self.data_dir, self._prepare)
         self.cron = CronScheduler(self.state, self.services, self._cron_run, clock)
         self.comparisons = PlanComparisons(self.state, self.jobs.create, self.jobs.wait, self._peak_memory)
         self.rehearsals = Rehearsals(self.state, self.postgres_admin, self.jobs.create, self.jobs.wait)
-        self.meters = ResourceMeters(self.engine, self.state)
+        self.meters = ResourceMeters(self.engine, self.state, self.jobs.container_of)
         self.lock = ExecutorLock(self.data_dir)
         self.watchers: dict = {}  # service id -> ServiceWatcher
         self.forwarder = None  # LogForwarder, once started
@@ -76,6 +76,13 @@ class ControlPlane:
 
             return SwarmJobRunner
         return JobRunner
+
+    def _deployer_class(self) -> type[Deployer]:
+        if self.engine.backend == "swarm":
+            from renderlocal.executor.swarm_deploys import SwarmDeployer
+
+            return SwarmDeployer
+        return Deployer
 
     @property
     def logs(self):
@@ -191,10 +198,14 @@ class ControlPlane:
             job = self.state.get_job(ref)
             if job.status != JobStatus.RUNNING or not job.containerId:
                 raise Conflict(f"job {job.id} is {job.status}; only a running job has {what}")
+            container = self.jobs.container_of(job)
+            if container is None:
+                raise Conflict(f"job {job.id} runs on another node of the swarm: {what} is only for one on this engine")
             return {"kind": "job", "id": job.id, "serviceId": job.serviceId, "planId": job.planId,
-                    "containerId": job.containerId}
+                    "containerId": container}
         service_ref, _dash, suffix = ref.rpartition("-")
-        by_instance = ref.startswith(("srv-", "crn-")) and ref.count("-") == 2 and len(suffix) == 5
+        # an instance id: its service's id and 5 characters (6 for a swarm deploy's tenth instance)
+        by_instance = ref.startswith(("srv-", "crn-")) and ref.count("-") == 2 and len(suffix) in (5, 6)
         service = self.state.get_service(service_ref if by_instance else ref)
         if service.type == "cron":
             raise Conflict(f"{service.name} is a cron job: it has no instances; a run of it is a job "
@@ -208,8 +219,8 @@ class ControlPlane:
             instances = [i for i in instances if i["id"] == ref]
             if not instances:
                 raise NotFound(f"unknown instance {ref!r} of {service.name}, or it stopped")
-        for instance in instances:
-            if self.engine.is_running(instance["containerId"]):
+        for instance in instances:  # a swarm instance not placed yet has no container; on another node, not here
+            if instance.get("containerId") and self.engine.is_running(instance["containerId"]):
                 return {"kind": "instance", "id": instance["id"], "serviceId": service.id, "planId": service.planId,
                         "containerId": instance["containerId"]}
         raise Conflict(f"{service.name} has no running instance (render-local up {service.name} deploys it)")
@@ -256,7 +267,7 @@ class ControlPlane:
     def _peak_memory(self, job_id: str) -> int | None:
         from renderlocal.executor.peak_memory import peak_memory
 
-        return peak_memory(self.engine, self.state.get_job, job_id)
+        return peak_memory(self.engine, self.state.get_job, job_id, container_of=self.jobs.container_of)
 
     def rehearse(self, service_ref: str, start_command: str, plan_id: str | None = None,
                  database_ref: str | None = None) -> dict:

@@ -204,7 +204,7 @@ class Deployer:
             self._stop_instances(old, service.maxShutdownDelaySeconds)
         if service.type == "web":
             service = self._serve_url(service)
-        instances = [self._start_instance(deploy, service) for _ in range(service.numInstances)]
+        instances = self._start_instances(deploy, service)
         problem = self._wait_healthy(deploy, service, instances)
         if problem is None and self._canceled(deploy.id, keep=False):
             problem = "canceled"
@@ -218,7 +218,7 @@ class Deployer:
                 self._fail(deploy.id, DeployStatus.UPDATE_FAILED, problem)
             return
         if service.type == "web":
-            self.proxies.point(service.id, [("127.0.0.1", port) for port in self._host_ports(instances, service)])
+            self.proxies.point(service.id, self._endpoints(instances, service))
         now = stamp()
         self._update(deploy.id, liveAt=now)
         self._set_status(deploy.id, DeployStatus.LIVE, "live", final=True)
@@ -251,6 +251,9 @@ class Deployer:
             return code
         finally:
             container.remove(force=True)
+
+    def _start_instances(self, deploy: Deploy, service: Service) -> list[dict]:
+        return [self._start_instance(deploy, service) for _ in range(service.numInstances)]
 
     def _start_instance(self, deploy: Deploy, service: Service, instance_id: str | None = None) -> dict:
         instance_id = instance_id or f"{service.id}-{''.join(secrets.choice(_SUFFIX) for _ in range(5))}"
@@ -306,6 +309,10 @@ class Deployer:
             service = self.services.update(service.id, proxyPort=port)
         return service
 
+    def _endpoints(self, instances: list[dict], service: Service) -> list[tuple[str, int]]:
+        """Where the URL's proxy sends connections: each instance's published port."""
+        return [("127.0.0.1", port) for port in self._host_ports(instances, service)]
+
     def _host_ports(self, instances: list[dict], service: Service) -> list[int]:
         ports = []
         for instance in instances:
@@ -345,10 +352,13 @@ class Deployer:
         bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{service.port}/tcp") or []
         if not bound:
             return False
-        port = int(bound[0]["HostPort"])
+        return self._probe("127.0.0.1", int(bound[0]["HostPort"]), service)
+
+    def _probe(self, host: str, port: int, service: Service) -> bool:
+        """Whether a web instance published at ``host:port`` is healthy."""
         if service.healthCheckPath:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{service.healthCheckPath}", timeout=2) as response:
+                with urllib.request.urlopen(f"http://{host}:{port}{service.healthCheckPath}", timeout=2) as response:
                     return 200 <= response.status < 400
             except urllib.error.HTTPError as exc:
                 return 300 <= exc.code < 400
@@ -357,7 +367,7 @@ class Deployer:
         # no health check path: the port answers at all (the engine's proxy accepts connections even
         # when nothing listens inside, so a reply is what counts)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            with socket.create_connection((host, port), timeout=2) as sock:
                 sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
                 return bool(sock.recv(1))
         except OSError:
@@ -384,23 +394,26 @@ class Deployer:
         for instance in deploy.instances:
             self._start_instance(deploy, service, instance["id"])
 
-    def _follow(self, instance_id: str, container_id: str) -> None:
-        """Copy the instance's output into its log, across its restarts, until it is stopped here."""
+    def _follow(self, instance_id: str, container_id: str, baseline: dict | None = None) -> None:
+        """Copy the instance's output into its log, across its restarts, until it is stopped here.
+        ``baseline``: the log's line counts before this container's first line (a swarm task that
+        replaced a crashed one is a new container whose log starts again from nothing)."""
         with self._guard:
             running = self._followers.get(instance_id)
             if running is not None and running[0].is_alive():
                 return
             stop = threading.Event()
-            thread = threading.Thread(target=self._copy_instance_log, args=(instance_id, container_id, stop),
+            thread = threading.Thread(target=self._copy_instance_log, args=(instance_id, container_id, stop, baseline),
                                       name=f"logs-{instance_id}", daemon=True)
             self._followers[instance_id] = (thread, stop)
         thread.start()
 
-    def _copy_instance_log(self, instance_id: str, container_id: str, stop: threading.Event) -> None:
+    def _copy_instance_log(self, instance_id: str, container_id: str, stop: threading.Event,
+                           baseline: dict | None = None) -> None:
         api = self.engine.api
         while not stop.is_set():
             try:
-                capture = LogCapture(api, self.logs, instance_id, container_id)
+                capture = LogCapture(api, self.logs, instance_id, container_id, baseline=baseline)
                 capture.start_following()
                 capture.join()
                 state = api.inspect_container(container_id)["State"]
@@ -472,7 +485,7 @@ class Deployer:
                 self._follow(instance["id"], container.id)
         if service.type == "web":
             service = self._serve_url(service)
-            self.proxies.point(service.id, [("127.0.0.1", p) for p in self._host_ports(live.instances, service)])
+            self.proxies.point(service.id, self._endpoints(live.instances, service))
 
     # -- records ----------------------------------------------------------------------------------
     def live(self, service: Service) -> Deploy | None:

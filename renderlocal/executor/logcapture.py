@@ -29,8 +29,10 @@ class LogCapture:
 
     source = "containers"  # the engine API's collection whose /{id}/logs is read (swarm: services)
 
-    def __init__(self, api, logs: LogStore, job_id: str, container_id: str, attached=None):
+    def __init__(self, api, logs: LogStore, job_id: str, container_id: str, attached=None,
+                 baseline: dict | None = None):
         self.api = api
+        self.baseline = baseline or {}  # lines per stream the file held before this container's first
         self.path = logs.path(job_id)
         self.writer = logs.writer(job_id)
         self.container_id = container_id
@@ -79,7 +81,7 @@ class LogCapture:
         stream ends is written only by a final (non-follow) read: after a follow the catch-up
         reads it whole, and it must not be counted as written in two parts."""
         skip = self.writer.line_counts()  # it flushes first: lines still buffered count too
-        skip = {1: skip.get("stdout", 0), 2: skip.get("stderr", 0)}
+        skip = {kind: skip.get(name, 0) - self.baseline.get(name, 0) for kind, name in ((1, "stdout"), (2, "stderr"))}
         cutters = {1: LineCutter(), 2: LineCutter()}
         last_ts = {1: b"1970-01-01T00:00:00.000000000Z", 2: b"1970-01-01T00:00:00.000000000Z"}
         for frames in _frames_of(self._log_request(follow)):

@@ -58,8 +58,25 @@ STARTED = ("running",) + ENDED
 class SwarmJobRunner(JobRunner):
     """The jobs of one data dir as Swarm services; everything else as the local runner does."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._containers: dict[str, str] = {}  # job service id -> its task's container on this engine
+
     def supervision(self, job_id: str) -> "SwarmJobSupervision":
         return SwarmJobSupervision(self, job_id)
+
+    def container_of(self, job: Job) -> str | None:
+        """Its task's container when that runs on this engine (the job's ``containerId`` is its service's)."""
+        if not job.containerId:
+            return None
+        found = self._containers.get(job.containerId)  # a service's one task keeps its container
+        if found is None:
+            found = _task_container(self.engine, job.containerId)
+            if found is not None:
+                if len(self._containers) > 10_000:  # ended jobs' entries: forgotten in one go
+                    self._containers.clear()
+                self._containers[job.containerId] = found
+        return found
 
     def _stop_container(self, service_id: str, grace: int) -> None:
         """Cancel: SIGTERM now and SIGKILL after the grace; the supervisor records the end."""
