@@ -366,7 +366,7 @@ class JobSupervision:
                         **self.runner.network.join(),  # beside the services, reaching them by name; never a disk
                     )
                 except Exception as exc:  # 409: the name is taken, by a container a crash left before its id was saved
-                    if getattr(exc, "status_code", None) != 409 or (container := self._left_behind(job)) is None:
+                    if getattr(exc, "status_code", None) != 409 or (container := self._named_after(job)) is None:
                         raise
             records.update(job.id, containerId=container.id)
             state = container.attrs["State"]
@@ -385,6 +385,14 @@ class JobSupervision:
             return records.record_end(job.id, JobStatus.FAILED, None, {
                 "type": "startFailed", "message": f"the container could not start: {_short(exc)}"}), None
         return records.mark_running(job.id, started, cpu_cap_note(engine, plan)), stream
+
+    def _named_after(self, job: Job, seconds: float = 5.0):
+        """The container that holds the job's name, once the engine shows it: a closing control
+        plane's last launch may have reserved the name a moment before the container appears."""
+        deadline = time.monotonic() + seconds
+        while (container := self._left_behind(job)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return container
 
     def _left_behind(self, job: Job):
         """The job's container, if a crash came between its creation and its id being saved
@@ -420,6 +428,8 @@ class JobSupervision:
             return
         stream = None
         if job.status == JobStatus.PENDING:  # new, or launched just before a crash
+            if self.runner.released.is_set():  # its control plane closed meanwhile: the next one launches it
+                return
             job, stream = self.launch(job)
             if job.final:
                 return
