@@ -109,7 +109,7 @@ def _not_yet_shown(data_dir, blueprint, warnings: list[str]) -> list[str]:
 @click.option("--data-dir", envvar="RENDER_LOCAL_HOME", type=click.Path(file_okay=False), help="State directory (default: RENDER_LOCAL_HOME, else the user data dir).")
 @click.option("--blueprint", type=click.Path(dir_okay=False), help="render.yaml to load (default: ./render.yaml, else the bundled samples).")
 @click.option("--engine", "backend", envvar=ENV_BACKEND, type=click.Choice(BACKENDS),
-              help=f"How jobs run: local containers (default), or swarm services on a swarm manager's cluster ({ENV_BACKEND}).")
+              help=f"How jobs and services run: local containers (default), or swarm services on a swarm manager's cluster ({ENV_BACKEND}).")
 @global_output_option(envvar="RENDER_OUTPUT")
 @global_confirm_option
 @click.version_option(__version__, prog_name="render-local")
