@@ -126,7 +126,7 @@ def cli(ctx, data_dir, blueprint, backend, output, confirm):
     if ctx.invoked_subcommand is None:
         from renderlocal.tui.app import run_tui
 
-        run_tui(ctx.obj.data_dir, ctx.obj.blueprint)
+        run_tui(ctx.obj.data_dir, ctx.obj.blueprint, chosen=blueprint is not None)
 
 
 cli.add_command(billing)

@@ -541,16 +541,17 @@ class RenderLocalApp(App):
         self.command(lambda: self.plane.state.get_service(service_id), self.toggle_watch)
 
 
-def run_tui(data_dir, blueprint) -> None:
+def run_tui(data_dir, blueprint, chosen: bool = False) -> None:
     """Open the terminal app on the data dir; returns when it quits. If the app was the control
-    plane and jobs still run, a background control plane takes them over (as a CLI would start)."""
+    plane and jobs still run, a background control plane takes them over (as a CLI would start).
+    ``chosen``: the user named the blueprint (--blueprint), so the bundled samples are no surprise."""
     from renderlocal.executor.control import ControlPlane
 
     from renderlocal.core.datadir import bundled_blueprint
 
     plane = ControlPlane(data_dir, blueprint)
     notices = [f"No render.yaml here: showing the bundled samples ({plane.blueprint_path}); run render-local in "
-               "your project's folder, or pass --blueprint"] if plane.blueprint_path == bundled_blueprint() else []
+               "your project's folder, or pass --blueprint"] if plane.blueprint_path == bundled_blueprint() and not chosen else []
     try:
         RenderLocalApp(plane, serve_api=True, notices=notices).run()
     finally:
