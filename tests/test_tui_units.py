@@ -517,3 +517,10 @@ def test_a_build_in_progress_shows_its_step_as_a_bar():
     assert progress_bar(1, 4) == "█░░░░░░░"  # the first of four steps, half done
     assert progress_bar(4, 4) == "███████░"
     assert progress_bar(0, 0) == "░░░░░░░░"
+
+
+def test_a_rehearsals_row_change_is_said_the_same_in_the_app_and_the_cli():
+    from renderlocal.core.row_counts import row_change
+
+    assert [row_change(0, 400_000), row_change(12, 10), row_change(5, 5), row_change(None, 3), row_change(3, None)] == [
+        "+400,000", "-2", "", "new table", "dropped"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from renderlocal.cli.output import confirm_option, emit, output_option, text_table
+from renderlocal.core.row_counts import row_change
 
 
 def _context(ctx):
@@ -208,17 +209,10 @@ def report_text(doc: dict) -> str:
     lines.append("")
     rows = [{"table": r["table"], "before": "-" if r["before"] is None else f"{r['before']:,}",
              "after": "-" if r["after"] is None else f"{r['after']:,}",
-             "change": _change(r["before"], r["after"])} for r in report["rowCounts"]]
+             "change": row_change(r["before"], r["after"])} for r in report["rowCounts"]]
     lines.append(text_table(rows, [("table", "table"), ("rows before", "before"), ("rows after", "after"),
                                    ("change", "change")]))
     lines.append("")
     lines.append(report["schemaDiff"].rstrip() if report["schemaDiff"] else "schema: unchanged")
     return "\n".join(lines)
 
-
-def _change(before, after) -> str:
-    if before is None:
-        return "new table"
-    if after is None:
-        return "dropped"
-    return f"{after - before:+,}" if after != before else ""

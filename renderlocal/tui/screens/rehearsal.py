@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from renderlocal.core.row_counts import row_change
 from renderlocal.tui.logtail import LogTail
 from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.widgets.log_view import LogView
@@ -113,10 +114,8 @@ class RehearsalScreen(LiveScreen):
         rows.clear()
         for row in report["rowCounts"]:
             before, after = row["before"], row["after"]
-            change = "new table" if before is None else "dropped" if after is None else (
-                f"{after - before:+,}" if after != before else "")
             rows.add_row(row["table"], *(Text("-" if value is None else f"{value:,}", justify="right")
-                                         for value in (before, after)), Text(change, justify="right"))
+                                         for value in (before, after)), Text(row_change(before, after), justify="right"))
         diff = report["schemaDiff"]
         self.query_one("#rehearsal-diff", Static).update(
             Syntax(diff, "diff", theme="ansi_dark", word_wrap=True) if diff else Text("schema: unchanged", style="dim"))
