@@ -374,3 +374,32 @@ def test_with_a_control_plane_running_the_app_asks_it(engine, data_dir, write_bl
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+
+
+def test_the_jobs_list_shows_a_running_jobs_memory_against_its_plan(plane):
+    """Issue 18: the OOM demo's memory climbs in the list, not only in job detail."""
+    from renderlocal.tui.screens.jobs import JobsScreen
+
+    hog = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo held; sleep 60"  # 200 MB of Starter's 512
+    job = plane.create_job("box", hog)
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs tab")
+        table = app.screen.query_one("#jobs")
+        column = next(i for i, c in enumerate(table.ordered_columns) if str(c.label).startswith("Mem"))
+
+        def memory_cell() -> str:
+            return str(table.get_row(job.id)[column]) if job.id in [r.value for r in table.rows] else ""
+
+        await wait_for(pilot, lambda: memory_cell().endswith("%") and int(memory_cell()[:-1]) >= 35, 90,
+                       what="the job's memory share in the list")
+        plane.cancel_job(job.id)
+        await wait_for(pilot, lambda: plane.state.get_job(job.id).final, 60, what="the cancel")
+        await wait_for(pilot, lambda: memory_cell() == "", 10, what="an ended job's memory cell emptied")
+
+    try:
+        run(scenario, plane)
+    finally:
+        if not plane.state.get_job(job.id).final:
+            plane.cancel_job(job.id)

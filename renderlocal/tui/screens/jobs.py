@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import DataTable, Header, Input, Static
 
 from renderlocal.core.clock import parse_stored
@@ -18,13 +20,17 @@ from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.sorting import SortOrder
 from renderlocal.tui.widgets.fitted_table import FittedTable
 from renderlocal.tui.widgets.keys_footer import KeysFooter
+from renderlocal.tui.widgets.resource_meter import level_style
 
 # drop ranks: on a narrow terminal the creation time goes first, then the plan, the reason (the line
-# under the table says it), the service; the job, its status, duration and cost always stay
+# under the table says it), the service, the memory (job detail has its meter); the job, its status,
+# duration and cost always stay
 COLUMNS = [Column("id", "Job", clip_to=13), Column("service", "Service", drop=3), Column("status", "Status"),
            Column("reason", "Why", drop=4), Column("command", "Command", clip_to=12, grows_first=True),
            Column("plan", "Plan", drop=5), Column("created", "Created", width=8, drop=6),
-           Column("duration", "Duration", width=8), Column("cost", "Cost USD*", width=9, right=True)]
+           Column("duration", "Duration", width=8), Column("memory", "Mem", width=4, drop=2, right=True),
+           Column("cost", "Cost USD*", width=9, right=True)]
+MEMORY_POLL_SECONDS = 2.0  # the control plane samples running jobs this often, while someone looks
 STATUS_FILTERS = (None, JobStatus.RUNNING, JobStatus.PENDING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
 LIST_LIMIT = 1000  # newest jobs loaded; older ones stay a command away (render-local jobs list)
 
@@ -58,6 +64,13 @@ class JobsScreen(LiveScreen):
         self.names: dict[str, str] = {}
         self.shown: dict[str, str] = {}  # job id -> the status its row shows
         self.order = SortOrder()
+        self.memory: dict[str, dict] = {}  # running job id -> its latest memory and CPU sample
+        self.memory_reading = False
+
+    class MemoryRead(Message):
+        def __init__(self, latest: dict[str, dict]) -> None:
+            super().__init__()
+            self.latest = latest
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -72,6 +85,7 @@ class JobsScreen(LiveScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        self.set_interval(MEMORY_POLL_SECONDS, self._poll_memory)
         self.query_one("#jobs", FittedTable).sort = self.order
         self.query_one("#jobs", DataTable).focus()
         self._show_scope()
@@ -105,6 +119,8 @@ class JobsScreen(LiveScreen):
             return job.cost(now)
         if column == "created":
             return job.createdAt
+        if column == "memory":
+            return (self.memory.get(job.id) or {}).get("memoryFraction") or 0.0
         return self._cells(job, now, [c for c in COLUMNS if c.key == column])[0]
 
     def _matching(self) -> list[Job]:
@@ -142,6 +158,31 @@ class JobsScreen(LiveScreen):
             note.append(" · nothing matches the filter: esc clears it", "italic")
         self.query_one("#jobs-note", Static).update(note)
         self._show_detail()
+
+    # -- running jobs' memory ------------------------------------------------------------
+    def _poll_memory(self) -> None:
+        """Ask for the running jobs' latest samples while any is listed (the OOM demo climbs here)."""
+        if self.memory_reading or not self.in_view or not any(job.status == JobStatus.RUNNING for job in self.jobs):
+            if self.memory and not any(job.status == JobStatus.RUNNING for job in self.jobs):
+                self.memory = {}
+            return
+        self.memory_reading = True
+        self._read_memory()
+
+    @work(thread=True, group="memory", exit_on_error=False)
+    def _read_memory(self) -> None:
+        try:
+            figures = self.app.plane.resource_figures()
+        except Exception:  # the engine or the control plane away a moment: the next poll asks again
+            figures = []
+        self.post_message(self.MemoryRead({f["id"]: f["latest"] for f in figures if f.get("latest")}))
+
+    def on_jobs_screen_memory_read(self, message: "JobsScreen.MemoryRead") -> None:
+        message.stop()
+        self.memory_reading = False
+        if message.latest != self.memory:
+            self.memory = message.latest
+            self._fill()
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_detail()
@@ -194,9 +235,16 @@ class JobsScreen(LiveScreen):
             "plan": _plan_name(job),
             "created": short_time(parse_stored(job.createdAt), now),
             "duration": job_duration_text(job, now),
+            "memory": self._memory_text(job),
             "cost": Text(usd(job.cost(now), 6), justify="right"),
         }
         return [cells[column.key] for column in columns]
+
+    def _memory_text(self, job: Job) -> Text:
+        """A running job's memory as a share of its plan's, coloured as job detail's meter."""
+        latest = self.memory.get(job.id) if job.status == JobStatus.RUNNING else None
+        fraction = (latest or {}).get("memoryFraction")
+        return Text("" if fraction is None else f"{fraction:.0%}", style=level_style(fraction), justify="right")
 
     def _show_scope(self) -> None:
         scope = Text()
