@@ -317,19 +317,27 @@ class RenderLocalApp(App):
         with self.suspend():
             subprocess.run(["docker", "exec", "-it", target["containerId"], *LOGIN_SHELL])
 
-    def page_log(self, resource_id: str) -> None:
-        """A job's whole log in $PAGER (less -R by default), the app suspended until it ends."""
+    def page_log(self, resource_id: str, editor: bool = False) -> None:
+        """A job's whole log in $PAGER (less -R by default), or with ``editor`` in $VISUAL or
+        $EDITOR (vi by default), the app suspended until it ends. The file is a copy: what the
+        editor saves does not change the log."""
         import os
         import shlex
         import subprocess
         import tempfile
 
+        if editor:
+            program = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        else:
+            program = os.environ.get("PAGER") or "less -R"
         with tempfile.NamedTemporaryFile("w", suffix=f"-{resource_id}.log", delete=False) as out:
             for line in self.plane.state.logs.read(resource_id):
                 out.write(line.message + "\n")
         try:
             with self.suspend():
-                subprocess.run([*shlex.split(os.environ.get("PAGER") or "less -R"), out.name])
+                subprocess.run([*shlex.split(program), out.name])
+        except OSError as exc:  # no such program
+            self.notify(f"could not open {program}: {exc.strerror or exc}", severity="error")
         finally:
             os.unlink(out.name)
 

@@ -47,6 +47,7 @@ class JobDetailScreen(LiveScreen):
         Binding("m", "toggle_only_matches", "Matches", tooltip="Matching lines only"),
         Binding("s", "shell", "Shell", show=False, tooltip="A shell in the running job (docker exec)"),
         Binding("o", "pager", "Pager", show=False, tooltip="The whole log in $PAGER (less)"),
+        Binding("e", "editor", "Editor", show=False, tooltip="A copy of the whole log in $EDITOR"),
     ]
 
     class MeterRead(Message):
@@ -260,4 +261,8 @@ class JobDetailScreen(LiveScreen):
     def action_pager(self) -> None:
         """The whole log (every line, not the last 5,000) in $PAGER, the app suspended meanwhile."""
         self.app.page_log(self.job_id)
+
+    def action_editor(self) -> None:
+        """A copy of the whole log in $EDITOR (to search, cut and save), the app suspended meanwhile."""
+        self.app.page_log(self.job_id, editor=True)
 
