@@ -285,6 +285,10 @@ def test_a_running_build_is_canceled_from_the_builds_screen(plane):
         await wait_for(pilot, lambda: isinstance(app.screen, BuildsScreen) and app.screen.selected_id() == build.id
                        and any(line.message.startswith("slow-step") for line in plane.logs.read(build.id)),
                        what="the build's slow step")
+        table = app.screen.query_one("#builds")
+        await wait_for(pilot, lambda: str(table.get_row(build.id)[1]).endswith("2/2"),
+                       what="its step as a bar in the list")  # FROM, then the RUN it is at
+        assert "█" in str(table.get_row(build.id)[1])
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("y")

@@ -512,7 +512,7 @@ def test_a_resource_meter_shows_memory_and_cpu_against_the_plan_with_a_sparkline
 
 
 def test_a_build_in_progress_shows_its_step_as_a_bar():
-    from renderlocal.tui.screens.services import progress_bar
+    from renderlocal.tui.format import progress_bar
 
     assert progress_bar(1, 4) == "█░░░░░░░"  # the first of four steps, half done
     assert progress_bar(4, 4) == "███████░"

@@ -186,3 +186,10 @@ def reason_text(job) -> str:
     if job.exitCode not in (None, 0) and reason.get("type") != "nonZeroExit" and message:
         message += f" (exit {job.exitCode})"
     return message
+
+
+def progress_bar(step: int, steps: int, width: int = 8) -> str:
+    """A build's progress through its Dockerfile's steps (the current one counted half done)."""
+    done = (max(0, step - 1) + 0.5) / steps if steps else 0
+    filled = min(width, int(done * width + 0.5))
+    return "█" * filled + "░" * (width - filled)

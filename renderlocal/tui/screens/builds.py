@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Header, Static
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Build, Service
 from renderlocal.core.statuses import BuildStatus
-from renderlocal.tui.format import duration, short_time, status_text
+from renderlocal.tui.format import duration, progress_bar, short_time, status_text
 from renderlocal.tui.logtail import LogTail
 from renderlocal.tui.screens.base import BACK, LiveScreen
 from renderlocal.tui.widgets.log_view import LogView
@@ -110,7 +110,11 @@ class BuildsScreen(LiveScreen):
         bid = Text(build.id)
         if build.id == service.lastSuccessfulBuildId:
             bid.append("  ★ jobs run this", "bold green")
-        return [bid, status_text(build.status), build.trigger, short_time(created, now),
+        status = status_text(build.status)
+        if build.status == BuildStatus.BUILDING and build.progress:  # the Dockerfile step it is at, as a bar
+            status.append("  " + progress_bar(build.progress["step"], build.progress["steps"]), "#5fd7ff")
+            status.append(f" {build.progress['step']}/{build.progress['steps']}", "dim")
+        return [bid, status, build.trigger, short_time(created, now),
                 took if finished else f"{took}…", Text(_clip(build_reason(build), 72), style="red")]
 
     def selected_id(self) -> str | None:

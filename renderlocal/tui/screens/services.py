@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Header, Static
 from renderlocal.core.clock import parse_stored
 from renderlocal.core.models import Build, Deploy, Service
 from renderlocal.core.statuses import BuildStatus
-from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly, hourly_text, status_text
+from renderlocal.tui.format import STATUS_STYLES, ago, duration, hourly, hourly_text, progress_bar, status_text
 from renderlocal.tui.columns import Column
 from renderlocal.tui.screens.base import LiveScreen
 from renderlocal.tui.sorting import SortOrder
@@ -277,9 +277,3 @@ class ServicesScreen(LiveScreen):
 
             self.app.push_screen(JobsScreen(service.id))
 
-
-def progress_bar(step: int, steps: int, width: int = 8) -> str:
-    """A build's progress through its Dockerfile's steps (the current one counted half done)."""
-    done = (max(0, step - 1) + 0.5) / steps if steps else 0
-    filled = min(width, int(done * width + 0.5))
-    return "█" * filled + "░" * (width - filled)
