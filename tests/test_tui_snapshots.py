@@ -478,9 +478,11 @@ def test_log_stream(snap_compare, plane, size):
         await settle(pilot)
         pilot.app.open_log_stream()
 
-        def status_shown(app) -> bool:  # its status is read in a worker
+        def status_shown(app) -> bool:  # its status is read in a worker; the endpoint box takes the focus
+            from textual.widgets import Input
+
             return isinstance(app.screen, LogStreamScreen) and "not set" in str(
-                app.screen.query_one("#log-stream-status").render())
+                app.screen.query_one("#log-stream-status").render()) and isinstance(app.focused, Input)
 
         await settle(pilot, status_shown)
 
