@@ -120,3 +120,22 @@ def test_instances_outlive_a_killed_control_plane_and_the_next_one_serves_them(s
         remove_swarm_leftovers(swarm, data_dir)
         for container in swarm.containers.list(all=True, filters={"label": mine}):
             container.remove(force=True)
+
+
+def test_a_crashed_instances_log_keeps_both_lives(plane, write_blueprint):
+    """The replacement task is a new container whose log starts again: the instance's log goes on
+    after the first life's lines, skipping none."""
+    talker = ("  - type: worker\n    name: talker\n    runtime: docker\n    rootDir: backend\n"
+              "    dockerCommand: echo started; sleep 3600\n")
+    write_blueprint(BLUEPRINT + talker)
+    plane.refresh()
+    deploy = built_and_live(plane, "talker")
+    [instance] = deploy.instances
+    wait_until(lambda: log_of(plane, instance["id"]) == ["started"], 30)
+    plane.engine.api.kill(instance["containerId"])
+
+    def both_lives():
+        plane.deploys.reconcile()
+        return log_of(plane, instance["id"]) == ["started", "started"]
+
+    wait_until(both_lives, 60)
