@@ -61,6 +61,7 @@ class LogStreamScreen(ModalScreen[None]):
             self.text = text
 
     def on_mount(self) -> None:
+        self.app.apply_blink(self)  # a cursor that does not blink when the app's does not (snapshots)
         self.show_status()
         self.set_interval(1.0, self.show_status)  # what was sent and dropped moves without a store change
 

@@ -25,6 +25,9 @@ class RehearsePrompt(ModalScreen[str | None]):
             yield Input(value=self.command, placeholder="start command, e.g. python migrate.py", id="rehearse-command")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.app.apply_blink(self)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         command = event.value.strip()
         if not command:
