@@ -42,6 +42,10 @@ def on_swarm(instances: list[dict]) -> bool:
 class SwarmDeployer(Deployer):
     """The deploys of one data dir, as Swarm services (a service with a disk: as containers)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._node_id: str | None = None
+
     def _start_instances(self, deploy: Deploy, service: Service) -> list[dict]:
         if service.disk:
             return super()._start_instances(deploy, service)
@@ -135,9 +139,15 @@ class SwarmDeployer(Deployer):
         return self._node_address(task["NodeID"]), int(ports[0]["PublishedPort"])
 
     def _node_address(self, node_id: str) -> str:
-        if node_id == self.engine.client.info()["Swarm"].get("NodeID"):
+        if node_id == self._local_node():
             return "127.0.0.1"
         return self.engine.api.inspect_node(node_id)["Status"]["Addr"]
+
+    def _local_node(self) -> str | None:
+        """This engine's node id, asked once (not on every health probe and supervisor pass)."""
+        if self._node_id is None:
+            self._node_id = self.engine.client.info()["Swarm"].get("NodeID")
+        return self._node_id
 
     def _endpoints(self, instances: list[dict], service: Service) -> list[tuple[str, int]]:
         if not on_swarm(instances):
@@ -172,7 +182,7 @@ class SwarmDeployer(Deployer):
             changes = {"containerId": container_id}
         else:
             changes = {"containerId": container_id, "logBaseline": self.logs.writer(instance["id"]).line_counts()}
-        changes.setdefault("startedAt", instance.get("startedAt") or stamp())
+        changes["startedAt"] = instance.get("startedAt") or stamp()  # a replaced task's instance keeps its start
         instance.update(changes)
         self._set_instance(deploy_id, instance["id"], **changes)
         if "logBaseline" in changes:
